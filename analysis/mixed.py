@@ -1,0 +1,219 @@
+"""The primary reading-level analysis: a mixed model of outcome ~ arm with crossed random effects.
+
+Wraps `analysis.glmm` (imported lazily: it is the heavy part) and derives what a reader study
+reports from the fit: the treatment odds ratio with a Wald CI and a likelihood-ratio p-value
+against the model without `arm`, and the model-implied accuracy in each arm.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+Z_975 = 1.959964
+ARM_TERM = "arm"
+
+
+def default_formula(outcome: str) -> str:
+    return f"{outcome} ~ arm + (1|reader) + (1|case) + (1|reader:arm) + (1|case:arm)"
+
+
+@dataclass(frozen=True)
+class TreatmentEffect:
+    """Arm effect: odds ratio (binomial) or mean difference (gaussian), Wald CI, LRT p."""
+
+    estimate: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class ArmEstimate:
+    """Model-implied outcome in one arm.
+
+    conditional: at random effects 0 (a typical reader on a typical case);
+    marginal: averaged over the normal random effects (population-averaged accuracy).
+    """
+
+    arm: str
+    conditional: float
+    marginal: float
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class MixedModelSummary:
+    formula: str
+    family: str
+    method: str | None
+    converged: bool
+    log_likelihood: float | None
+    n_obs: int
+    fixed_effects: tuple[dict, ...]
+    random_effects: tuple[dict, ...]
+    treatment_odds_ratio: TreatmentEffect | None
+    treatment_effect: TreatmentEffect | None
+    lrt: dict | None
+    arm_estimates: tuple[ArmEstimate, ...]
+    warnings: tuple[str, ...] = ()
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        empty = {"estimate": None, "ci_low": None, "ci_high": None, "p_value": None}
+        return {
+            "formula": self.formula,
+            "family": self.family,
+            "method": self.method,
+            "converged": self.converged,
+            "log_likelihood": self.log_likelihood,
+            "n_obs": self.n_obs,
+            "fixed_effects": [dict(row) for row in self.fixed_effects],
+            "treatment_odds_ratio": (self.treatment_odds_ratio.to_dict()
+                                     if self.treatment_odds_ratio else empty),
+            "treatment_effect": self.treatment_effect.to_dict() if self.treatment_effect else empty,
+            "likelihood_ratio_test": self.lrt,
+            "arm_estimates": {a.arm: a.to_dict() for a in self.arm_estimates},
+            "random_effects": [dict(row) for row in self.random_effects],
+            "warnings": list(self.warnings),
+            "error": self.error,
+        }
+
+
+def model_data(data: pd.DataFrame, treatment: str) -> pd.DataFrame:
+    """The readings with `arm` coded 0 = control, 1 = treatment (other columns kept)."""
+    out = data.copy()
+    out["arm"] = (out["arm"] == treatment).astype(int)
+    return out
+
+
+def reduced_formula(formula: str, term: str = ARM_TERM) -> str | None:
+    """The formula without the fixed `arm` term, or None if it has no such term."""
+    lhs, _, rhs = formula.partition("~")
+    terms = [t.strip() for t in _split_top_level(rhs)]
+    if term not in terms:
+        return None
+    kept = [t for t in terms if t != term] or ["1"]
+    return f"{lhs.strip()} ~ {' + '.join(kept)}"
+
+
+def _split_top_level(text: str) -> list[str]:
+    parts, depth, current = [], 0, []
+    for char in text:
+        depth += (char == "(") - (char == ")")
+        if char == "+" and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return [p for p in parts if p.strip()]
+
+
+def fit_mixed_model(
+    data: pd.DataFrame, *, outcome: str, control: str, treatment: str, formula: str | None,
+    binary: bool,
+) -> MixedModelSummary:
+    """Fit the mixed model; failures come back as a summary with `error` set, never raised."""
+    formula = formula or default_formula(outcome)
+    family = "binomial" if binary else "gaussian"
+    frame = model_data(data.dropna(subset=[outcome]), treatment)
+    try:
+        from analysis.glmm import fit_glmm, likelihood_ratio_test
+    except ImportError as exc:  # the engine ships separately; the rest of the report stands
+        return _failed(formula, family, len(frame), f"mixed-model engine unavailable: {exc}")
+    try:
+        full = fit_glmm(frame, formula, family=family)
+        reduced_text = reduced_formula(formula)
+        reduced = fit_glmm(frame, reduced_text, family=family) if reduced_text else None
+        lrt = likelihood_ratio_test(full, reduced) if reduced is not None else None
+    except Exception as exc:  # noqa: BLE001 - report any fitting failure, keep the analysis
+        return _failed(formula, family, len(frame), f"{type(exc).__name__}: {exc}")
+    return summarise(full, lrt, control=control, treatment=treatment, family=family)
+
+
+def _failed(formula: str, family: str, n_obs: int, message: str) -> MixedModelSummary:
+    return MixedModelSummary(formula, family, None, False, None, n_obs, (), (), None, None, None,
+                             (), (), message)
+
+
+def summarise(full, lrt, *, control: str, treatment: str, family: str) -> MixedModelSummary:
+    """Reader-study summary of a GlmmResult and an optional (chi2, df, p) LRT."""
+    fixed = tuple(
+        {"term": fe.term, "estimate": fe.estimate, "se": fe.se, "z": fe.z, "p_value": fe.p_value}
+        for fe in full.fixed_effects
+    )
+    random_effects = tuple(
+        {"group": effect.group, "variance": effect.variance} for effect in full.random_effects
+    )
+    arm = next((fe for fe in full.fixed_effects if fe.term == ARM_TERM), None)
+    lrt_dict = None
+    if lrt is not None:
+        chi2, df, p = lrt
+        lrt_dict = {"statistic": float(chi2), "df": float(df), "p_value": float(p)}
+    effect = odds = None
+    if arm is not None:
+        p_value = lrt_dict["p_value"] if lrt_dict else arm.p_value
+        effect = _wald(arm.estimate, arm.se, p_value, transform=lambda x: x)
+        if family == "binomial":
+            odds = _wald(arm.estimate, arm.se, p_value, transform=math.exp)
+    return MixedModelSummary(
+        formula=full.formula, family=family, method=full.method, converged=bool(full.converged),
+        log_likelihood=float(full.log_likelihood), n_obs=int(full.n_obs),
+        fixed_effects=fixed, random_effects=random_effects,
+        treatment_odds_ratio=odds, treatment_effect=effect, lrt=lrt_dict,
+        arm_estimates=arm_estimates(full, family, control, treatment),
+        warnings=tuple(str(w) for w in full.warnings),
+    )
+
+
+def _wald(estimate: float, se: float, p_value: float, transform) -> TreatmentEffect:
+    return TreatmentEffect(
+        estimate=transform(estimate),
+        ci_low=transform(estimate - Z_975 * se),
+        ci_high=transform(estimate + Z_975 * se),
+        p_value=p_value,
+    )
+
+
+def arm_estimates(full, family: str, control: str, treatment: str) -> tuple[ArmEstimate, ...]:
+    """Outcome per arm implied by the fixed effects (only for intercept + arm models)."""
+    terms = {fe.term: fe.estimate for fe in full.fixed_effects}
+    if set(terms) != {"(Intercept)", ARM_TERM}:
+        return ()
+    total_variance = sum(max(effect.variance, 0.0) for effect in full.random_effects)
+    out = []
+    for arm, code in ((control, 0), (treatment, 1)):
+        eta = terms["(Intercept)"] + code * terms[ARM_TERM]
+        if family == "binomial":
+            out.append(ArmEstimate(arm, float(special.expit(eta)),
+                                   marginal_probability(eta, total_variance)))
+        else:
+            out.append(ArmEstimate(arm, float(eta), float(eta)))
+    return tuple(out)
+
+
+def marginal_probability(eta: float, variance: float, points: int = 40) -> float:
+    """E[expit(eta + u)], u ~ N(0, variance), by Gauss-Hermite quadrature."""
+    if variance <= 0:
+        return float(special.expit(eta))
+    nodes, weights = np.polynomial.hermite.hermgauss(points)
+    values = special.expit(eta + math.sqrt(2 * variance) * nodes)
+    return float(np.sum(weights * values) / math.sqrt(math.pi))
+
+
+def logit_for_marginal(probability: float, variance: float) -> float:
+    """The conditional intercept eta whose marginal probability (see above) is `probability`."""
+    from scipy.optimize import brentq
+
+    target = float(probability)
+    return float(brentq(lambda eta: marginal_probability(eta, variance) - target, -30, 30))

@@ -1,0 +1,113 @@
+"""Model versions, their precomputed outputs, embedding caches and precompute jobs."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class ModelKind(models.TextChoices):
+    OPEN_CLIP = "open_clip", "open_clip model"
+    SIMULATED = "simulated", "Simulated assistant"
+    UNTRAINED_DEMO = "untrained_demo", "Untrained demo model"
+
+
+class ModelVersion(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=20, choices=ModelKind.choices)
+    architecture = models.CharField(max_length=100, blank=True)
+    checkpoint_path = models.CharField(max_length=500, blank=True)
+    weights_sha256 = models.CharField(max_length=64, blank=True)
+    preprocessing = models.JSONField(default=dict, blank=True)
+    prompt_templates = models.JSONField(default=list, blank=True)
+    fusion_weights = models.JSONField(default=dict, blank=True, help_text="Image role -> weight.")
+    temperature = models.FloatField(default=1.0)
+    calibrated = models.BooleanField(default=False)
+    calibration = models.JSONField(default=dict, blank=True)
+    config = models.JSONField(default=dict, blank=True, help_text="Simulated assistant: accuracy, faulty_rate.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OutputStatus(models.TextChoices):
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ModelOutput(models.Model):
+    """Probabilities over a taxonomy for one case; frozen once shown in a launched study."""
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="outputs")
+    case = models.ForeignKey("readerstudy.Case", on_delete=models.CASCADE, related_name="model_outputs")
+    taxonomy = models.ForeignKey("readerstudy.Taxonomy", on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=10, choices=OutputStatus.choices, default=OutputStatus.DONE)
+    probabilities = models.JSONField(default=dict, blank=True, help_text="Condition code -> probability.")
+    top_codes = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    frozen = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["case", "model_version"], name="model_output_once_per_case")
+        ]
+
+
+class ImageEmbedding(models.Model):
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="image_embeddings")
+    image_sha256 = models.CharField(max_length=64)
+    vector = models.BinaryField()
+    dim = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["model_version", "image_sha256"], name="image_embedding_unique")
+        ]
+
+
+class TextEmbedding(models.Model):
+    """Prompt-ensemble class embeddings cached per (model version, taxonomy, templates)."""
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="text_embeddings")
+    taxonomy = models.ForeignKey("readerstudy.Taxonomy", on_delete=models.CASCADE, related_name="+")
+    templates_sha256 = models.CharField(max_length=64)
+    codes = models.JSONField()
+    vectors = models.BinaryField()
+    dim = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_version", "taxonomy", "templates_sha256"], name="text_embedding_unique"
+            )
+        ]
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class PrecomputeJob(models.Model):
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="jobs")
+    case_set = models.ForeignKey("readerstudy.CaseSet", on_delete=models.CASCADE, related_name="+")
+    study = models.ForeignKey("readerstudy.Study", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    images_per_s = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+
+class ModelEvaluation(models.Model):
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="evaluations")
+    case_set = models.ForeignKey("readerstudy.CaseSet", on_delete=models.CASCADE, related_name="+")
+    results = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)

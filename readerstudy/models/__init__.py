@@ -1,0 +1,29 @@
+"""The study domain's data model, one module per domain."""
+
+from .cases import Case, CaseImage, CaseSet, ImageRole, ReferenceSource, Sex
+from .readings import AnalysisRun, AuditEvent, Reading, RunStatus
+from .studies import (
+    AgeBand,
+    Arm,
+    ArmKind,
+    ConsentRecord,
+    Design,
+    DermoscopyUse,
+    Invitation,
+    Membership,
+    Profession,
+    ReaderProfile,
+    Role,
+    ScheduleItem,
+    Study,
+    StudyStatus,
+)
+from .taxonomy import Appropriateness, Condition, ConditionGroup, ManagementOption, ManagementRating, Taxonomy
+
+__all__ = [
+    "AgeBand", "AnalysisRun", "Appropriateness", "Arm", "ArmKind", "AuditEvent", "Case", "CaseImage",
+    "CaseSet", "Condition", "ConditionGroup", "ConsentRecord", "DermoscopyUse", "Design", "ImageRole",
+    "Invitation", "ManagementOption", "ManagementRating", "Membership", "Profession", "ReaderProfile",
+    "Reading", "ReferenceSource", "Role", "RunStatus", "ScheduleItem", "Sex", "Study", "StudyStatus",
+    "Taxonomy",
+]

@@ -1,0 +1,72 @@
+"""Readings (append-only), the audit log and analysis runs."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from .studies import ScheduleItem, Study
+
+
+class Reading(models.Model):
+    """A submitted answer. Never updated or deleted: a database trigger refuses both."""
+
+    schedule_item = models.OneToOneField(ScheduleItem, on_delete=models.PROTECT, related_name="reading")
+    idempotency_key = models.UUIDField(unique=True)
+    differential = models.JSONField(help_text="Condition codes, most likely first.")
+    confidence = models.PositiveSmallIntegerField(null=True, blank=True)
+    management = models.CharField(max_length=40, blank=True)
+    malignancy_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    shown_at = models.DateTimeField()
+    first_input_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField()
+    active_ms = models.PositiveIntegerField(default=0)
+    timed_out = models.BooleanField(default=False)
+    ai_snapshot = models.JSONField(null=True, blank=True, help_text="Exactly what AI output was displayed.")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(confidence__isnull=True) | models.Q(confidence__gte=1, confidence__lte=5),
+                name="reading_confidence_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(malignancy_score__isnull=True) | models.Q(malignancy_score__lte=100),
+                name="reading_malignancy_range",
+            ),
+        ]
+        ordering = ["submitted_at"]
+
+
+class AuditEvent(models.Model):
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    action = models.CharField(max_length=60, db_index=True)
+    study = models.ForeignKey(Study, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events")
+    object_type = models.CharField(max_length=60, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+
+class RunStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class AnalysisRun(models.Model):
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="analysis_runs")
+    kind = models.CharField(max_length=20, default="compare")
+    params = models.JSONField(default=dict)
+    status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.PENDING)
+    progress = models.PositiveSmallIntegerField(default=0)
+    results = models.JSONField(null=True, blank=True)
+    report_path = models.CharField(max_length=300, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)

@@ -1,0 +1,72 @@
+"""The one access layer: every view and API reaches studies and schedules through these accessors.
+
+Anything a user may not reach is reported as not found (404), never as forbidden, so the
+existence of other studies and readers is not revealed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
+from django.http import Http404
+
+from readerstudy.models import Membership, Role, ScheduleItem, Study
+
+STAFF_ROLES = (Role.COORDINATOR, Role.STATISTICIAN)
+ALL_ROLES = (Role.COORDINATOR, Role.STATISTICIAN, Role.READER)
+
+User = AbstractBaseUser | AnonymousUser
+
+
+def studies_for_user(user: User, roles: Iterable[str] = ALL_ROLES) -> QuerySet[Study]:
+    """Studies the user belongs to in one of `roles` (staff see all)."""
+    if not user.is_authenticated:
+        return Study.objects.none()
+    if user.is_staff:
+        return Study.objects.all()
+    return Study.objects.filter(memberships__user=user, memberships__role__in=list(roles)).distinct()
+
+
+def membership_for_user(user: User, study: Study) -> Membership | None:
+    if not user.is_authenticated:
+        return None
+    return Membership.objects.filter(study=study, user=user).first()
+
+
+def study_for_user(user: User, slug: str, roles: Iterable[str] = ALL_ROLES) -> Study:
+    """The study with `slug` if the user has one of `roles` in it (staff: any), else 404."""
+    try:
+        return studies_for_user(user, roles).select_related("case_set", "model_version").get(slug=slug)
+    except Study.DoesNotExist:
+        raise Http404("No such study") from None
+
+
+def reader_membership(user: User, slug: str) -> Membership:
+    """The user's reader membership in the study, else 404 (staff get no reader view)."""
+    if not user.is_authenticated:
+        raise Http404("No such study")
+    try:
+        return Membership.objects.select_related("study", "study__case_set", "study__model_version").get(
+            study__slug=slug, user=user, role=Role.READER
+        )
+    except Membership.DoesNotExist:
+        raise Http404("No such study") from None
+
+
+def assignment_for_reader(membership: Membership, item_id: int) -> ScheduleItem:
+    """One of the reader's own schedule items, else 404."""
+    try:
+        return ScheduleItem.objects.select_related("case", "arm", "membership", "study").get(
+            pk=item_id, membership=membership
+        )
+    except ScheduleItem.DoesNotExist:
+        raise Http404("No such schedule item") from None
+
+
+def can_manage(user: User, study: Study) -> bool:
+    """Coordinators (and staff) configure and launch studies."""
+    if not user.is_authenticated:
+        return False
+    return user.is_staff or Membership.objects.filter(study=study, user=user, role=Role.COORDINATOR).exists()

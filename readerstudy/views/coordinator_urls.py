@@ -1,0 +1,3 @@
+"""Coordinator and statistician pages (study setup, launch, monitoring, exports, imports)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Reader pages (invitation, consent, demographics, instructions, cases, end)."""
+
+urlpatterns: list = []

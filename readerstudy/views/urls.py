@@ -1,0 +1,12 @@
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from . import pages
+
+urlpatterns = [
+    path("", pages.home, name="home"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("readerstudy.views.coordinator_urls")),
+    path("", include("readerstudy.views.reader_urls")),
+]

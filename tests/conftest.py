@@ -1,0 +1,50 @@
+"""Shared fixtures. Service-backed tests skip without their service, or fail under REQUIRE_SERVICES=1."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+from django.conf import settings
+
+
+def require_service(name: str, available: bool, reason: str) -> None:
+    """Skip a test whose service is missing, unless REQUIRE_SERVICES=1 makes that a failure."""
+    if available:
+        return
+    message = f"{name} unavailable: {reason}"
+    if settings.REQUIRE_SERVICES:
+        pytest.fail(f"{message} (REQUIRE_SERVICES=1)")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def postgres(db):
+    """The test runs on PostgreSQL (DATABASE_URL=postgres://...)."""
+    from django.db import connection
+
+    require_service("PostgreSQL", connection.vendor == "postgresql", "set DATABASE_URL=postgres://...")
+    return connection
+
+
+@pytest.fixture
+def broker_url() -> str:
+    url = settings.CELERY_BROKER_URL
+    require_service("Celery broker", bool(url), "set CELERY_BROKER_URL=redis://... or amqp://...")
+    return url
+
+
+@pytest.fixture
+def chromium_path() -> str:
+    path = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium")
+    require_service("Chromium", bool(path), "apt-get install chromium")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _media_root(tmp_path, settings):
+    """Each test writes images into its own MEDIA_ROOT."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.MEDIA_ROOT.mkdir()
+    return settings.MEDIA_ROOT

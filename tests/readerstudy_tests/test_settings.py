@@ -1,0 +1,64 @@
+"""Settings read the environment: defaults without variables, real services with them."""
+
+import os
+import subprocess
+import sys
+
+from django.conf import settings
+
+CODE = (
+    "import json, django; from django.conf import settings as s; django.setup();"
+    "print(json.dumps({'engine': s.DATABASES['default']['ENGINE'], 'name': str(s.DATABASES['default']['NAME']),"
+    "'eager': s.CELERY_TASK_ALWAYS_EAGER, 'broker': s.CELERY_BROKER_URL, 'debug': s.DEBUG,"
+    "'hosts': s.ALLOWED_HOSTS, 'media': str(s.MEDIA_ROOT)}))"
+)
+
+
+def read_settings(**env: str) -> dict:
+    import json
+
+    base = {k: v for k, v in os.environ.items() if k not in {
+        "DATABASE_URL", "CELERY_BROKER_URL", "DEBUG", "ALLOWED_HOSTS", "MEDIA_ROOT", "SECRET_KEY", "PRODUCTION"}}
+    base.update(env, DJANGO_SETTINGS_MODULE="readerstudy.settings")
+    out = subprocess.run([sys.executable, "-c", CODE], env=base, capture_output=True, text=True, check=True,
+                         cwd=settings.BASE_DIR)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_zero_setup_defaults_to_sqlite_and_eager_celery():
+    s = read_settings()
+    assert s["engine"] == "django.db.backends.sqlite3"
+    assert s["name"].endswith("db.sqlite3")
+    assert s["eager"] is True
+    assert s["broker"] == ""
+    assert s["debug"] is False
+
+
+def test_environment_selects_postgres_redis_and_hosts():
+    s = read_settings(
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/test",
+        CELERY_BROKER_URL="redis://127.0.0.1:6379/0",
+        DEBUG="1",
+        ALLOWED_HOSTS="study.example.org, www.example.org",
+        MEDIA_ROOT="/srv/media",
+    )
+    assert s["engine"] == "django.db.backends.postgresql"
+    assert s["name"] == "test"
+    assert s["eager"] is False
+    assert s["broker"] == "redis://127.0.0.1:6379/0"
+    assert s["debug"] is True
+    assert s["hosts"] == ["study.example.org", "www.example.org"]
+    assert s["media"] == "/srv/media"
+
+
+def test_amqp_broker_is_accepted():
+    s = read_settings(CELERY_BROKER_URL="amqp://guest:guest@127.0.0.1:5672//")
+    assert s["eager"] is False and s["broker"].startswith("amqp://")
+
+
+def test_production_refuses_to_start_without_secret_key():
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG"}}
+    env.update(PRODUCTION="1", DJANGO_SETTINGS_MODULE="readerstudy.settings")
+    out = subprocess.run([sys.executable, "-c", CODE], env=env, capture_output=True, text=True, cwd=settings.BASE_DIR)
+    assert out.returncode != 0
+    assert "SECRET_KEY must be set" in out.stderr
