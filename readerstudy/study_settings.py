@@ -28,6 +28,7 @@ class StudySettings:
     training_cases: tuple[str, ...] = ()
     repeat_cases: int = 0
     quota: int | None = None
+    stratify_by: str = ""               # shuffle case order within strata of this case field or extra key
     completion_threshold: float = 0.95  # a reader counts if this share of readings is valid
     ai: AiDisplay = field(default_factory=AiDisplay)
 
@@ -73,6 +74,7 @@ def parse_study_settings(raw: dict[str, Any] | None) -> StudySettings:
     _check(problems, result.max_readers is None or result.max_readers >= 1, "settings.max_readers: must be >= 1")
     _check(problems, result.repeat_cases >= 0, "settings.repeat_cases: must be >= 0")
     _check(problems, result.quota is None or result.quota >= 1, "settings.quota: must be >= 1")
+    _check(problems, isinstance(result.stratify_by, str), "settings.stratify_by: must be a case field name")
     _check(problems, 0 < result.completion_threshold <= 1, "settings.completion_threshold: must be in (0, 1]")
     _check(problems, 1 <= result.ai.top_k <= 10, "settings.ai.top_k: must be 1-10")
     if problems:

@@ -43,8 +43,11 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(autouse=True)
-def _media_root(tmp_path, settings):
-    """Each test writes images into its own MEDIA_ROOT."""
+def _media_root(request, tmp_path):
+    """Each test writes images into its own MEDIA_ROOT (pure-Python runs with -p no:django skip this)."""
+    if not request.config.pluginmanager.hasplugin("django"):
+        return None
+    settings = request.getfixturevalue("settings")
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.MEDIA_ROOT.mkdir()
     return settings.MEDIA_ROOT
