@@ -70,7 +70,6 @@ def _tokenizer_dir(folder: Path, hf_path: str) -> str:
 
 
 def _build_architecture(folder: Path, model_cfg: Mapping[str, Any]) -> tuple[torch.nn.Module, Callable]:
-    import open_clip
     from open_clip.model import CLIP, CustomTextCLIP
     from open_clip.tokenizer import DEFAULT_CONTEXT_LENGTH, HFTokenizer, SimpleTokenizer
 
@@ -94,7 +93,6 @@ def _build_architecture(folder: Path, model_cfg: Mapping[str, Any]) -> tuple[tor
         raise CheckpointError("CoCa models are not supported for zero-shot classification here")
     custom_text = cfg.pop("custom_text", False) or "hf_model_name" in text_cfg
     model = (CustomTextCLIP if custom_text else CLIP)(**cfg)
-    del open_clip
     return model, tokenizer
 
 

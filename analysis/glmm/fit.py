@@ -1,0 +1,247 @@
+"""fit_glmm: formula + data -> GlmmResult, for logit GLMMs (Laplace) and linear mixed models."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize
+from scipy.special import expit
+
+from analysis.formula import parse_formula
+from analysis.glmm.binomial import BinomialLaplace
+from analysis.glmm.design import Design, build_design
+from analysis.glmm.gaussian import GaussianProfile
+from analysis.glmm.linalg import ReStructure
+from analysis.glmm.result import GlmmResult, RandomEffect, fixed_effect
+
+SINGULAR_TOL = 1e-4  # lme4's isSingular(): a relative SD below this counts as 0
+GRADIENT_TOL = 2e-3  # lme4's check.conv.grad: max |Hessian-scaled gradient|
+HESSIAN_STEP = 1e-4  # lme4's deriv12 delta; we difference the analytic gradient instead
+SEPARATION_LOGIT = 10.0  # |beta| beyond this on the logit scale means a probability of ~0 or ~1
+
+
+def fit_glmm(data: pd.DataFrame, formula: str, family: str = "binomial", reml: bool = False) -> GlmmResult:
+    """Fit ``formula`` (lme4 syntax, random intercepts only) by maximum likelihood.
+
+    binomial: logit link, Laplace approximation as lme4::glmer(nAGQ = 1); standard errors from
+    the finite-difference Hessian over (theta, beta) like lme4's default vcov().
+    gaussian: lme4::lmer's profiled deviance, ML by default or REML with ``reml=True``.
+    """
+    if family not in ("binomial", "gaussian"):
+        raise ValueError(f"family must be 'binomial' or 'gaussian', not {family!r}")
+    if reml and family != "gaussian":
+        raise ValueError("REML is defined for the gaussian family only")
+    parsed = parse_formula(formula)
+    if not parsed.random_terms:
+        raise ValueError(f"formula {formula!r} has no random term such as (1|reader)")
+    design = build_design(data, parsed, family)
+    structure = ReStructure(design.codes, design.n_levels)
+    notes = _design_warnings(design)
+    if family == "binomial":
+        return _fit_binomial(formula, design, structure, notes)
+    return _fit_gaussian(formula, design, structure, reml, notes)
+
+
+def _design_warnings(design: Design) -> list[str]:
+    notes = []
+    if design.n_dropped:
+        notes.append(f"{design.n_dropped} rows with missing values were dropped")
+    if design.dropped_columns:
+        notes.append(
+            "fixed-effect model matrix is rank deficient; dropped: " + ", ".join(design.dropped_columns)
+        )
+    for group, levels in zip(design.groups, design.n_levels, strict=True):
+        if levels < 2:
+            notes.append(f"random effect {group!r} has a single level; its variance is not identifiable")
+    return notes
+
+
+def _glm_start(y: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """Logistic regression by IRLS, a starting point for beta; capped because of separation."""
+    beta = np.zeros(X.shape[1])
+    for _ in range(25):
+        mu = np.clip(expit(X @ beta), 1e-6, 1 - 1e-6)
+        w = mu * (1 - mu)
+        step = np.linalg.lstsq(X.T @ (X * w[:, None]), X.T @ (y - mu), rcond=None)[0]
+        beta = np.clip(beta + step, -15.0, 15.0)
+        if np.max(np.abs(step), initial=0.0) < 1e-8:
+            break
+    return beta
+
+
+def _hessian(gradient: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
+    """Central differences of the analytic gradient (theta may step below 0: the deviance is even in it)."""
+    columns = []
+    for j in range(len(x)):
+        step = np.zeros(len(x))
+        step[j] = HESSIAN_STEP
+        columns.append((gradient(x + step) - gradient(x - step)) / (2 * HESSIAN_STEP))
+    h = np.column_stack(columns)
+    return (h + h.T) / 2
+
+
+def _free(x: np.ndarray, g: np.ndarray, n_theta: int) -> np.ndarray:
+    """Parameters not held at the theta >= 0 bound by a gradient pushing outward."""
+    at_bound = np.zeros(len(x), bool)
+    at_bound[:n_theta] = (x[:n_theta] <= 0) & (g[:n_theta] > 0)
+    return ~at_bound
+
+
+def _newton_polish(problem: BinomialLaplace, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A few Newton steps from the quasi-Newton optimum; returns x and the Hessian there.
+
+    L-BFGS-B stops on relative changes of a deviance in the 10^5 range; the Newton step with the
+    Hessian we need for standard errors anyway removes what is left.
+    """
+    n_theta = problem.n_theta
+    gradient = lambda z: problem.value_and_gradient(z)[1]  # noqa: E731
+    for _ in range(3):
+        value, g = problem.value_and_gradient(x)
+        h = _hessian(gradient, x)
+        free = _free(x, g, n_theta)
+        step = np.zeros(len(x))
+        try:
+            step[free] = -np.linalg.solve(h[np.ix_(free, free)], g[free])
+        except np.linalg.LinAlgError:
+            return x, h
+        candidate = x + step
+        candidate[:n_theta] = np.maximum(candidate[:n_theta], 0.0)
+        if problem.deviance(candidate) > value + 1e-9 * abs(value):
+            return x, h
+        x = candidate
+        if np.max(np.abs(step)) < 1e-3:  # the Hessian barely moves over such a step
+            return x, h
+    return x, _hessian(gradient, x)
+
+
+def _hessian_vcov(h: np.ndarray, n_theta: int) -> np.ndarray | None:
+    """lme4: 2 * solve(H)[beta, beta]; None when that is not positive definite."""
+    try:
+        v = 2.0 * np.linalg.inv(h)[n_theta:, n_theta:]
+    except np.linalg.LinAlgError:
+        return None
+    v = (v + v.T) / 2
+    if not np.all(np.isfinite(v)) or np.linalg.eigvalsh(v).min() <= 0:
+        return None
+    return v
+
+
+def _scaled_gradient(h: np.ndarray, g: np.ndarray) -> float | None:
+    """max |chol(H)^-T g|, lme4's convergence criterion; None when H is not positive definite."""
+    try:
+        lower = np.linalg.cholesky(h)
+    except np.linalg.LinAlgError:
+        return None
+    return float(np.max(np.abs(np.linalg.solve(lower, g))))
+
+
+def _convergence_warnings(h: np.ndarray, g: np.ndarray, x: np.ndarray, n_theta: int) -> list[str]:
+    g = np.where(_free(x, g, n_theta), g, 0.0)
+    free = _free(x, g, n_theta) & ~((np.arange(len(x)) < n_theta) & (x <= 0))
+    scaled = _scaled_gradient(h[np.ix_(free, free)], g[free])
+    if scaled is None:
+        return ["Hessian of the deviance is not positive definite: the model may be unidentifiable"]
+    if scaled > GRADIENT_TOL:
+        return [f"model failed to converge: max|scaled gradient| = {scaled:.3g} (tol = {GRADIENT_TOL})"]
+    return []
+
+
+def _singular_warnings(groups: tuple[str, ...], theta: np.ndarray) -> list[str]:
+    return [
+        f"boundary (singular) fit: variance of (1|{group}) estimated as 0"
+        for group, t in zip(groups, theta, strict=True)
+        if abs(t) < SINGULAR_TOL
+    ]
+
+
+def _separation_warnings(names: tuple[str, ...], beta: np.ndarray) -> list[str]:
+    return [
+        f"possible complete separation: estimate of {name!r} is {b:.3g} on the logit scale"
+        for name, b in zip(names, beta, strict=True)
+        if abs(b) > SEPARATION_LOGIT
+    ]
+
+
+def _fit_binomial(formula: str, design: Design, structure: ReStructure, notes: list[str]) -> GlmmResult:
+    problem = BinomialLaplace(design.y, design.X, structure)
+    k, p = structure.n_terms, design.X.shape[1]
+    x0 = np.concatenate([np.ones(k), _glm_start(design.y, design.X)])  # lme4 also starts at theta = 1
+    bounds = [(0.0, None)] * k + [(None, None)] * p
+    opt = minimize(
+        problem.value_and_gradient, x0, jac=True, method="L-BFGS-B", bounds=bounds,
+        options={"maxiter": 500, "ftol": 1e-13, "gtol": 1e-7},
+    )
+    x, h = _newton_polish(problem, opt.x)
+    deviance, g = problem.value_and_gradient(x)
+    theta, beta = np.abs(x[:k]), x[k:]
+    warnings = list(notes)
+    vcov = _hessian_vcov(h, k)
+    if vcov is None:
+        warnings.append(
+            "covariance from the finite-difference Hessian is not positive definite; "
+            "standard errors use the conditional (RX) estimate instead"
+        )
+        vcov = problem.rx_vcov(theta, beta)
+    warnings += _convergence_warnings(h, g, x, k)
+    if problem.pirls_failures:
+        warnings.append(f"penalised IRLS did not converge in {problem.pirls_failures} evaluations")
+    warnings += _singular_warnings(design.groups, theta)
+    warnings += _separation_warnings(design.column_names, beta)
+    converged = not any(w.startswith(("model failed", "penalised IRLS")) for w in warnings)
+    return _result(formula, "binomial", "Laplace (ML)", converged, -deviance / 2, design, beta, vcov,
+                   theta**2, warnings)
+
+
+def _central_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, step: float = 1e-6) -> np.ndarray:
+    eye = np.eye(len(x)) * step
+    return np.array([(f(x + e) - f(x - e)) / (2 * step) for e in eye])
+
+
+def _fit_gaussian(
+    formula: str, design: Design, structure: ReStructure, reml: bool, notes: list[str]
+) -> GlmmResult:
+    profile = GaussianProfile(design.y, design.X, structure, reml)
+    k = structure.n_terms
+    # theta enters only through theta^2 and products, so the deviance is even: |theta| is allowed
+    objective = lambda t: profile.deviance(np.abs(t))  # noqa: E731
+    opt = minimize(
+        objective, np.ones(k), jac=lambda t: _central_gradient(objective, t), method="L-BFGS-B",
+        bounds=[(0.0, None)] * k, options={"maxiter": 500, "ftol": 1e-14, "gtol": 1e-8},
+    )
+    theta = np.abs(opt.x)
+    solution = profile.solve(theta)
+    sigma2 = profile.sigma2(solution)
+    warnings = list(notes)
+    if not opt.success and "ABNORMAL" not in str(opt.message):
+        warnings.append(f"optimiser did not converge: {opt.message}")
+    warnings += _singular_warnings(design.groups, theta)
+    variances = np.append(sigma2 * theta**2, sigma2)
+    return _result(formula, "gaussian", "REML" if reml else "ML", not any(
+        w.startswith("optimiser") for w in warnings), -profile.deviance(theta) / 2, design,
+        solution.beta, sigma2 * np.linalg.inv(solution.rx), variances, warnings,
+        groups=(*design.groups, "Residual"))
+
+
+def _result(
+    formula: str, family: str, method: str, converged: bool, log_likelihood: float, design: Design,
+    beta: np.ndarray, vcov: np.ndarray, variances: np.ndarray, warnings: list[str],
+    groups: tuple[str, ...] | None = None,
+) -> GlmmResult:
+    se = np.sqrt(np.diag(vcov))
+    return GlmmResult(
+        formula=formula,
+        family=family,
+        method=method,
+        converged=converged,
+        log_likelihood=float(log_likelihood),
+        n_obs=len(design.y),
+        fixed_effects=tuple(fixed_effect(n, b, s) for n, b, s in zip(design.column_names, beta, se, strict=True)),
+        random_effects=tuple(
+            RandomEffect(group=g, variance=float(v))
+            for g, v in zip(groups or design.groups, variances, strict=True)
+        ),
+        warnings=tuple(warnings),
+        vcov=tuple(tuple(float(c) for c in row) for row in vcov),
+    )
