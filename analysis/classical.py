@@ -182,9 +182,7 @@ def mcnemar_from_counts(b: int, c: int) -> McNemar:
     return McNemar(b=b, c=c, statistic=float(chi2), p_value=float(p_value), method="chi2_cc")
 
 
-def reader_means(
-    data: pd.DataFrame, outcome: str, control: str, treatment: str
-) -> pd.DataFrame:
+def reader_means(data: pd.DataFrame, outcome: str, control: str, treatment: str) -> pd.DataFrame:
     """Per-reader mean outcome in each arm, readers with readings in both arms only.
 
     Expects columns reader, arm and the outcome; returns columns reader, control, treatment.
@@ -199,9 +197,7 @@ def reader_means(
     return table.reset_index().sort_values("reader", kind="stable").reset_index(drop=True)
 
 
-def paired_readings(
-    data: pd.DataFrame, outcome: str, control: str, treatment: str
-) -> pd.DataFrame:
+def paired_readings(data: pd.DataFrame, outcome: str, control: str, treatment: str) -> pd.DataFrame:
     """One row per (reader, case) read in both arms: columns reader, case, control, treatment.
 
     A reader who read a case more than once in an arm (attention repeats) counts their first

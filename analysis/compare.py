@@ -123,15 +123,21 @@ class CompareResult:
 
 
 def _blocks(groups: Mapping[str, Mapping[str, ReaderLevel]]) -> dict:
-    return {col: {level: block.to_dict() for level, block in levels.items()}
-            for col, levels in groups.items()}
+    return {
+        col: {level: block.to_dict() for level, block in levels.items()} for col, levels in groups.items()
+    }
 
 
 def _roc_summary(result: MrmcResult | None) -> dict | None:
     if result is None:
         return None
-    return {"score": result.score, "truth": result.truth, "threshold": result.threshold,
-            "auc": result.auc.by_arm(), "rrrc": result.auc.rrrc.to_dict()}
+    return {
+        "score": result.score,
+        "truth": result.truth,
+        "threshold": result.threshold,
+        "auc": result.auc.by_arm(),
+        "rrrc": result.auc.rrrc.to_dict(),
+    }
 
 
 # --- the analysis ------------------------------------------------------------------------------
@@ -153,8 +159,15 @@ def compare(
     arm_col: str = "arm",
 ) -> CompareResult:
     """Compare `treatment` with `control` on `outcome` (any numeric column)."""
-    data = prepare(readings, value_cols=[outcome], control=control, treatment=treatment,
-                   reader_col=reader_col, case_col=case_col, arm_col=arm_col)
+    data = prepare(
+        readings,
+        value_cols=[outcome],
+        control=control,
+        treatment=treatment,
+        reader_col=reader_col,
+        case_col=case_col,
+        arm_col=arm_col,
+    )
     control, treatment = as_label(control), as_label(treatment)
     for column in (*by, *by_case):
         if column not in data.columns:
@@ -165,18 +178,25 @@ def compare(
     binary = is_binary(valid[outcome])
     glmm = None
     if fit_glmm:
-        glmm = fit_mixed_model(valid, outcome=outcome, control=control, treatment=treatment,
-                               formula=glmm_formula, binary=binary)
+        glmm = fit_mixed_model(
+            valid, outcome=outcome, control=control, treatment=treatment, formula=glmm_formula, binary=binary
+        )
     return CompareResult(
-        outcome=outcome, control=control, treatment=treatment, binary=binary,
-        n_readers=int(valid["reader"].nunique()), n_cases=int(valid["case"].nunique()),
+        outcome=outcome,
+        control=control,
+        treatment=treatment,
+        binary=binary,
+        n_readers=int(valid["reader"].nunique()),
+        n_cases=int(valid["case"].nunique()),
         n_readings=len(valid),
         reader_level=reader_level(valid, outcome, control, treatment),
         paired_readings=paired_readings(valid, outcome, control, treatment, binary),
         glmm=glmm,
         by={col: subgroups(valid, col, outcome, control, treatment) for col in by},
-        by_case={col: subgroups(valid, col, outcome, control, treatment, min_readers=min_readers)
-                 for col in by_case},
+        by_case={
+            col: subgroups(valid, col, outcome, control, treatment, min_readers=min_readers)
+            for col in by_case
+        },
         min_readers=min_readers,
         secondary=secondary_outcomes(data, control, treatment, exclude=outcome),
         reader_groups=_reader_groups(data),
@@ -196,9 +216,10 @@ def reader_level(data: pd.DataFrame, outcome: str, control: str, treatment: str)
         difference=classical.difference_summary(t - c),
         paired_t=classical.paired_t(c, t),
         wilcoxon=classical.wilcoxon_signed_rank(c, t),
-        readers=tuple(ReaderMean(str(r), float(a), float(b))
-                      for r, a, b in means[["reader", "control", "treatment"]].itertuples(
-                          index=False)),
+        readers=tuple(
+            ReaderMean(str(r), float(a), float(b))
+            for r, a, b in means[["reader", "control", "treatment"]].itertuples(index=False)
+        ),
     )
 
 
@@ -217,8 +238,13 @@ def paired_readings(
 
 
 def subgroups(
-    data: pd.DataFrame, column: str, outcome: str, control: str, treatment: str,
-    *, min_readers: int | None = None,
+    data: pd.DataFrame,
+    column: str,
+    outcome: str,
+    control: str,
+    treatment: str,
+    *,
+    min_readers: int | None = None,
 ) -> dict[str, ReaderLevel]:
     """Reader-level block per level of `column`.
 
@@ -239,8 +265,16 @@ def subgroups(
 def _with_bonferroni(block: ReaderLevel, tested: int) -> ReaderLevel:
     p = block.paired_t.p_value
     adjusted = min(1.0, p * tested) if np.isfinite(p) else math.nan
-    return ReaderLevel(block.n_readers, block.control, block.treatment, block.difference,
-                       block.paired_t, block.wilcoxon, block.readers, adjusted)
+    return ReaderLevel(
+        block.n_readers,
+        block.control,
+        block.treatment,
+        block.difference,
+        block.paired_t,
+        block.wilcoxon,
+        block.readers,
+        adjusted,
+    )
 
 
 def _label(level: object) -> str:
@@ -271,18 +305,23 @@ def _reader_groups(data: pd.DataFrame) -> dict[str, str]:
     if "reader_group" not in data.columns:
         return {}
     groups = data.dropna(subset=["reader_group"]).drop_duplicates("reader")
-    return {str(r): str(g) for r, g in zip(groups["reader"], groups["reader_group"])}
+    return {str(r): str(g) for r, g in zip(groups["reader"], groups["reader_group"], strict=True)}
 
 
 def _roc(data: pd.DataFrame, control: str, treatment: str) -> MrmcResult | None:
     """AUC of the malignancy score for malignancy, when both columns are present and usable."""
     if ROC_SCORE not in data.columns or ROC_TRUTH not in data.columns:
         return None
-    frame = data.assign(**{c: pd.to_numeric(data[c], errors="coerce")
-                           for c in (ROC_SCORE, ROC_TRUTH)})
+    frame = data.assign(**{c: pd.to_numeric(data[c], errors="coerce") for c in (ROC_SCORE, ROC_TRUTH)})
     try:
-        return mrmc(frame, score=ROC_SCORE, truth=ROC_TRUTH, control=control,
-                    treatment=treatment, threshold=ROC_THRESHOLD)
+        return mrmc(
+            frame,
+            score=ROC_SCORE,
+            truth=ROC_TRUTH,
+            control=control,
+            treatment=treatment,
+            threshold=ROC_THRESHOLD,
+        )
     except (InputError, ValueError, ZeroDivisionError):
         return None
 
@@ -294,6 +333,7 @@ def _warnings(data: pd.DataFrame, valid: pd.DataFrame, outcome: str) -> tuple[st
         warnings.append(f"{missing} reading(s) without a value of '{outcome}' left out")
     one_arm = valid.groupby("reader")["arm"].nunique()
     for reader in one_arm.index[one_arm < 2]:
-        warnings.append(f"reader {reader} has readings in one arm only: left out of the "
-                        "reader-level analysis")
+        warnings.append(
+            f"reader {reader} has readings in one arm only: left out of the reader-level analysis"
+        )
     return tuple(warnings)

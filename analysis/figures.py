@@ -37,8 +37,7 @@ def arm_means(block: ReaderLevel, control: str, treatment: str, ylabel: str) -> 
     means = [s.mean for s in summaries]
     errors = np.array([[s.mean - s.ci_low for s in summaries], [s.ci_high - s.mean for s in summaries]])
     axes.bar([0, 1], means, color=[CONTROL_COLOUR, TREATMENT_COLOUR], width=0.55, alpha=0.85)
-    axes.errorbar([0, 1], means, yerr=np.nan_to_num(errors), fmt="none", ecolor="black",
-                  capsize=6)
+    axes.errorbar([0, 1], means, yerr=np.nan_to_num(errors), fmt="none", ecolor="black", capsize=6)
     axes.set_xticks([0, 1], [control, treatment])
     axes.set_ylabel(ylabel)
     axes.set_title("Mean over readers (95 % CI)")
@@ -53,8 +52,7 @@ def paired_readers(result: CompareResult) -> str:
     colour = {g: GROUP_COLOURS[i % len(GROUP_COLOURS)] for i, g in enumerate(groups)}
     for mean in result.reader_level.readers:
         group = result.reader_groups.get(mean.reader)
-        axes.scatter(mean.control, mean.treatment, color=colour.get(group, CONTROL_COLOUR),
-                     s=28, label=group)
+        axes.scatter(mean.control, mean.treatment, color=colour.get(group, CONTROL_COLOUR), s=28, label=group)
     values = [v for m in result.reader_level.readers for v in (m.control, m.treatment)]
     low, high = (min(values), max(values)) if values else (0.0, 1.0)
     pad = 0.05 * (high - low or 1)
@@ -68,7 +66,7 @@ def paired_readers(result: CompareResult) -> str:
 
 def _dedupe_legend(axes) -> None:
     handles, labels = axes.get_legend_handles_labels()
-    unique = {label: handle for handle, label in zip(handles, labels) if label}
+    unique = {label: handle for handle, label in zip(handles, labels, strict=True) if label}
     if unique:
         axes.legend(unique.values(), unique.keys(), fontsize=8, frameon=False)
 
@@ -78,7 +76,7 @@ def forest(rows: Sequence[tuple[str, float, float, float]], xlabel: str) -> str:
     figure = _figure(5.8, 0.45 * len(rows) + 1.2)
     axes = figure.add_subplot()
     y = np.arange(len(rows))[::-1]
-    for yi, (_, est, low, high) in zip(y, rows):
+    for yi, (_, est, low, high) in zip(y, rows, strict=True):
         axes.plot([low, high], [yi, yi], color="black", lw=1.2)
         axes.plot(est, yi, "s", color=TREATMENT_COLOUR)
     axes.axvline(0, color="grey", ls="--", lw=1)
@@ -98,14 +96,27 @@ def roc_curves(
     colour = {arm: (CONTROL_COLOUR, TREATMENT_COLOUR)[min(i, 1)] for i, arm in enumerate(arms)}
     for curve in curves:
         pooled = curve.reader == "pooled"
-        axes.plot(curve.fpr, curve.tpr, color=colour[curve.arm], lw=2.2 if pooled else 0.6,
-                  alpha=1.0 if pooled else 0.35,
-                  label=f"{curve.arm} (pooled AUC {curve.auc:.3f})" if pooled else None)
+        axes.plot(
+            curve.fpr,
+            curve.tpr,
+            color=colour[curve.arm],
+            lw=2.2 if pooled else 0.6,
+            alpha=1.0 if pooled else 0.35,
+            label=f"{curve.arm} (pooled AUC {curve.auc:.3f})" if pooled else None,
+        )
     for arm, points in (operating_points or {}).items():
         if points:
-            fpr, tpr = zip(*points)
-            axes.scatter(fpr, tpr, color=colour.get(arm, "black"), marker="o", s=22,
-                         edgecolor="white", zorder=3, label=f"{arm} readers at threshold")
+            fpr, tpr = zip(*points, strict=True)
+            axes.scatter(
+                fpr,
+                tpr,
+                color=colour.get(arm, "black"),
+                marker="o",
+                s=22,
+                edgecolor="white",
+                zorder=3,
+                label=f"{arm} readers at threshold",
+            )
     axes.plot([0, 1], [0, 1], color="grey", ls=":", lw=1)
     axes.set_xlabel("1 - specificity")
     axes.set_ylabel("Sensitivity")

@@ -108,15 +108,13 @@ def empirical_auc(scores: ScoreArray) -> FomValues:
 def sensitivity(scores: ScoreArray, threshold: float) -> FomValues:
     """Fraction of diseased cases with score >= threshold."""
     hits = (scores.scores[..., scores.positives] >= threshold).astype(float)
-    return FomValues("sensitivity", hits.mean(axis=-1), hits, None, scores.n_positive,
-                     scores.n_negative)
+    return FomValues("sensitivity", hits.mean(axis=-1), hits, None, scores.n_positive, scores.n_negative)
 
 
 def specificity(scores: ScoreArray, threshold: float) -> FomValues:
     """Fraction of non-diseased cases with score < threshold."""
     hits = (scores.scores[..., ~scores.positives] < threshold).astype(float)
-    return FomValues("specificity", hits.mean(axis=-1), None, hits, scores.n_positive,
-                     scores.n_negative)
+    return FomValues("specificity", hits.mean(axis=-1), None, hits, scores.n_positive, scores.n_negative)
 
 
 def figure_of_merit(scores: ScoreArray, name: str, threshold: float | None = None) -> FomValues:
@@ -134,9 +132,7 @@ def figure_of_merit(scores: ScoreArray, name: str, threshold: float | None = Non
 # --- building the complete factorial array ---------------------------------------------------
 
 
-def score_array(
-    data: pd.DataFrame, score: str, truth: str, treatments: tuple[str, str]
-) -> ScoreArray:
+def score_array(data: pd.DataFrame, score: str, truth: str, treatments: tuple[str, str]) -> ScoreArray:
     """Scores as a complete treatments x readers x cases array.
 
     Expects columns reader, case, arm (as text), score and truth (numeric). Readers without
@@ -146,15 +142,12 @@ def score_array(
     truth_by_case = _case_truth(data, truth)
     scored = data.dropna(subset=[score])
     scored = scored[scored["arm"].isin(treatments)]
-    table = scored.pivot_table(
-        index="case", columns=["arm", "reader"], values=score, aggfunc="first"
-    )
+    table = scored.pivot_table(index="case", columns=["arm", "reader"], values=score, aggfunc="first")
     table, warnings = _complete(table, treatments)
     cases = tuple(table.index)
     readers = tuple(sorted(table.columns.get_level_values("reader").unique(), key=_natural))
     array = np.stack(
-        [np.stack([table[(arm, reader)].to_numpy(float) for reader in readers])
-         for arm in treatments]
+        [np.stack([table[(arm, reader)].to_numpy(float) for reader in readers]) for arm in treatments]
     )
     truth_values = truth_by_case.loc[list(cases)].to_numpy(int)
     result = ScoreArray(treatments, readers, cases, truth_values, array, tuple(warnings))
@@ -175,8 +168,9 @@ def _case_truth(data: pd.DataFrame, truth: str) -> pd.Series:
 
 def _complete(table: pd.DataFrame, treatments: tuple[str, str]) -> tuple[pd.DataFrame, list[str]]:
     warnings: list[str] = []
-    readers_per_arm = [set(table[arm].columns) if arm in table.columns.get_level_values(0)
-                       else set() for arm in treatments]
+    readers_per_arm = [
+        set(table[arm].columns) if arm in table.columns.get_level_values(0) else set() for arm in treatments
+    ]
     all_readers = set().union(*readers_per_arm)
     complete_readers = set.intersection(*readers_per_arm)
     for reader in sorted(all_readers - complete_readers, key=_natural):
@@ -188,8 +182,7 @@ def _complete(table: pd.DataFrame, treatments: tuple[str, str]) -> tuple[pd.Data
     incomplete = table.isna().any(axis=1)
     if incomplete.any():
         warnings.append(
-            f"{int(incomplete.sum())} case(s) dropped: not scored by every reader in every "
-            "treatment"
+            f"{int(incomplete.sum())} case(s) dropped: not scored by every reader in every treatment"
         )
     return table[~incomplete], warnings
 
@@ -222,8 +215,13 @@ class RocCurve:
     auc: float
 
     def to_dict(self) -> dict:
-        return {"arm": self.arm, "reader": self.reader, "fpr": list(self.fpr),
-                "tpr": list(self.tpr), "auc": self.auc}
+        return {
+            "arm": self.arm,
+            "reader": self.reader,
+            "fpr": list(self.fpr),
+            "tpr": list(self.tpr),
+            "auc": self.auc,
+        }
 
 
 def roc_points(scores: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

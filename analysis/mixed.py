@@ -78,8 +78,9 @@ class MixedModelSummary:
             "log_likelihood": self.log_likelihood,
             "n_obs": self.n_obs,
             "fixed_effects": [dict(row) for row in self.fixed_effects],
-            "treatment_odds_ratio": (self.treatment_odds_ratio.to_dict()
-                                     if self.treatment_odds_ratio else empty),
+            "treatment_odds_ratio": (
+                self.treatment_odds_ratio.to_dict() if self.treatment_odds_ratio else empty
+            ),
             "treatment_effect": self.treatment_effect.to_dict() if self.treatment_effect else empty,
             "likelihood_ratio_test": self.lrt,
             "arm_estimates": {a.arm: a.to_dict() for a in self.arm_estimates},
@@ -120,7 +121,12 @@ def _split_top_level(text: str) -> list[str]:
 
 
 def fit_mixed_model(
-    data: pd.DataFrame, *, outcome: str, control: str, treatment: str, formula: str | None,
+    data: pd.DataFrame,
+    *,
+    outcome: str,
+    control: str,
+    treatment: str,
+    formula: str | None,
     binary: bool,
 ) -> MixedModelSummary:
     """Fit the mixed model; failures come back as a summary with `error` set, never raised."""
@@ -142,8 +148,9 @@ def fit_mixed_model(
 
 
 def _failed(formula: str, family: str, n_obs: int, message: str) -> MixedModelSummary:
-    return MixedModelSummary(formula, family, None, False, None, n_obs, (), (), None, None, None,
-                             (), (), message)
+    return MixedModelSummary(
+        formula, family, None, False, None, n_obs, (), (), None, None, None, (), (), message
+    )
 
 
 def summarise(full, lrt, *, control: str, treatment: str, family: str) -> MixedModelSummary:
@@ -167,10 +174,17 @@ def summarise(full, lrt, *, control: str, treatment: str, family: str) -> MixedM
         if family == "binomial":
             odds = _wald(arm.estimate, arm.se, p_value, transform=math.exp)
     return MixedModelSummary(
-        formula=full.formula, family=family, method=full.method, converged=bool(full.converged),
-        log_likelihood=float(full.log_likelihood), n_obs=int(full.n_obs),
-        fixed_effects=fixed, random_effects=random_effects,
-        treatment_odds_ratio=odds, treatment_effect=effect, lrt=lrt_dict,
+        formula=full.formula,
+        family=family,
+        method=full.method,
+        converged=bool(full.converged),
+        log_likelihood=float(full.log_likelihood),
+        n_obs=int(full.n_obs),
+        fixed_effects=fixed,
+        random_effects=random_effects,
+        treatment_odds_ratio=odds,
+        treatment_effect=effect,
+        lrt=lrt_dict,
         arm_estimates=arm_estimates(full, family, control, treatment),
         warnings=tuple(str(w) for w in full.warnings),
     )
@@ -195,8 +209,7 @@ def arm_estimates(full, family: str, control: str, treatment: str) -> tuple[ArmE
     for arm, code in ((control, 0), (treatment, 1)):
         eta = terms["(Intercept)"] + code * terms[ARM_TERM]
         if family == "binomial":
-            out.append(ArmEstimate(arm, float(special.expit(eta)),
-                                   marginal_probability(eta, total_variance)))
+            out.append(ArmEstimate(arm, float(special.expit(eta)), marginal_probability(eta, total_variance)))
         else:
             out.append(ArmEstimate(arm, float(eta), float(eta)))
     return tuple(out)

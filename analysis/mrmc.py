@@ -79,9 +79,13 @@ class DbmResult:
     mean_squares: dict[str, float]
 
     def to_dict(self) -> dict:
-        return {"rrrc": self.rrrc.to_dict(), "frrc": self.frrc.to_dict(),
-                "rrfc": self.rrfc.to_dict(), "variance_components": self.variance_components,
-                "mean_squares": self.mean_squares}
+        return {
+            "rrrc": self.rrrc.to_dict(),
+            "frrc": self.frrc.to_dict(),
+            "rrfc": self.rrfc.to_dict(),
+            "variance_components": self.variance_components,
+            "mean_squares": self.mean_squares,
+        }
 
 
 @dataclass(frozen=True)
@@ -105,8 +109,10 @@ class FomAnalysis:
 
     def by_arm(self) -> dict:
         return {
-            arm: {"mean": float(self.values[i].mean()),
-                  "per_reader": {r: float(v) for r, v in zip(self.readers, self.values[i])}}
+            arm: {
+                "mean": float(self.values[i].mean()),
+                "per_reader": {r: float(v) for r, v in zip(self.readers, self.values[i], strict=True)},
+            }
             for i, arm in enumerate(self.treatments)
         }
 
@@ -147,10 +153,14 @@ class MrmcResult:
 
     def to_dict(self) -> dict:
         out = {
-            "score": self.score, "truth": self.truth,
-            "control": self.control, "treatment": self.treatment,
-            "n_readers": self.n_readers, "n_cases": self.n_cases,
-            "n_positive": self.n_positive, "n_negative": self.n_negative,
+            "score": self.score,
+            "truth": self.truth,
+            "control": self.control,
+            "treatment": self.treatment,
+            "n_readers": self.n_readers,
+            "n_cases": self.n_cases,
+            "n_positive": self.n_positive,
+            "n_negative": self.n_negative,
             "covariance": self.auc.covariance,
             "auc": self.auc.by_arm(),
             "rrrc": self.auc.rrrc.to_dict(),
@@ -194,9 +204,14 @@ def mrmc(
 
     auc = analyse("auc")
     return MrmcResult(
-        score=score, truth=truth, control=control, treatment=treatment,
-        n_readers=len(scores.readers), n_cases=len(scores.cases),
-        n_positive=scores.n_positive, n_negative=scores.n_negative,
+        score=score,
+        truth=truth,
+        control=control,
+        treatment=treatment,
+        n_readers=len(scores.readers),
+        n_cases=len(scores.cases),
+        n_positive=scores.n_positive,
+        n_negative=scores.n_negative,
         auc=auc,
         sensitivity=analyse("sensitivity") if threshold is not None else None,
         specificity=analyse("specificity") if threshold is not None else None,
@@ -272,8 +287,7 @@ def or_variance_components(theta: np.ndarray, cov: np.ndarray) -> ORVarianceComp
     var_tr = ms_tr - var + cov1 + cov2 - cov3
     # E[MS(R)] = t var_R + var_TR + Var + (t-1) Cov1 - Cov2 - (t-1) Cov3
     var_r = (ms_r - var - (t - 1) * cov1 + cov2 + (t - 1) * cov3 - var_tr) / t
-    return ORVarianceComponents(var, cov1, cov2, cov3, float(var_r), float(var_tr),
-                                ms_t, ms_r, ms_tr)
+    return ORVarianceComponents(var, cov1, cov2, cov3, float(var_r), float(var_tr), ms_t, ms_r, ms_tr)
 
 
 def _difference(theta: np.ndarray) -> float:
@@ -284,8 +298,9 @@ def _t_test(diff: float, ms_t: float, denominator: float, df2: float, r: int) ->
     se = math.sqrt(2 * denominator / r) if denominator > 0 else math.nan
     f = ms_t / denominator if denominator > 0 else math.nan
     half = float(stats.t.ppf(0.975, df2)) * se
-    return DifferenceTest(diff, se, diff - half, diff + half, float(f), 1, float(df2),
-                          float(stats.f.sf(f, 1, df2)))
+    return DifferenceTest(
+        diff, se, diff - half, diff + half, float(f), 1, float(df2), float(stats.f.sf(f, 1, df2))
+    )
 
 
 def orh_rrrc(theta: np.ndarray, vc: ORVarianceComponents) -> DifferenceTest:
@@ -303,15 +318,22 @@ def orh_frrc(theta: np.ndarray, vc: ORVarianceComponents) -> DifferenceTest:
     denominator = vc.var_error - vc.cov1 + (r - 1) * max(vc.cov2 - vc.cov3, 0.0)
     chi2 = (t - 1) * vc.ms_treatment / denominator
     se = math.sqrt(2 * denominator / r)
-    return DifferenceTest(diff, se, diff - Z_975 * se, diff + Z_975 * se, float(chi2), t - 1,
-                          None, float(stats.chi2.sf(chi2, t - 1)))
+    return DifferenceTest(
+        diff,
+        se,
+        diff - Z_975 * se,
+        diff + Z_975 * se,
+        float(chi2),
+        t - 1,
+        None,
+        float(stats.chi2.sf(chi2, t - 1)),
+    )
 
 
 def orh_rrfc(theta: np.ndarray, vc: ORVarianceComponents) -> DifferenceTest:
     """Random readers, fixed cases: F = MS(T) / MS(T*R) on (t-1) and (t-1)(r-1) df."""
     t, r = theta.shape
-    return _t_test(_difference(theta), vc.ms_treatment, vc.ms_treatment_reader,
-                   (t - 1) * (r - 1), r)
+    return _t_test(_difference(theta), vc.ms_treatment, vc.ms_treatment_reader, (t - 1) * (r - 1), r)
 
 
 def single_treatment(
@@ -321,7 +343,7 @@ def single_treatment(
     t, r = theta.shape
     out = {}
     for i, arm in enumerate(treatments):
-        block = cov[i * r:(i + 1) * r, i * r:(i + 1) * r]
+        block = cov[i * r : (i + 1) * r, i * r : (i + 1) * r]
         var_i, _, cov2_i, _ = or_covariances(block, 1, r)
         out[arm] = _single(theta[i], var_i, cov2_i)
     return out
@@ -341,8 +363,11 @@ def _single(values: np.ndarray, var_i: float, cov2_i: float) -> dict[str, Single
         q = Z_975 if df is None else float(stats.t.ppf(0.975, df))
         return SingleTreatment(mean, se, df, mean - q * se, mean + q * se)
 
-    return {"rrrc": t_interval(se_rrrc, float(df_rrrc)), "frrc": t_interval(se_frrc, None),
-            "rrfc": t_interval(se_rrfc, float(r - 1))}
+    return {
+        "rrrc": t_interval(se_rrrc, float(df_rrrc)),
+        "frrc": t_interval(se_frrc, None),
+        "rrfc": t_interval(se_rrfc, float(r - 1)),
+    }
 
 
 # --- Dorfman-Berbaum-Metz ----------------------------------------------------------------------
@@ -369,11 +394,26 @@ def three_way_mean_squares(y: np.ndarray) -> dict[str, float]:
         "TC": r * np.sum((m_tc - m_t[:, None] - m_c[None, :] + g) ** 2),
         "RC": t * np.sum((m_rc - m_r[:, None] - m_c[None, :] + g) ** 2),
     }
-    resid = (y - m_tr[:, :, None] - m_tc[:, None, :] - m_rc[None, :, :]
-             + m_t[:, None, None] + m_r[None, :, None] + m_c[None, None, :] - g)
+    resid = (
+        y
+        - m_tr[:, :, None]
+        - m_tc[:, None, :]
+        - m_rc[None, :, :]
+        + m_t[:, None, None]
+        + m_r[None, :, None]
+        + m_c[None, None, :]
+        - g
+    )
     ss["TRC"] = np.sum(resid**2)
-    df = {"T": t - 1, "R": r - 1, "C": c - 1, "TR": (t - 1) * (r - 1), "TC": (t - 1) * (c - 1),
-          "RC": (r - 1) * (c - 1), "TRC": (t - 1) * (r - 1) * (c - 1)}
+    df = {
+        "T": t - 1,
+        "R": r - 1,
+        "C": c - 1,
+        "TR": (t - 1) * (r - 1),
+        "TC": (t - 1) * (c - 1),
+        "RC": (r - 1) * (c - 1),
+        "TRC": (t - 1) * (r - 1) * (c - 1),
+    }
     return {k: float(ss[k] / df[k]) if df[k] > 0 else math.nan for k in ss}
 
 

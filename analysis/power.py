@@ -57,22 +57,22 @@ class PowerResult:
         }
 
 
-def paired_t_power(mean_difference: float, sd_difference: float, n_readers: int,
-                   alpha: float = 0.05) -> float:
+def paired_t_power(
+    mean_difference: float, sd_difference: float, n_readers: int, alpha: float = 0.05
+) -> float:
     """Power of the two-sided paired t-test (statsmodels TTestPower)."""
     if sd_difference <= 0 or n_readers < 2:
         return math.nan
     effect = abs(mean_difference) / sd_difference
-    return float(TTestPower().power(effect_size=effect, nobs=n_readers, alpha=alpha,
-                                    alternative="two-sided"))
+    return float(TTestPower().power(effect_size=effect, nobs=n_readers, alpha=alpha, alternative="two-sided"))
 
 
-def paired_t_readers(mean_difference: float, sd_difference: float, power: float = 0.8,
-                     alpha: float = 0.05) -> int:
+def paired_t_readers(
+    mean_difference: float, sd_difference: float, power: float = 0.8, alpha: float = 0.05
+) -> int:
     """Readers needed for the paired t-test to reach `power` (rounded up)."""
     effect = abs(mean_difference) / sd_difference
-    n = TTestPower().solve_power(effect_size=effect, power=power, alpha=alpha,
-                                 alternative="two-sided")
+    n = TTestPower().solve_power(effect_size=effect, power=power, alpha=alpha, alternative="two-sided")
     return int(math.ceil(float(np.atleast_1d(n)[0])))
 
 
@@ -104,11 +104,18 @@ def simulate_power(
                 rejections[method].append(p < alpha)
     mean_diff, sd_diff = float(np.mean(differences)), float(np.nanmean(sds))
     return PowerResult(
-        spec=spec, n_sim=n_sim, alpha=alpha, seed=seed,
+        spec=spec,
+        n_sim=n_sim,
+        alpha=alpha,
+        seed=seed,
         estimates=tuple(_estimate(m, rejections[m], failures[m]) for m in methods),
-        mean_difference=mean_diff, sd_difference=sd_diff,
-        paired_t_power=(paired_t_power(mean_diff, sd_diff, spec.n_readers, alpha)
-                        if spec.design != "parallel" else math.nan),
+        mean_difference=mean_diff,
+        sd_difference=sd_diff,
+        paired_t_power=(
+            paired_t_power(mean_diff, sd_diff, spec.n_readers, alpha)
+            if spec.design != "parallel"
+            else math.nan
+        ),
     )
 
 

@@ -48,8 +48,7 @@ def fmt_p(p: float | None) -> str:
 def html_table(frame: pd.DataFrame, digits: int = 3) -> str:
     head = "".join(f"<th>{escape(str(c))}</th>" for c in frame.columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{escape(_cell(v, c, digits))}</td>" for c, v in row.items())
-        + "</tr>"
+        "<tr>" + "".join(f"<td>{escape(_cell(v, c, digits))}</td>" for c, v in row.items()) + "</tr>"
         for _, row in frame.iterrows()
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -75,27 +74,40 @@ def paragraph(text: str, cls: str | None = None) -> str:
 
 
 def page(title: str, body: Iterable[str]) -> str:
-    return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>"
-            f"<h1>{escape(title)}</h1>{''.join(body)}</body></html>")
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>"
+        f"<h1>{escape(title)}</h1>{''.join(body)}</body></html>"
+    )
 
 
 # --- compare report ------------------------------------------------------------------------------
 
 
 def compare_report(result: CompareResult) -> str:
-    parts = [overview(result), arm_section(result), readers_section(result),
-             reading_level_section(result), mixed_model_section(result),
-             subgroups_section(result), management_section(result), roc_section(result),
-             time_section(result), methods_section(result)]
-    return page(f"Reader study: {result.outcome}, {result.treatment} vs {result.control}",
-                [p for p in parts if p])
+    parts = [
+        overview(result),
+        arm_section(result),
+        readers_section(result),
+        reading_level_section(result),
+        mixed_model_section(result),
+        subgroups_section(result),
+        management_section(result),
+        roc_section(result),
+        time_section(result),
+        methods_section(result),
+    ]
+    return page(
+        f"Reader study: {result.outcome}, {result.treatment} vs {result.control}", [p for p in parts if p]
+    )
 
 
 def overview(result: CompareResult) -> str:
-    text = (f"{result.n_readings} readings of {result.n_cases} cases by {result.n_readers} "
-            f"readers; outcome '{result.outcome}' ({'binary' if result.binary else 'numeric'}); "
-            f"control arm '{result.control}', treatment arm '{result.treatment}'.")
+    text = (
+        f"{result.n_readings} readings of {result.n_cases} cases by {result.n_readers} "
+        f"readers; outcome '{result.outcome}' ({'binary' if result.binary else 'numeric'}); "
+        f"control arm '{result.control}', treatment arm '{result.treatment}'."
+    )
     warnings = "".join(paragraph(w, "warn") for w in result.warnings)
     return section("overview", "Overview", paragraph(text), warnings)
 
@@ -107,35 +119,52 @@ def reader_level_table(label: str, block: ReaderLevel) -> str:
 def arm_section(result: CompareResult) -> str:
     block = result.reader_level
     figure = figures.arm_means(block, result.control, result.treatment, result.outcome)
-    text = (f"Difference {result.treatment} - {result.control}: {fmt(block.difference.mean)} "
-            f"(95 % CI {fmt(block.difference.ci_low)} to {fmt(block.difference.ci_high)}), "
-            f"paired t p = {fmt_p(block.paired_t.p_value)}, Wilcoxon p = "
-            f"{fmt_p(block.wilcoxon.p_value)} (r = {fmt(block.wilcoxon.effect_size_r, 2)}), "
-            f"{block.n_readers} readers with readings in both arms.")
-    return section("arm-means", "Arm means (reader level)", image(figure, "arm means"),
-                   paragraph(text), reader_level_table(result.outcome, block))
+    text = (
+        f"Difference {result.treatment} - {result.control}: {fmt(block.difference.mean)} "
+        f"(95 % CI {fmt(block.difference.ci_low)} to {fmt(block.difference.ci_high)}), "
+        f"paired t p = {fmt_p(block.paired_t.p_value)}, Wilcoxon p = "
+        f"{fmt_p(block.wilcoxon.p_value)} (r = {fmt(block.wilcoxon.effect_size_r, 2)}), "
+        f"{block.n_readers} readers with readings in both arms."
+    )
+    return section(
+        "arm-means",
+        "Arm means (reader level)",
+        image(figure, "arm means"),
+        paragraph(text),
+        reader_level_table(result.outcome, block),
+    )
 
 
 def readers_section(result: CompareResult) -> str:
     if not result.reader_level.readers:
         return ""
-    return section("paired-readers", f"Each reader: {result.control} vs {result.treatment}",
-                   image(figures.paired_readers(result), "paired reader plot"))
+    return section(
+        "paired-readers",
+        f"Each reader: {result.control} vs {result.treatment}",
+        image(figures.paired_readers(result), "paired reader plot"),
+    )
 
 
 def reading_level_section(result: CompareResult) -> str:
     paired = result.paired_readings
-    rows = {"pairs (same reader and case in both arms)": paired.n_pairs,
-            f"rate under {result.control}": paired.control_rate,
-            f"rate under {result.treatment}": paired.treatment_rate}
+    rows = {
+        "pairs (same reader and case in both arms)": paired.n_pairs,
+        f"rate under {result.control}": paired.control_rate,
+        f"rate under {result.treatment}": paired.treatment_rate,
+    }
     if paired.mcnemar is not None:
         m = paired.mcnemar
-        rows |= {"b (positive only under control)": m.b, "c (positive only under treatment)": m.c,
-                 f"McNemar ({m.method}) p": fmt_p(m.p_value)}
+        rows |= {
+            "b (positive only under control)": m.b,
+            "c (positive only under treatment)": m.c,
+            f"McNemar ({m.method}) p": fmt_p(m.p_value),
+        }
     frame = pd.DataFrame({"quantity": list(rows), "value": list(rows.values())})
-    note = paragraph("McNemar's test pools reader x case pairs and ignores clustering by reader "
-                     "and case; the mixed model below is the primary reading-level analysis.",
-                     "note")
+    note = paragraph(
+        "McNemar's test pools reader x case pairs and ignores clustering by reader "
+        "and case; the mixed model below is the primary reading-level analysis.",
+        "note",
+    )
     return section("reading-level", "Paired readings", html_table(frame), note)
 
 
@@ -144,24 +173,37 @@ def mixed_model_section(result: CompareResult) -> str:
     if glmm is None:
         return section("mixed-model", "Mixed model", paragraph("Not fitted (--no-glmm)."))
     if glmm.error:
-        return section("mixed-model", "Mixed model",
-                       paragraph(f"Formula {glmm.formula}: not fitted: {glmm.error}", "warn"))
+        return section(
+            "mixed-model",
+            "Mixed model",
+            paragraph(f"Formula {glmm.formula}: not fitted: {glmm.error}", "warn"),
+        )
     effect = glmm.treatment_odds_ratio or glmm.treatment_effect
     name = "Odds ratio" if glmm.treatment_odds_ratio else "Difference"
-    summary = (f"{glmm.formula} ({glmm.family}, {glmm.method}); converged: {glmm.converged}; "
-               f"log-likelihood {fmt(glmm.log_likelihood, 2)}.")
+    summary = (
+        f"{glmm.formula} ({glmm.family}, {glmm.method}); converged: {glmm.converged}; "
+        f"log-likelihood {fmt(glmm.log_likelihood, 2)}."
+    )
     parts = [paragraph(summary)]
     if effect is not None:
-        parts.append(paragraph(
-            f"{name} {result.treatment} vs {result.control}: {fmt(effect.estimate)} (95 % Wald "
-            f"CI {fmt(effect.ci_low)} to {fmt(effect.ci_high)}), likelihood-ratio p = "
-            f"{fmt_p(effect.p_value)}."))
+        parts.append(
+            paragraph(
+                f"{name} {result.treatment} vs {result.control}: {fmt(effect.estimate)} (95 % Wald "
+                f"CI {fmt(effect.ci_low)} to {fmt(effect.ci_high)}), likelihood-ratio p = "
+                f"{fmt_p(effect.p_value)}."
+            )
+        )
     parts.append(html_table(pd.DataFrame(list(glmm.fixed_effects))))
     parts.append(html_table(pd.DataFrame(list(glmm.random_effects))))
     if glmm.arm_estimates:
         parts.append(html_table(pd.DataFrame([a.to_dict() for a in glmm.arm_estimates])))
-        parts.append(paragraph("conditional: typical reader on a typical case (random effects "
-                               "0); marginal: averaged over readers and cases.", "note"))
+        parts.append(
+            paragraph(
+                "conditional: typical reader on a typical case (random effects "
+                "0); marginal: averaged over readers and cases.",
+                "note",
+            )
+        )
     parts += [paragraph(w, "warn") for w in glmm.warnings]
     return section("mixed-model", "Mixed model (primary reading-level analysis)", *parts)
 
@@ -170,15 +212,35 @@ def subgroups_section(result: CompareResult) -> str:
     table = subgroup_table(result)
     if table.empty:
         return ""
-    rows = [(f"{r.column} = {r.level}", r.difference, r.difference_ci_low, r.difference_ci_high)
-            for r in table.itertuples()]
-    shown = table[["kind", "column", "level", "n_readers", "difference", "difference_ci_low",
-                   "difference_ci_high", "paired_t_p", "p_value_bonferroni"]]
-    note = paragraph(f"by_case levels are tested only with at least {result.min_readers} readers "
-                     "in both arms; Bonferroni over the levels tested, capped at 1.", "note")
-    return section("subgroups", "Subgroups",
-                   image(figures.forest(rows, f"difference in {result.outcome}"), "forest plot"),
-                   html_table(shown), note)
+    rows = [
+        (f"{r.column} = {r.level}", r.difference, r.difference_ci_low, r.difference_ci_high)
+        for r in table.itertuples()
+    ]
+    shown = table[
+        [
+            "kind",
+            "column",
+            "level",
+            "n_readers",
+            "difference",
+            "difference_ci_low",
+            "difference_ci_high",
+            "paired_t_p",
+            "p_value_bonferroni",
+        ]
+    ]
+    note = paragraph(
+        f"by_case levels are tested only with at least {result.min_readers} readers "
+        "in both arms; Bonferroni over the levels tested, capped at 1.",
+        "note",
+    )
+    return section(
+        "subgroups",
+        "Subgroups",
+        image(figures.forest(rows, f"difference in {result.outcome}"), "forest plot"),
+        html_table(shown),
+        note,
+    )
 
 
 def management_section(result: CompareResult) -> str:
@@ -198,14 +260,22 @@ def roc_section(result: CompareResult) -> str:
 
 def _roc_parts(roc: MrmcResult) -> list[str]:
     auc = roc.auc
-    text = (f"Mean AUC {roc.control} {fmt(auc.mean(roc.control))}, {roc.treatment} "
-            f"{fmt(auc.mean(roc.treatment))}; difference {fmt(auc.rrrc.difference)} "
-            f"(95 % CI {fmt(auc.rrrc.ci_low)} to {fmt(auc.rrrc.ci_high)}, ORH random readers "
-            f"and cases, p = {fmt_p(auc.rrrc.p_value)}).")
-    caption = (f"Points: each reader's operating point calling score >= {fmt(roc.threshold, 0)} "
-               "positive." if roc.threshold is not None else "")
-    return [image(figures.roc_curves(roc.roc, operating_points(roc)), "ROC curves"),
-            paragraph(text), paragraph(caption, "note") if caption else ""]
+    text = (
+        f"Mean AUC {roc.control} {fmt(auc.mean(roc.control))}, {roc.treatment} "
+        f"{fmt(auc.mean(roc.treatment))}; difference {fmt(auc.rrrc.difference)} "
+        f"(95 % CI {fmt(auc.rrrc.ci_low)} to {fmt(auc.rrrc.ci_high)}, ORH random readers "
+        f"and cases, p = {fmt_p(auc.rrrc.p_value)})."
+    )
+    caption = (
+        f"Points: each reader's operating point calling score >= {fmt(roc.threshold, 0)} positive."
+        if roc.threshold is not None
+        else ""
+    )
+    return [
+        image(figures.roc_curves(roc.roc, operating_points(roc)), "ROC curves"),
+        paragraph(text),
+        paragraph(caption, "note") if caption else "",
+    ]
 
 
 def operating_points(roc: MrmcResult) -> dict[str, list[tuple[float, float]]]:
@@ -215,7 +285,7 @@ def operating_points(roc: MrmcResult) -> dict[str, list[tuple[float, float]]]:
     for i, arm in enumerate(roc.sensitivity.treatments):
         sens = roc.sensitivity.values[i]
         spec = roc.specificity.values[i]
-        points[arm] = [(1 - float(s), float(t)) for t, s in zip(sens, spec)]
+        points[arm] = [(1 - float(s), float(t)) for t, s in zip(sens, spec, strict=True)]
     return points
 
 
@@ -223,11 +293,14 @@ def time_section(result: CompareResult) -> str:
     block = result.secondary.get("duration_s")
     if block is None:
         return ""
-    values = {result.control: [m.control for m in block.readers],
-              result.treatment: [m.treatment for m in block.readers]}
+    values = {
+        result.control: [m.control for m in block.readers],
+        result.treatment: [m.treatment for m in block.readers],
+    }
     figure = figures.reader_boxes(values, "seconds per case (reader mean)", "Time per case")
-    return section("time", "Time per case", image(figure, "time per case"),
-                   reader_level_table("duration_s", block))
+    return section(
+        "time", "Time per case", image(figure, "time per case"), reader_level_table("duration_s", block)
+    )
 
 
 def methods_section(result: CompareResult) -> str:
@@ -236,10 +309,14 @@ def methods_section(result: CompareResult) -> str:
 
 def methods_text(result: CompareResult) -> str:
     glmm = result.glmm
-    model = (f"a {glmm.family} mixed model ({glmm.formula}, arm coded 0 = {result.control}, "
-             f"1 = {result.treatment}) fitted by maximum likelihood; the treatment effect is "
-             "reported as an odds ratio with a Wald 95 % CI and a likelihood-ratio test against "
-             "the model without arm" if glmm is not None else "no mixed model (not requested)")
+    model = (
+        f"a {glmm.family} mixed model ({glmm.formula}, arm coded 0 = {result.control}, "
+        f"1 = {result.treatment}) fitted by maximum likelihood; the treatment effect is "
+        "reported as an odds ratio with a Wald 95 % CI and a likelihood-ratio test against "
+        "the model without arm"
+        if glmm is not None
+        else "no mixed model (not requested)"
+    )
     return (
         "Reader level: each reader's mean outcome per arm, summarised by the mean over readers "
         "with a t-based 95 % CI; arms compared with the two-sided paired t-test and the "
@@ -250,7 +327,8 @@ def methods_text(result: CompareResult) -> str:
         f"25, else chi-square with continuity correction) and, as the primary analysis, {model}."
         " Subgroups by case attributes are tested only with enough readers and Bonferroni-"
         "adjusted. ROC: empirical (trapezoidal) AUC per reader, compared with the Obuchowski-"
-        "Rockette-Hillis method (jackknife covariance, random readers and cases).")
+        "Rockette-Hillis method (jackknife covariance, random readers and cases)."
+    )
 
 
 # --- MRMC report ---------------------------------------------------------------------------------
@@ -259,17 +337,17 @@ def methods_text(result: CompareResult) -> str:
 def mrmc_report(result: MrmcResult) -> str:
     tables = mrmc_tables(result)
     auc = result.auc
-    text = (f"{result.n_readers} readers, {result.n_cases} cases ({result.n_positive} diseased, "
-            f"{result.n_negative} non-diseased). AUC difference {result.treatment} - "
-            f"{result.control}: {fmt(auc.rrrc.difference, 4)} (95 % CI {fmt(auc.rrrc.ci_low, 4)}"
-            f" to {fmt(auc.rrrc.ci_high, 4)}, F = {fmt(auc.rrrc.statistic)}, df = 1 and "
-            f"{fmt(auc.rrrc.df2, 2)}, p = {fmt_p(auc.rrrc.p_value)}).")
+    text = (
+        f"{result.n_readers} readers, {result.n_cases} cases ({result.n_positive} diseased, "
+        f"{result.n_negative} non-diseased). AUC difference {result.treatment} - "
+        f"{result.control}: {fmt(auc.rrrc.difference, 4)} (95 % CI {fmt(auc.rrrc.ci_low, 4)}"
+        f" to {fmt(auc.rrrc.ci_high, 4)}, F = {fmt(auc.rrrc.statistic)}, df = 1 and "
+        f"{fmt(auc.rrrc.df2, 2)}, p = {fmt_p(auc.rrrc.p_value)})."
+    )
     parts: list[str] = [
-        section("overview", "Overview", paragraph(text),
-                *(paragraph(w, "warn") for w in result.warnings)),
+        section("overview", "Overview", paragraph(text), *(paragraph(w, "warn") for w in result.warnings)),
         section("roc", "ROC curves", *_roc_parts(result)),
-        section("fom", "Figure of merit per reader", html_table(_wide(tables["fom_per_reader"]),
-                                                               4)),
+        section("fom", "Figure of merit per reader", html_table(_wide(tables["fom_per_reader"]), 4)),
         section("tests", "Tests of the difference", html_table(tables["mrmc_tests"], 4)),
         section("single", "Each treatment alone", html_table(tables["single_treatment"], 4)),
         section("variance", "Variance components", html_table(tables["variance_components"], 6)),
@@ -279,8 +357,7 @@ def mrmc_report(result: MrmcResult) -> str:
 
 
 def _wide(frame: pd.DataFrame) -> pd.DataFrame:
-    wide = frame.pivot_table(index=["fom", "reader"], columns="arm", values="value",
-                             sort=False).reset_index()
+    wide = frame.pivot_table(index=["fom", "reader"], columns="arm", values="value", sort=False).reset_index()
     wide.columns = [str(c) for c in wide.columns]
     return wide
 
@@ -288,12 +365,16 @@ def _wide(frame: pd.DataFrame) -> pd.DataFrame:
 def mrmc_methods(result: MrmcResult) -> str:
     return (
         "Empirical (trapezoidal, Mann-Whitney) AUC per reader and treatment"
-        + (f", and sensitivity/specificity calling score >= {fmt(result.threshold, 2)} positive"
-           if result.threshold is not None else "")
+        + (
+            f", and sensitivity/specificity calling score >= {fmt(result.threshold, 2)} positive"
+            if result.threshold is not None
+            else ""
+        )
         + f". Obuchowski-Rockette analysis with {result.auc.covariance} covariance estimates, "
         "Hillis (2008) denominator degrees of freedom for random readers and random cases, a "
         "chi-square test for fixed readers and an F test for fixed cases; Dorfman-Berbaum-Metz "
-        "analysis of jackknife pseudovalues. Differences are treatment - control.")
+        "analysis of jackknife pseudovalues. Differences are treatment - control."
+    )
 
 
 def join_lines(lines: Sequence[str]) -> str:

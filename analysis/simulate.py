@@ -58,8 +58,7 @@ class StudySpec:
     def intercepts(self) -> tuple[float, float]:
         """Conditional logits (control, treatment) that give the requested marginal accuracies."""
         v = self.total_variance
-        return (logit_for_marginal(self.control_accuracy, v),
-                logit_for_marginal(self.treatment_accuracy, v))
+        return (logit_for_marginal(self.control_accuracy, v), logit_for_marginal(self.treatment_accuracy, v))
 
 
 def schedule(spec: StudySpec, rng: np.random.Generator) -> pd.DataFrame:
@@ -68,14 +67,19 @@ def schedule(spec: StudySpec, rng: np.random.Generator) -> pd.DataFrame:
     r, c = r.ravel(), c.ravel()
     if spec.design == "parallel":
         arm_of_reader = rng.permutation(np.arange(spec.n_readers) % 2)
-        return pd.DataFrame({"reader_idx": r, "case_idx": c, "arm": arm_of_reader[r],
-                             "session": 1, "phase": 1})
+        return pd.DataFrame(
+            {"reader_idx": r, "case_idx": c, "arm": arm_of_reader[r], "session": 1, "phase": 1}
+        )
     if spec.design == "blocks":
         arm = (c // spec.block_size + r) % 2
-        return pd.DataFrame({"reader_idx": r, "case_idx": c, "arm": arm, "session": 1,
-                             "phase": 1})
-    both = pd.DataFrame({"reader_idx": np.concatenate([r, r]), "case_idx": np.concatenate([c, c]),
-                         "arm": np.repeat([0, 1], r.size)})
+        return pd.DataFrame({"reader_idx": r, "case_idx": c, "arm": arm, "session": 1, "phase": 1})
+    both = pd.DataFrame(
+        {
+            "reader_idx": np.concatenate([r, r]),
+            "case_idx": np.concatenate([c, c]),
+            "arm": np.repeat([0, 1], r.size),
+        }
+    )
     if spec.design == "sequential":
         both["phase"] = both["arm"] + 1
         both["session"] = 1
@@ -95,8 +99,7 @@ def simulate_outcomes(spec: StudySpec, rng: np.random.Generator) -> pd.DataFrame
     case_arm = rng.normal(0, np.sqrt(spec.var_case_arm), (spec.n_cases, 2))
     b0, b1 = spec.intercepts()
     r, c, a = plan["reader_idx"].to_numpy(), plan["case_idx"].to_numpy(), plan["arm"].to_numpy()
-    eta = (np.where(a == 1, b1, b0) + reader_effect[r] + case_effect[c]
-           + reader_arm[r, a] + case_arm[c, a])
+    eta = np.where(a == 1, b1, b0) + reader_effect[r] + case_effect[c] + reader_arm[r, a] + case_arm[c, a]
     plan["correct"] = (rng.random(eta.size) < special.expit(eta)).astype(int)
     plan["eta"] = eta
     plan["reader_effect"] = reader_effect[r]
@@ -120,11 +123,33 @@ def simulate_study(spec: StudySpec | None = None, *, seed: int = 0) -> pd.DataFr
     _answers(table, rng, spec)
     _timing(table, rng)
     table["study"] = "SIM-1"
-    columns = ["study", "reader", "reader_group", "reader_experience", "case", "truth",
-               "truth_malignant", "arm", "phase", "session", "position", "differential",
-               "correct_top1", "correct_top3", "management", "management_appropriate",
-               "management_harmful", "confidence", "malignancy_score", "ai_shown", "ai_top1",
-               "ai_correct_top1", "duration_s", "timed_out", "submitted_at"]
+    columns = [
+        "study",
+        "reader",
+        "reader_group",
+        "reader_experience",
+        "case",
+        "truth",
+        "truth_malignant",
+        "arm",
+        "phase",
+        "session",
+        "position",
+        "differential",
+        "correct_top1",
+        "correct_top3",
+        "management",
+        "management_appropriate",
+        "management_harmful",
+        "confidence",
+        "malignancy_score",
+        "ai_shown",
+        "ai_top1",
+        "ai_correct_top1",
+        "duration_s",
+        "timed_out",
+        "submitted_at",
+    ]
     return table[columns]
 
 
@@ -133,23 +158,31 @@ def _readers(spec: StudySpec, rng: np.random.Generator, base: pd.DataFrame) -> p
     skill = base.groupby("reader_idx")["reader_effect"].first().to_numpy()
     rank = np.argsort(np.argsort(-(skill + rng.normal(0, 0.3, skill.size))))
     group_idx = np.minimum(rank * len(GROUPS) // spec.n_readers, len(GROUPS) - 1)
-    experience = np.clip(np.round(rng.gamma(2.0, 4.0, spec.n_readers) + 6 * (2 - group_idx)), 0,
-                         40)
-    return pd.DataFrame({"reader_idx": np.arange(spec.n_readers),
-                         "reader_group": [GROUPS[g] for g in group_idx],
-                         "reader_experience": experience.astype(int)})
+    experience = np.clip(np.round(rng.gamma(2.0, 4.0, spec.n_readers) + 6 * (2 - group_idx)), 0, 40)
+    return pd.DataFrame(
+        {
+            "reader_idx": np.arange(spec.n_readers),
+            "reader_group": [GROUPS[g] for g in group_idx],
+            "reader_experience": experience.astype(int),
+        }
+    )
 
 
 def _cases(spec: StudySpec, rng: np.random.Generator) -> pd.DataFrame:
     malignant = rng.random(spec.n_cases) < spec.malignant_fraction
     malignant[:2], malignant[2:4] = True, False  # both classes always present
-    truth = np.where(malignant, rng.choice(MALIGNANT, spec.n_cases),
-                     rng.choice(BENIGN, spec.n_cases))
+    truth = np.where(malignant, rng.choice(MALIGNANT, spec.n_cases), rng.choice(BENIGN, spec.n_cases))
     ai_correct = (rng.random(spec.n_cases) < 0.8).astype(int)
-    ai_top1 = np.array([t if ok else _other(t, rng) for t, ok in zip(truth, ai_correct)])
-    return pd.DataFrame({"case_idx": np.arange(spec.n_cases), "truth": truth,
-                         "truth_malignant": malignant.astype(int),
-                         "ai_correct_top1": ai_correct, "ai_top1_code": ai_top1})
+    ai_top1 = np.array([t if ok else _other(t, rng) for t, ok in zip(truth, ai_correct, strict=True)])
+    return pd.DataFrame(
+        {
+            "case_idx": np.arange(spec.n_cases),
+            "truth": truth,
+            "truth_malignant": malignant.astype(int),
+            "ai_correct_top1": ai_correct,
+            "ai_top1_code": ai_top1,
+        }
+    )
 
 
 def _other(code: str, rng: np.random.Generator) -> str:
@@ -165,20 +198,23 @@ def _answers(table: pd.DataFrame, rng: np.random.Generator, spec: StudySpec) -> 
     table["correct_top3"] = (table["correct_top1"].astype(bool) | near_miss).astype(int)
     table["differential"] = [
         _differential(t, c1, c3, rng)
-        for t, c1, c3 in zip(table["truth"], table["correct_top1"], table["correct_top3"])
+        for t, c1, c3 in zip(table["truth"], table["correct_top1"], table["correct_top3"], strict=True)
     ]
     appropriate_choice = rng.random(n) < np.where(table["correct_top1"] == 1, 0.9, 0.5)
     table["management"] = [
         _management(bool(m), bool(ok), rng)
-        for m, ok in zip(table["truth_malignant"], appropriate_choice)
+        for m, ok in zip(table["truth_malignant"], appropriate_choice, strict=True)
     ]
     malignant = table["truth_malignant"] == 1
     table["management_appropriate"] = np.where(
-        malignant, table["management"].isin(["biopsy", "refer"]),
-        table["management"].isin(["reassure", "monitor", "treat"])).astype(int)
+        malignant,
+        table["management"].isin(["biopsy", "refer"]),
+        table["management"].isin(["reassure", "monitor", "treat"]),
+    ).astype(int)
     table["management_harmful"] = (malignant & (table["management"] == "reassure")).astype(int)
-    table["confidence"] = np.clip(np.round(3 + 1.2 * (table["correct_top1"] - 0.5)
-                                           + rng.normal(0, 0.8, n)), 1, 5).astype(int)
+    table["confidence"] = np.clip(
+        np.round(3 + 1.2 * (table["correct_top1"] - 0.5) + rng.normal(0, 0.8, n)), 1, 5
+    ).astype(int)
     separation = np.where(treated, 2.6, 1.9)
     logit = -1.0 + separation * table["truth_malignant"] + rng.normal(0, 1.1, n)
     table["malignancy_score"] = np.round(100 * special.expit(logit)).astype(int)
@@ -208,8 +244,7 @@ def _management(malignant: bool, appropriate: bool, rng: np.random.Generator) ->
 
 def _timing(table: pd.DataFrame, rng: np.random.Generator) -> None:
     n = len(table)
-    speed = table["reader_idx"].map(dict(enumerate(rng.normal(0, 0.25, table["reader_idx"].max()
-                                                                + 1))))
+    speed = table["reader_idx"].map(dict(enumerate(rng.normal(0, 0.25, table["reader_idx"].max() + 1))))
     median = np.where(table["ai_shown"] == 1, 38.0, 45.0)
     table["duration_s"] = np.round(median * np.exp(speed + rng.normal(0, 0.45, n)), 1)
     table["timed_out"] = 0

@@ -49,22 +49,33 @@ def compare_tables(result: CompareResult) -> dict[str, pd.DataFrame]:
 
 def reader_means_table(result: CompareResult) -> pd.DataFrame:
     rows = [
-        {"reader": m.reader, "reader_group": result.reader_groups.get(m.reader, ""),
-         "control": m.control, "treatment": m.treatment, "difference": m.difference}
+        {
+            "reader": m.reader,
+            "reader_group": result.reader_groups.get(m.reader, ""),
+            "control": m.control,
+            "treatment": m.treatment,
+            "difference": m.difference,
+        }
         for m in result.reader_level.readers
     ]
-    return pd.DataFrame(rows, columns=["reader", "reader_group", "control", "treatment",
-                                       "difference"])
+    return pd.DataFrame(rows, columns=["reader", "reader_group", "control", "treatment", "difference"])
 
 
 def paired_table(result: CompareResult) -> pd.DataFrame:
     paired = result.paired_readings
-    row = {"n_pairs": paired.n_pairs, "control_rate": paired.control_rate,
-           "treatment_rate": paired.treatment_rate}
+    row = {
+        "n_pairs": paired.n_pairs,
+        "control_rate": paired.control_rate,
+        "treatment_rate": paired.treatment_rate,
+    }
     if paired.mcnemar is not None:
-        row |= {"b": paired.mcnemar.b, "c": paired.mcnemar.c,
-                "mcnemar_statistic": paired.mcnemar.statistic,
-                "mcnemar_p": paired.mcnemar.p_value, "mcnemar_method": paired.mcnemar.method}
+        row |= {
+            "b": paired.mcnemar.b,
+            "c": paired.mcnemar.c,
+            "mcnemar_statistic": paired.mcnemar.statistic,
+            "mcnemar_p": paired.mcnemar.p_value,
+            "mcnemar_method": paired.mcnemar.method,
+        }
     return pd.DataFrame([row])
 
 
@@ -90,7 +101,8 @@ def mrmc_tables(result: MrmcResult) -> dict[str, pd.DataFrame]:
         "mrmc_tests": pd.concat([significance_table(a) for a in analyses], ignore_index=True),
         "single_treatment": pd.concat([single_table(a) for a in analyses], ignore_index=True),
         "variance_components": pd.DataFrame(
-            [{"fom": a.fom, **a.variance_components.to_dict()} for a in analyses]),
+            [{"fom": a.fom, **a.variance_components.to_dict()} for a in analyses]
+        ),
         "roc_points": roc_table(result),
     }
 
@@ -110,23 +122,26 @@ def significance_table(analysis: FomAnalysis) -> pd.DataFrame:
         if test is None:
             continue
         for name in ("rrrc", "frrc", "rrfc"):
-            rows.append({"fom": analysis.fom, "method": method, "analysis": name,
-                         **getattr(test, name).to_dict()})
+            rows.append(
+                {"fom": analysis.fom, "method": method, "analysis": name, **getattr(test, name).to_dict()}
+            )
     return pd.DataFrame(rows)
 
 
 def single_table(analysis: FomAnalysis) -> pd.DataFrame:
-    return pd.DataFrame([
-        {"fom": analysis.fom, "arm": arm, "analysis": name, **interval.to_dict()}
-        for arm, blocks in analysis.single_treatment.items()
-        for name, interval in blocks.items()
-    ])
+    return pd.DataFrame(
+        [
+            {"fom": analysis.fom, "arm": arm, "analysis": name, **interval.to_dict()}
+            for arm, blocks in analysis.single_treatment.items()
+            for name, interval in blocks.items()
+        ]
+    )
 
 
 def roc_table(result: MrmcResult) -> pd.DataFrame:
     rows = [
         {"arm": curve.arm, "reader": curve.reader, "point": k, "fpr": fpr, "tpr": tpr}
         for curve in result.roc
-        for k, (fpr, tpr) in enumerate(zip(curve.fpr, curve.tpr))
+        for k, (fpr, tpr) in enumerate(zip(curve.fpr, curve.tpr, strict=True))
     ]
     return pd.DataFrame(rows)

@@ -46,6 +46,10 @@ class ModelOutput(models.Model):
     top_codes = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True)
     frozen = models.BooleanField(default=False)
+    details = models.JSONField(
+        default=dict, blank=True,
+        help_text="Temperature, fused logits, image roles; for simulated outputs simulated/faulty flags.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -101,6 +105,8 @@ class PrecomputeJob(models.Model):
     failed = models.PositiveIntegerField(default=0)
     images_per_s = models.FloatField(null=True, blank=True)
     error = models.TextField(blank=True)
+    worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the process running the job.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -73,6 +73,18 @@ def _interval(samples: list[float]) -> tuple[float | None, float | None]:
     return float(low), float(high)
 
 
+def _bootstrap_recall(boot: np.ndarray, labels: np.ndarray, hits: np.ndarray, n_classes: int) -> np.ndarray:
+    """[n_bootstrap, n_classes] recall per resample; NaN where a class was not drawn."""
+    rows = np.repeat(np.arange(boot.shape[0]), boot.shape[1])
+    drawn = labels[boot].ravel()
+    totals = np.zeros((boot.shape[0], n_classes))
+    correct = np.zeros((boot.shape[0], n_classes))
+    np.add.at(totals, (rows, drawn), 1)
+    np.add.at(correct, (rows, drawn), hits[boot].ravel())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return correct / totals
+
+
 def evaluate(
     probs: np.ndarray,
     labels: Sequence[int],
@@ -97,17 +109,13 @@ def evaluate(
     top1_s = [hit1[i].mean() for i in boot]
     top3_s = [hit3[i].mean() for i in boot]
     auc_s = [auc(score[i], truth_malignant[i]) for i in boot]
+    recall_s = _bootstrap_recall(boot, labels, hit1, len(codes))
     recall: dict[str, Estimate] = {}
     for index, code in enumerate(codes):
         in_class = labels == index
-        if not in_class.any():
-            continue
-        samples = []
-        for i in boot:
-            chosen = labels[i] == index
-            samples.append(hit1[i][chosen].mean() if chosen.any() else np.nan)
-        low, high = _interval(samples)
-        recall[code] = Estimate(float(hit1[in_class].mean()), low, high, int(in_class.sum()))
+        if in_class.any():
+            low, high = _interval(list(recall_s[:, index]))
+            recall[code] = Estimate(float(hit1[in_class].mean()), low, high, int(in_class.sum()))
     return EvaluationResult(
         n_cases=n,
         top1=Estimate(float(hit1.mean()), *_interval(top1_s), n),

@@ -1,12 +1,14 @@
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import pages
+from . import imports, pages
 
 urlpatterns = [
     path("", pages.home, name="home"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("case-sets/", imports.case_sets, name="case_sets"),
+    path("case-sets/import/", imports.case_set_import, name="case_set_import"),
     path("", include("readerstudy.views.coordinator_urls")),
     path("", include("readerstudy.views.reader_urls")),
 ]

@@ -236,3 +236,27 @@ def test_command_reports_problems_and_exits_nonzero(tmp_path, taxonomy, image_di
     call_command("import_cases", str(write_manifest(tmp_path, good_rows())), images=str(image_dir),
                  case_set="Cmd", taxonomy="Test taxonomy:1", stdout=out)
     assert "Imported 3 cases, 6 images" in out.getvalue()
+
+
+def test_import_page_saves_or_lists_problems(client, tmp_path, taxonomy, image_dir):
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import UserFactory
+
+    user = UserFactory()
+    client.force_login(user)
+    assert client.get("/case-sets/import/").status_code == 404  # no permission: not found
+    user.user_permissions.add(Permission.objects.get(codename="add_caseset"))
+    files = {p.name: p.read_bytes() for p in image_dir.iterdir()}
+    archive = make_zip(tmp_path / "imgs.zip", files)
+    rows = good_rows()
+    rows[0]["reference_code"] = "XYZ"
+    with write_manifest(tmp_path, rows).open("rb") as manifest, archive.open("rb") as images:
+        page = client.post("/case-sets/import/", {"name": "Web", "taxonomy": taxonomy.pk, "manifest": manifest,
+                                                  "images": images})
+    assert page.status_code == 200 and b"unknown code &#x27;XYZ&#x27;" in page.content
+    assert snapshot() == (0, 0, 0)
+    with write_manifest(tmp_path, good_rows()).open("rb") as manifest, archive.open("rb") as images:
+        page = client.post("/case-sets/import/", {"name": "Web", "taxonomy": taxonomy.pk, "manifest": manifest,
+                                                  "images": images}, follow=True)
+    assert b"Imported 3 cases, 6 images" in page.content and CaseSet.objects.get(name="Web").cases.count() == 3

@@ -1,0 +1,249 @@
+"""`python -m analysis {compare,mrmc,power,simulate}` (DESIGN 5.2).
+
+Bad input prints one line naming the file, column or arm to stderr and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from analysis.readings import InputError
+
+EXIT_BAD_INPUT = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m analysis", description="Reader-study statistics.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    _compare_parser(commands.add_parser("compare", help="compare two arms on one outcome"))
+    _mrmc_parser(commands.add_parser("mrmc", help="ORH/DBM analysis of ROC figures of merit"))
+    _power_parser(commands.add_parser("power", help="power of a planned study by simulation"))
+    _simulate_parser(commands.add_parser("simulate", help="write a simulated readings table"))
+    return parser
+
+
+def _columns(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reader-col", default="reader")
+    parser.add_argument("--case-col", default="case")
+    parser.add_argument("--arm-col", default="arm")
+
+
+# --- compare -----------------------------------------------------------------------------------
+
+
+def _compare_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--readings", required=True, type=Path)
+    parser.add_argument("--outcome", required=True)
+    parser.add_argument("--control", required=True)
+    parser.add_argument("--treatment", required=True)
+    parser.add_argument("--by", action="append", default=[])
+    parser.add_argument("--by-case", action="append", default=[])
+    parser.add_argument("--min-readers", type=int, default=10)
+    parser.add_argument("--glmm-formula")
+    parser.add_argument("--no-glmm", action="store_true", help="skip the mixed model")
+    parser.add_argument("--out", required=True, type=Path)
+    _columns(parser)
+    parser.set_defaults(run=run_compare)
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from analysis.compare import compare
+    from analysis.readings import load_readings
+    from analysis.report import compare_report
+    from analysis.results import write_json, write_tables
+    from analysis.tables import compare_tables
+
+    result = compare(
+        load_readings(args.readings),
+        outcome=args.outcome,
+        control=args.control,
+        treatment=args.treatment,
+        by=args.by,
+        by_case=args.by_case,
+        min_readers=args.min_readers,
+        glmm_formula=args.glmm_formula,
+        fit_glmm=not args.no_glmm,
+        reader_col=args.reader_col,
+        case_col=args.case_col,
+        arm_col=args.arm_col,
+    )
+    write_json(args.out / "results.json", result.to_dict())
+    write_tables(args.out / "tables", compare_tables(result))
+    (args.out / "report.html").write_text(compare_report(result), encoding="utf-8")
+    block = result.reader_level
+    print(
+        f"{result.outcome}: {result.control} {block.control.mean:.3f}, {result.treatment} "
+        f"{block.treatment.mean:.3f} ({block.n_readers} readers); wrote {args.out}"
+    )
+    return 0
+
+
+# --- mrmc --------------------------------------------------------------------------------------
+
+
+def _mrmc_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--readings", required=True, type=Path)
+    parser.add_argument("--score", required=True)
+    parser.add_argument("--truth", required=True)
+    parser.add_argument("--control", required=True)
+    parser.add_argument("--treatment", required=True)
+    parser.add_argument("--cov", choices=("jackknife", "delong"), default="jackknife")
+    parser.add_argument("--threshold", type=float)
+    parser.add_argument("--out", required=True, type=Path)
+    _columns(parser)
+    parser.set_defaults(run=run_mrmc)
+
+
+def run_mrmc(args: argparse.Namespace) -> int:
+    from analysis.mrmc import mrmc
+    from analysis.readings import as_label, load_readings, prepare
+    from analysis.report import mrmc_report
+    from analysis.results import write_json, write_tables
+    from analysis.tables import mrmc_tables
+
+    data = prepare(
+        load_readings(args.readings),
+        value_cols=[args.score, args.truth],
+        control=args.control,
+        treatment=args.treatment,
+        reader_col=args.reader_col,
+        case_col=args.case_col,
+        arm_col=args.arm_col,
+    )
+    result = mrmc(
+        data,
+        score=args.score,
+        truth=args.truth,
+        control=as_label(args.control),
+        treatment=as_label(args.treatment),
+        covariance=args.cov,
+        threshold=args.threshold,
+    )
+    write_json(args.out / "results.json", result.to_dict())
+    write_tables(args.out / "tables", mrmc_tables(result))
+    (args.out / "report.html").write_text(mrmc_report(result), encoding="utf-8")
+    rrrc = result.auc.rrrc
+    print(
+        f"AUC difference {result.treatment} - {result.control}: {rrrc.difference:.4f} "
+        f"(95% CI {rrrc.ci_low:.4f} to {rrrc.ci_high:.4f}, p = {rrrc.p_value:.4f}); "
+        f"wrote {args.out}"
+    )
+    return 0
+
+
+# --- power -------------------------------------------------------------------------------------
+
+
+def _power_parser(parser: argparse.ArgumentParser) -> None:
+    from analysis.simulate import DESIGNS, StudySpec
+
+    default = StudySpec()
+    parser.add_argument("--readers", type=int, nargs="+", default=[default.n_readers])
+    parser.add_argument("--cases", type=int, nargs="+", default=[default.n_cases])
+    parser.add_argument("--design", choices=DESIGNS, default=default.design)
+    parser.add_argument("--control-accuracy", type=float, default=default.control_accuracy)
+    parser.add_argument("--treatment-accuracy", type=float, default=default.treatment_accuracy)
+    for name in ("var_reader", "var_case", "var_reader_arm", "var_case_arm"):
+        parser.add_argument("--" + name.replace("_", "-"), type=float, default=getattr(default, name))
+    parser.add_argument("--n-sim", type=int, default=200)
+    parser.add_argument("--alpha", type=float, default=0.05)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--method", choices=("reader_t", "glmm"), action="append")
+    parser.add_argument("--out", type=Path, help="directory for power.json (else stdout)")
+    parser.set_defaults(run=run_power)
+
+
+def run_power(args: argparse.Namespace) -> int:
+    from analysis.power import simulate_power
+    from analysis.results import to_jsonable, write_json
+    from analysis.simulate import StudySpec
+
+    grid = []
+    for n_readers in args.readers:
+        for n_cases in args.cases:
+            try:
+                spec = StudySpec(
+                    n_readers=n_readers,
+                    n_cases=n_cases,
+                    design=args.design,
+                    control_accuracy=args.control_accuracy,
+                    treatment_accuracy=args.treatment_accuracy,
+                    var_reader=args.var_reader,
+                    var_case=args.var_case,
+                    var_reader_arm=args.var_reader_arm,
+                    var_case_arm=args.var_case_arm,
+                )
+            except ValueError as exc:
+                raise InputError(str(exc)) from exc
+            result = simulate_power(
+                spec,
+                n_sim=args.n_sim,
+                alpha=args.alpha,
+                seed=args.seed,
+                methods=tuple(args.method or ("reader_t",)),
+            )
+            grid.append(result.to_dict())
+            powers = ", ".join(f"{m} {e['power']:.3f}" for m, e in grid[-1]["power"].items())
+            print(
+                f"{n_readers} readers x {n_cases} cases: power {powers}; paired t (analytic) "
+                f"{result.paired_t_power:.3f}",
+                file=sys.stderr if not args.out else sys.stdout,
+            )
+    payload = {"design": args.design, "grid": grid}
+    if args.out:
+        write_json(args.out / "power.json", payload)
+    else:
+        print(json.dumps(to_jsonable(payload), indent=2))
+    return 0
+
+
+# --- simulate ----------------------------------------------------------------------------------
+
+
+def _simulate_parser(parser: argparse.ArgumentParser) -> None:
+    from analysis.simulate import DESIGNS
+
+    parser.add_argument("--out", required=True, type=Path, help="CSV or .parquet file")
+    parser.add_argument("--readers", type=int, default=20)
+    parser.add_argument("--cases", type=int, default=60)
+    parser.add_argument("--design", choices=DESIGNS, default="sequential")
+    parser.add_argument("--control-accuracy", type=float, default=0.55)
+    parser.add_argument("--treatment-accuracy", type=float, default=0.68)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.set_defaults(run=run_simulate)
+
+
+def run_simulate(args: argparse.Namespace) -> int:
+    from analysis.simulate import StudySpec, simulate_study
+
+    try:
+        spec = StudySpec(
+            n_readers=args.readers,
+            n_cases=args.cases,
+            design=args.design,
+            control_accuracy=args.control_accuracy,
+            treatment_accuracy=args.treatment_accuracy,
+        )
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+    table = simulate_study(spec, seed=args.seed)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.out.suffix.lower() in {".parquet", ".pq"}:
+        table.to_parquet(args.out, index=False)
+    else:
+        table.to_csv(args.out, index=False)
+    print(f"wrote {len(table)} readings to {args.out}")
+    return 0

@@ -1,0 +1,249 @@
+"""What a reader sees: their next step, current case, progress, AI display and feedback.
+
+Reads only. Blinding lives here: :func:`ai_display_for_item` is the single place that decides
+whether a schedule item may show AI output, and :func:`reference_feedback` the single place that
+decides whether the reference diagnosis may be shown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from readerstudy.models import (
+    ArmKind,
+    Condition,
+    Design,
+    ManagementOption,
+    Membership,
+    Reading,
+    ScheduleItem,
+    Study,
+    StudyStatus,
+)
+from readerstudy.study_settings import StudySettings, parse_study_settings
+
+# Uncalibrated scores are shown as coarse bands, never as percentages (they are not probabilities).
+BAND_THRESHOLDS = (("high", 0.6), ("moderate", 0.3), ("low", 0.0))
+BAND_LEVEL = {"high": 3, "moderate": 2, "low": 1}
+
+
+def study_settings_for(study: Study) -> StudySettings:
+    return parse_study_settings(study.settings)
+
+
+def reader_schedule(membership: Membership) -> QuerySet[ScheduleItem]:
+    return (
+        ScheduleItem.objects.filter(membership=membership)
+        .select_related("case", "arm", "study")
+        .order_by("position")
+    )
+
+
+def current_item(membership: Membership) -> ScheduleItem | None:
+    """The reader's first schedule item without a reading (the only one they may answer)."""
+    return reader_schedule(membership).filter(reading__isnull=True).first()
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int
+    total: int
+
+    @property
+    def number(self) -> int:
+        """1-based number of the case being read now ("Case n of N")."""
+        return min(self.done + 1, self.total)
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.done / self.total) if self.total else 100
+
+
+def reader_progress(membership: Membership) -> Progress:
+    items = ScheduleItem.objects.filter(membership=membership)
+    return Progress(done=items.filter(reading__isnull=False).count(), total=items.count())
+
+
+def session_opens_at(membership: Membership) -> dt.datetime | None:
+    """When the reader's session 2 opens (crossover washout); None when it is not restricted."""
+    try:
+        from readerstudy.services.studies import session_available_at
+    except ImportError:  # the study service is optional for this module
+        session_available_at = None
+    if session_available_at is not None:
+        return session_available_at(membership)
+    if membership.session1_completed_at is None:
+        return None
+    days = study_settings_for(membership.study).washout_days
+    return membership.session1_completed_at + dt.timedelta(days=days)
+
+
+def washout_pending(membership: Membership, item: ScheduleItem, now: dt.datetime | None = None) -> dt.datetime | None:
+    """The opening time if `item` is in session 2 and the washout has not passed, else None."""
+    if item.session != 2:
+        return None
+    opens = session_opens_at(membership)
+    now = now or timezone.now()
+    return opens if opens is not None and now < opens else None
+
+
+def reader_next_step(membership: Membership) -> str:
+    """consent -> demographics -> instructions -> case (or wait/unavailable) -> end."""
+    study = membership.study
+    if study.consent_text.strip() and membership.consented_at is None:
+        return "consent"
+    if not membership.demographics_done:
+        return "demographics"
+    if not membership.instructions_seen:
+        return "instructions"
+    if study.status == StudyStatus.CLOSED:
+        return "end"
+    item = current_item(membership)
+    if item is None:
+        return "end"
+    return "case"
+
+
+def item_shows_ai(item: ScheduleItem) -> bool:
+    """Only AI arms show AI output, and never phase 1 of a sequential design."""
+    if item.arm.kind != ArmKind.AI:
+        return False
+    return not (item.study.design == Design.SEQUENTIAL and item.phase == 1)
+
+
+def _band(score: float) -> str:
+    return next(name for name, low in BAND_THRESHOLDS if score >= low)
+
+
+def ai_display_for_item(item: ScheduleItem) -> dict[str, Any] | None:
+    """Exactly what the AI panel shows for `item` (also stored as the reading's snapshot), or None.
+
+    Reads the precomputed ModelOutput of the study's model version; never computes on request.
+    """
+    if not item_shows_ai(item):
+        return None
+    study = item.study
+    model = study.model_version
+    if model is None:
+        return None
+    from inference.models import ModelOutput, OutputStatus
+
+    taxonomy_id = study.case_set.taxonomy_id
+    output = ModelOutput.objects.filter(
+        case_id=item.case_id, model_version=model, taxonomy_id=taxonomy_id, status=OutputStatus.DONE
+    ).first()
+    if output is None:
+        return None
+    options = study_settings_for(study).ai
+    assist = item.arm.assist or {}
+    top_k = int(assist.get("top_k") or options.top_k)
+    show_probabilities = bool(assist.get("show_probabilities", options.show_probabilities)) and model.calibrated
+    probabilities = {str(code): float(p) for code, p in (output.probabilities or {}).items()}
+    codes = [str(c) for c in output.top_codes] or sorted(probabilities, key=lambda c: -probabilities[c])
+    codes = codes[:top_k]
+    names = dict(Condition.objects.filter(taxonomy_id=taxonomy_id, code__in=codes).values_list("code", "name"))
+    rows = []
+    for rank, code in enumerate(codes, start=1):
+        score = probabilities.get(code, 0.0)
+        row: dict[str, Any] = {"rank": rank, "code": code, "name": names.get(code, code)}
+        if show_probabilities:
+            row["probability"] = round(score, 4)
+            row["percent"] = round(100 * score)
+        else:
+            row["band"] = _band(score)
+            row["band_level"] = BAND_LEVEL[row["band"]]
+        rows.append(row)
+    return {
+        "output_id": output.pk,
+        "model_version": model.name,
+        "simulated": model.kind == "simulated",
+        "calibrated": bool(model.calibrated),
+        "show_probabilities": show_probabilities,
+        "items": rows,
+    }
+
+
+def phase1_reading(item: ScheduleItem) -> Reading | None:
+    """For a phase-2 item, the same reader's locked phase-1 reading of the same case."""
+    if item.phase != 2:
+        return None
+    return (
+        Reading.objects.filter(
+            schedule_item__membership_id=item.membership_id,
+            schedule_item__case_id=item.case_id,
+            schedule_item__session=item.session,
+            schedule_item__phase=1,
+            schedule_item__position__lt=item.position,
+        )
+        .order_by("-schedule_item__position")
+        .first()
+    )
+
+
+def reading_for_item(item: ScheduleItem) -> Reading | None:
+    return Reading.objects.filter(schedule_item=item).first()
+
+
+def reference_feedback(item: ScheduleItem) -> dict[str, Any] | None:
+    """The reference diagnosis, only when the study gives feedback and the item is answered.
+
+    In a sequential design the reference waits until the case's last phase is answered.
+    """
+    study = item.study
+    if not study_settings_for(study).feedback:
+        return None
+    reading = reading_for_item(item)
+    if reading is None:
+        return None
+    if study.design == Design.SEQUENTIAL and item.phase == 1:
+        return None
+    case = item.case
+    reference = case.reference
+    codes = list(reading.differential)
+    names = condition_names(study, codes)
+    management = case.reference_management
+    return {
+        "reference_code": reference.code,
+        "reference_name": reference.name,
+        "reference_source": case.get_reference_source_display(),
+        "reference_management": management.label if management else "",
+        "answer": [{"code": c, "name": names.get(c, c)} for c in codes],
+        "correct_top1": bool(codes) and codes[0] == reference.code,
+        "correct_topk": reference.code in codes,
+    }
+
+
+def condition_names(study: Study, codes: list[str]) -> dict[str, str]:
+    return dict(
+        Condition.objects.filter(taxonomy_id=study.case_set.taxonomy_id, code__in=codes).values_list("code", "name")
+    )
+
+
+def management_options(study: Study) -> list[ManagementOption]:
+    return list(ManagementOption.objects.filter(taxonomy_id=study.case_set.taxonomy_id).order_by("order"))
+
+
+def condition_index(study: Study) -> list[dict[str, Any]]:
+    """The search index for the diagnosis boxes: every condition with its synonyms and group."""
+    rows = Condition.objects.filter(taxonomy_id=study.case_set.taxonomy_id).order_by("order", "name")
+    return [
+        {
+            "code": c.code,
+            "name": c.name,
+            "synonyms": [str(s) for s in (c.synonyms or [])],
+            "group": c.get_group_display(),
+        }
+        for c in rows
+    ]
+
+
+def item_may_view_image(membership: Membership, image_case_id: int) -> bool:
+    """Images of cases the reader has been shown (their current case included)."""
+    return ScheduleItem.objects.filter(
+        membership=membership, case_id=image_case_id, shown_at__isnull=False
+    ).exists()

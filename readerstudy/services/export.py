@@ -1,0 +1,229 @@
+"""Exports: the readings table (DESIGN.md 5.1) and the stored schedules, as DataFrames and files.
+
+Readers appear only by their pseudonym. Outcomes come from :mod:`readerstudy.outcomes`.
+Training readings are kept apart from measured readings and left out unless asked for; repeat
+(attention) readings are measured and exported, flagged in the ``repeat`` column.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from readerstudy import outcomes
+from readerstudy.models import ManagementRating, Reading, ScheduleItem, Study, Taxonomy
+from readerstudy.study_settings import SettingsError, StudySettings, parse_study_settings
+
+# The contract, in order; extra columns follow.
+READINGS_COLUMNS = [
+    "study", "reader", "reader_group", "reader_experience", "case", "truth", "truth_malignant", "arm", "phase",
+    "session", "position", "differential", "correct_top1", "correct_top3", "management",
+    "management_appropriate", "management_harmful", "confidence", "malignancy_score", "ai_shown", "ai_top1",
+    "ai_correct_top1", "duration_s", "timed_out", "submitted_at",
+]
+READINGS_EXTRA_COLUMNS = [
+    "arm_kind", "training", "repeat", "truth_group", "reference_source", "correct_top1_exact",
+    "correct_top3_exact", "management_rating", "ai_correct_top3", "active_s", "shown_at", "first_input_at",
+    "reader_dermoscopy", "reader_country", "reader_age_band", "case_age", "case_sex", "case_fitzpatrick",
+    "case_body_site",
+]
+INT_COLUMNS = [
+    "reader_experience", "truth_malignant", "phase", "session", "position", "correct_top1", "correct_top3",
+    "management_appropriate", "management_harmful", "confidence", "malignancy_score", "ai_shown",
+    "ai_correct_top1", "timed_out", "training", "repeat", "correct_top1_exact", "correct_top3_exact",
+    "ai_correct_top3", "case_age", "case_fitzpatrick",
+]
+SCHEDULE_COLUMNS = [
+    "study", "reader", "reader_index", "position", "case", "arm", "arm_kind", "phase", "session", "training",
+    "repeat", "shown_at", "read", "submitted_at",
+]
+
+_READING_FIELDS = {
+    "reader": "schedule_item__membership__pseudonym",
+    "reader_group": "schedule_item__membership__user__reader_profile__profession",
+    "reader_experience": "schedule_item__membership__user__reader_profile__years_experience",
+    "reader_dermoscopy": "schedule_item__membership__user__reader_profile__dermoscopy_use",
+    "reader_country": "schedule_item__membership__user__reader_profile__country",
+    "reader_age_band": "schedule_item__membership__user__reader_profile__age_band",
+    "case": "schedule_item__case__key",
+    "truth": "schedule_item__case__reference__code",
+    "truth_malignant": "schedule_item__case__reference__malignant",
+    "truth_group": "schedule_item__case__reference__group",
+    "reference_source": "schedule_item__case__reference_source",
+    "case_age": "schedule_item__case__age",
+    "case_sex": "schedule_item__case__sex",
+    "case_fitzpatrick": "schedule_item__case__fitzpatrick",
+    "case_body_site": "schedule_item__case__body_site",
+    "arm": "schedule_item__arm__name",
+    "arm_kind": "schedule_item__arm__kind",
+    "phase": "schedule_item__phase",
+    "session": "schedule_item__session",
+    "position": "schedule_item__position",
+    "training": "schedule_item__training",
+    "repeat": "schedule_item__repeat",
+    "differential": "differential",
+    "management": "management",
+    "confidence": "confidence",
+    "malignancy_score": "malignancy_score",
+    "shown_at": "shown_at",
+    "first_input_at": "first_input_at",
+    "submitted_at": "submitted_at",
+    "active_ms": "active_ms",
+    "timed_out": "timed_out",
+    "ai_snapshot": "ai_snapshot",
+}
+
+
+def readings_table(study: Study, *, include_training: bool = False) -> pd.DataFrame:
+    """One row per submitted reading: the contract columns in order, then the extras."""
+    parsed = _settings(study)
+    groups, matrix = outcome_lookups(study.case_set.taxonomy)
+    readings = (
+        Reading.objects.filter(schedule_item__study=study)
+        .order_by("schedule_item__membership__reader_index", "schedule_item__membership_id", "schedule_item__position")
+        .values_list(*_READING_FIELDS.values())
+    )
+    if not include_training:
+        readings = readings.filter(schedule_item__training=False)
+    rows = [
+        _reading_row(dict(zip(_READING_FIELDS, values, strict=True)), study, parsed, groups, matrix)
+        for values in readings
+    ]
+    frame = pd.DataFrame(rows, columns=READINGS_COLUMNS + READINGS_EXTRA_COLUMNS)
+    for column in INT_COLUMNS:
+        frame[column] = frame[column].astype("Int64")
+    for column in ("duration_s", "active_s"):
+        frame[column] = frame[column].astype("float64")
+    return frame
+
+
+def _reading_row(
+    raw: dict[str, Any], study: Study, parsed: StudySettings, groups: Mapping[str, str],
+    matrix: outcomes.RatingMatrix,
+) -> dict[str, Any]:
+    differential = [str(code) for code in (raw["differential"] or [])]
+    truth = raw["truth"]
+    outcome = outcomes.reading_outcome(differential=differential, truth=truth, management=raw["management"],
+                                       groups=groups, matrix=matrix, generic=parsed.generic_credit)
+    ai_codes = ai_top_codes(raw["ai_snapshot"])
+    ai_shown = bool(ai_codes)
+    return {
+        **{name: raw[name] for name in (
+            "reader", "reader_group", "reader_experience", "case", "truth", "arm", "phase", "session", "position",
+            "confidence", "malignancy_score", "arm_kind", "truth_group", "reference_source", "reader_dermoscopy",
+            "reader_country", "reader_age_band", "case_age", "case_sex", "case_fitzpatrick", "case_body_site")},
+        "study": study.slug,
+        "truth_malignant": int(raw["truth_malignant"]),
+        "differential": "|".join(differential),
+        "correct_top1": int(outcome.correct_top1),
+        "correct_top3": int(outcome.correct_top3),
+        "correct_top1_exact": int(outcomes.correct_top_k(differential, truth, 1)),
+        "correct_top3_exact": int(outcomes.correct_top_k(differential, truth, 3)),
+        "management": raw["management"] or "",
+        "management_appropriate": _flag(outcome.management_appropriate),
+        "management_harmful": _flag(outcome.management_harmful),
+        "management_rating": outcomes.management_rating(truth, raw["management"], matrix) or "",
+        "ai_shown": int(ai_shown),
+        "ai_top1": ai_codes[0] if ai_shown else "",
+        "ai_correct_top1": int(outcomes.correct_top_k(ai_codes, truth, 1)) if ai_shown else None,
+        "ai_correct_top3": int(outcomes.correct_top_k(ai_codes, truth, 3)) if ai_shown else None,
+        "duration_s": reading_duration_s(raw["shown_at"], raw["submitted_at"]),
+        "active_s": raw["active_ms"] / 1000 if raw["active_ms"] else None,
+        "timed_out": int(raw["timed_out"]),
+        "training": int(raw["training"]),
+        "repeat": int(raw["repeat"]),
+        "submitted_at": iso_utc(raw["submitted_at"]),
+        "shown_at": iso_utc(raw["shown_at"]),
+        "first_input_at": iso_utc(raw["first_input_at"]),
+    }
+
+
+def reading_duration_s(shown_at: datetime | None, submitted_at: datetime | None) -> float | None:
+    """Server-measured seconds from showing the case to the submission (client active time is apart)."""
+    if shown_at is None or submitted_at is None:
+        return None
+    return round((submitted_at - shown_at).total_seconds(), 3)
+
+
+def ai_top_codes(snapshot: Any) -> list[str]:
+    """The condition codes the AI panel showed, best first; empty when nothing was shown.
+
+    Accepts the snapshot shapes the reader pages store: ``{"top": [{"code": .., "probability": ..}]}``
+    (also under ``suggestions`` or ``top_k``), ``{"top_codes": [..]}`` or ``{"probabilities": {code: p}}``.
+    """
+    if not isinstance(snapshot, Mapping) or not snapshot or snapshot.get("shown") is False:
+        return []
+    for key in ("top", "suggestions", "top_k", "differential", "top_codes"):
+        entries = snapshot.get(key)
+        if isinstance(entries, Sequence) and not isinstance(entries, str) and entries:
+            return [str(entry["code"]) if isinstance(entry, Mapping) else str(entry) for entry in entries]
+    probabilities = snapshot.get("probabilities")
+    if isinstance(probabilities, Mapping) and probabilities:
+        return [code for code, _ in sorted(probabilities.items(), key=lambda kv: (-float(kv[1]), kv[0]))]
+    return []
+
+
+def outcome_lookups(taxonomy: Taxonomy) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+    """Code -> group, and (condition code, management code) -> rating, for :mod:`readerstudy.outcomes`."""
+    groups = dict(taxonomy.conditions.values_list("code", "group"))
+    matrix = {
+        (condition, management): rating
+        for condition, management, rating in ManagementRating.objects.filter(condition__taxonomy=taxonomy)
+        .values_list("condition__code", "management__code", "rating")
+    }
+    return groups, matrix
+
+
+def schedules_table(study: Study) -> pd.DataFrame:
+    """Every stored schedule item, with whether and when it was read."""
+    items = (
+        ScheduleItem.objects.filter(study=study)
+        .order_by("membership__reader_index", "membership_id", "position")
+        .values_list("membership__pseudonym", "membership__reader_index", "position", "case__key", "arm__name",
+                     "arm__kind", "phase", "session", "training", "repeat", "shown_at", "reading__submitted_at")
+    )
+    rows = [
+        {"study": study.slug, "reader": reader, "reader_index": index, "position": position, "case": case,
+         "arm": arm, "arm_kind": kind, "phase": phase, "session": session, "training": int(training),
+         "repeat": int(repeat), "shown_at": iso_utc(shown), "read": int(submitted is not None),
+         "submitted_at": iso_utc(submitted)}
+        for reader, index, position, case, arm, kind, phase, session, training, repeat, shown, submitted in items
+    ]
+    frame = pd.DataFrame(rows, columns=SCHEDULE_COLUMNS)
+    for column in ("reader_index", "position", "phase", "session", "training", "repeat", "read"):
+        frame[column] = frame[column].astype("Int64")
+    return frame
+
+
+def to_csv_bytes(frame: pd.DataFrame) -> bytes:
+    """UTF-8, comma-separated, with a header; missing values are empty cells."""
+    return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def to_parquet_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False, engine="pyarrow")
+    return buffer.getvalue()
+
+
+def iso_utc(value: datetime | None) -> str:
+    """ISO 8601 in UTC with a Z suffix, or empty."""
+    if value is None:
+        return ""
+    return value.astimezone(tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _flag(value: bool | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _settings(study: Study) -> StudySettings:
+    try:
+        return parse_study_settings(study.settings)
+    except SettingsError:
+        return StudySettings()
+

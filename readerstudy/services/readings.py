@@ -1,0 +1,288 @@
+"""Submitting a reading: validated, ordered, idempotent, timed by the server, audited.
+
+Exactly one reading per schedule item, whatever the client does: a retry with the same
+idempotency key returns the first reading; a second tab (another key) for an answered item gets
+the existing reading back. The schedule item row is locked while the reading is written, and the
+unique constraints are the last line of defence (IntegrityError inside a savepoint).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from readerstudy.models import Condition, ManagementOption, Membership, Reading, ScheduleItem, Study, StudyStatus
+from readerstudy.selectors_reader import ai_display_for_item, current_item, study_settings_for, washout_pending
+from readerstudy.services.audit import audit_record
+from readerstudy.services.reader_flow import item_mark_shown
+from readerstudy.study_settings import StudySettings
+
+# A submit that arrives this long after the time limit still counts as in time (network latency).
+GRACE_S = 3
+# The client's countdown may run ahead of the server's clock by this much.
+CLOCK_SKEW_S = 2
+MAX_ACTIVE_MS = 2**31 - 1
+
+
+class ReadingRefused(Exception):
+    """The reading cannot be accepted now (study not open, not the reader's turn)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def reading_submit(
+    *, membership: Membership, item: ScheduleItem, payload: Mapping[str, Any], idempotency_key: str | uuid.UUID
+) -> tuple[Reading, bool]:
+    """Store the reader's answer to `item`; returns (reading, created).
+
+    payload keys: differential (codes, most likely first), confidence, management, malignancy,
+    first_input_at (ISO 8601 or epoch ms, client clock), active_ms, client_timeout.
+    Raises ValidationError (answer problems, by field) or ReadingRefused.
+    """
+    key = _parse_key(idempotency_key)
+    with transaction.atomic():
+        return _submit_locked(membership=membership, item=item, payload=payload, key=key)
+
+
+def _submit_locked(
+    *, membership: Membership, item: ScheduleItem, payload: Mapping[str, Any], key: uuid.UUID
+) -> tuple[Reading, bool]:
+    replay = Reading.objects.select_related("schedule_item").filter(idempotency_key=key).first()
+    if replay is not None:
+        if replay.schedule_item.membership_id != membership.pk:
+            raise ReadingRefused("key_reused", "This submission key belongs to another reader.")
+        return replay, False
+    locked = (
+        ScheduleItem.objects.select_for_update()
+        .select_related("arm", "case", "membership")
+        .get(pk=item.pk, membership=membership)
+    )
+    existing = Reading.objects.filter(schedule_item=locked).first()
+    if existing is not None:
+        return existing, False
+
+    study = Study.objects.select_related("case_set", "model_version").get(pk=locked.study_id)
+    locked.study = study
+    membership.study = study
+    settings = study_settings_for(study)
+    _check_open(study)
+    _check_turn(membership, locked, settings)
+
+    shown_at = locked.shown_at or item_mark_shown(item=locked)
+    now = timezone.now()
+    timed_out = _timed_out(settings, shown_at, now, bool(payload.get("client_timeout")))
+    answer = _clean_answer(payload, study, settings, complete=not timed_out)
+    reading = Reading(
+        schedule_item=locked,
+        idempotency_key=key,
+        shown_at=shown_at,
+        first_input_at=_clean_first_input(payload.get("first_input_at"), shown_at, now),
+        submitted_at=now,
+        active_ms=_clean_active_ms(payload.get("active_ms"), shown_at, now),
+        timed_out=timed_out,
+        ai_snapshot=ai_display_for_item(locked),
+        **answer,
+    )
+    reading.full_clean(validate_unique=False)
+    try:
+        with transaction.atomic():
+            reading.save(force_insert=True)
+    except IntegrityError:
+        winner = Reading.objects.filter(Q(schedule_item=locked) | Q(idempotency_key=key)).first()
+        if winner is None:
+            raise
+        return winner, False
+
+    audit_record(
+        actor=membership.user, action="reading.submit", study=study, obj=reading,
+        data={
+            "schedule_item": locked.pk, "case": locked.case.key, "arm": locked.arm.name, "phase": locked.phase,
+            "session": locked.session, "position": locked.position, "idempotency_key": str(key),
+            "timed_out": timed_out, "ai_shown": reading.ai_snapshot is not None,
+        },
+    )
+    _mark_progress(membership, now)
+    return reading, True
+
+
+def _parse_key(value: str | uuid.UUID) -> uuid.UUID:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except (TypeError, ValueError):
+        raise ValidationError({"idempotency_key": "Missing or malformed submission key; reload the page."}) from None
+
+
+def _check_open(study: Study) -> None:
+    if study.status != StudyStatus.LAUNCHED:
+        messages = {
+            StudyStatus.DRAFT: "This study has not started yet.",
+            StudyStatus.PAUSED: "This study is paused; your answers so far are saved.",
+            StudyStatus.CLOSED: "This study is closed and accepts no more answers.",
+        }
+        raise ReadingRefused(f"study_{study.status}", messages.get(study.status, "This study is not open."))
+
+
+def _check_turn(membership: Membership, item: ScheduleItem, settings: StudySettings) -> None:
+    """Readers answer their schedule in order (allow_back relaxes this, never across a reveal)."""
+    if washout_pending(membership, item) is not None:
+        raise ReadingRefused("washout", "Session 2 is not open yet.")
+    if item.phase == 2 and _phase1_unanswered(item):
+        raise ReadingRefused("phase_order", "Answer this case without AI first.")
+    if item.phase == 1 and _phase2_revealed(item):
+        raise ReadingRefused("phase_locked", "The AI suggestion for this case has been shown; phase 1 is locked.")
+    current = current_item(membership)
+    if current is not None and current.pk == item.pk:
+        return
+    if not settings.allow_back:
+        raise ReadingRefused("not_current", "This is not your current case.")
+
+
+def _phase1_unanswered(item: ScheduleItem) -> bool:
+    return ScheduleItem.objects.filter(
+        membership_id=item.membership_id, case_id=item.case_id, session=item.session, phase=1,
+        position__lt=item.position, reading__isnull=True,
+    ).exists()
+
+
+def _phase2_revealed(item: ScheduleItem) -> bool:
+    return ScheduleItem.objects.filter(
+        membership_id=item.membership_id, case_id=item.case_id, session=item.session, phase=2,
+        position__gt=item.position, shown_at__isnull=False,
+    ).exists()
+
+
+def _timed_out(settings: StudySettings, shown_at: dt.datetime, now: dt.datetime, client_timeout: bool) -> bool:
+    """The server decides: past the limit plus grace, or the client's countdown ended and the server agrees."""
+    if not settings.time_limit_s:
+        return False
+    elapsed = (now - shown_at).total_seconds()
+    if elapsed > settings.time_limit_s + GRACE_S:
+        return True
+    return client_timeout and elapsed >= settings.time_limit_s - CLOCK_SKEW_S
+
+
+def _clean_answer(
+    payload: Mapping[str, Any], study: Study, settings: StudySettings, *, complete: bool
+) -> dict[str, Any]:
+    """Validate the answer; a timed-out answer may be incomplete but never invalid."""
+    errors: dict[str, str] = {}
+    taxonomy_id = study.case_set.taxonomy_id
+    differential = _clean_differential(payload.get("differential") or [], taxonomy_id, settings, errors, complete)
+    confidence = None
+    if settings.ask_confidence:
+        confidence = _clean_int(payload.get("confidence"), 1, 5, "confidence", "Choose your confidence from 1 to 5.",
+                                errors, complete)
+    management = ""
+    if settings.ask_management:
+        management = str(payload.get("management") or "").strip()
+        codes = set(ManagementOption.objects.filter(taxonomy_id=taxonomy_id).values_list("code", flat=True))
+        if management and management not in codes:
+            errors["management"] = "Choose one of the management options."
+        elif not management and complete:
+            errors["management"] = "Choose how you would manage this patient."
+    malignancy = None
+    if settings.ask_malignancy:
+        malignancy = _clean_int(payload.get("malignancy"), 0, 100, "malignancy",
+                                "Set the probability of malignancy (0-100) with the slider.", errors, complete)
+    if errors:
+        raise ValidationError(errors)
+    return {"differential": differential, "confidence": confidence, "management": management,
+            "malignancy_score": malignancy}
+
+
+def _clean_differential(
+    raw: Any, taxonomy_id: int, settings: StudySettings, errors: dict[str, str], complete: bool
+) -> list[str]:
+    if isinstance(raw, str):
+        raw = [raw]
+    slots = [str(code).strip() for code in raw]
+    while slots and not slots[-1]:
+        slots.pop()
+    codes = [c for c in slots if c]
+    if len(codes) != len(slots):
+        errors["differential"] = "Fill the diagnoses in order, most likely first, without gaps."
+    elif not codes and complete:
+        errors["differential"] = "Give at least your most likely diagnosis."
+    elif len(codes) > settings.top_k:
+        errors["differential"] = f"Give at most {settings.top_k} diagnoses."
+    elif len(set(codes)) != len(codes):
+        errors["differential"] = "Each diagnosis may appear only once."
+    elif codes:
+        known = set(Condition.objects.filter(taxonomy_id=taxonomy_id, code__in=codes).values_list("code", flat=True))
+        if known != set(codes):
+            errors["differential"] = "Pick each diagnosis from the list of conditions."
+    return codes
+
+
+def _clean_int(
+    raw: Any, low: int, high: int, field: str, message: str, errors: dict[str, str], complete: bool
+) -> int | None:
+    if raw is None or str(raw).strip() == "":
+        if complete:
+            errors[field] = message
+        return None
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        errors[field] = message
+        return None
+    if not low <= value <= high:
+        errors[field] = message
+        return None
+    return value
+
+
+def _clean_first_input(raw: Any, shown_at: dt.datetime, now: dt.datetime) -> dt.datetime | None:
+    """The client's first-input time, dropped when it falls outside [shown, submitted]."""
+    if raw in (None, ""):
+        return None
+    value: dt.datetime | None
+    try:
+        value = dt.datetime.fromtimestamp(float(raw) / 1000, tz=dt.UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        try:
+            value = parse_datetime(str(raw))
+        except ValueError:
+            value = None
+    if value is None:
+        return None
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value, dt.UTC)
+    # Allow the client clock a little skew before the shown time; clamp into the window.
+    if value < shown_at - dt.timedelta(seconds=CLOCK_SKEW_S) or value > now + dt.timedelta(seconds=CLOCK_SKEW_S):
+        return None
+    return min(max(value, shown_at), now)
+
+
+def _clean_active_ms(raw: Any, shown_at: dt.datetime, now: dt.datetime) -> int:
+    """Client-measured visible time, clamped to the server's shown-to-submitted window."""
+    try:
+        value = int(float(raw))
+    except (TypeError, ValueError, OverflowError):
+        return 0
+    window_ms = int((now - shown_at).total_seconds() * 1000)
+    return max(0, min(value, window_ms, MAX_ACTIVE_MS))
+
+
+def _mark_progress(membership: Membership, now: dt.datetime) -> None:
+    remaining = ScheduleItem.objects.filter(membership=membership, reading__isnull=True)
+    if membership.session1_completed_at is None and not remaining.filter(session=1).exists():
+        Membership.objects.filter(pk=membership.pk, session1_completed_at__isnull=True).update(
+            session1_completed_at=now
+        )
+        membership.session1_completed_at = now
+    if membership.completed_at is None and not remaining.exists():
+        Membership.objects.filter(pk=membership.pk, completed_at__isnull=True).update(completed_at=now)
+        membership.completed_at = now
+        audit_record(actor=membership.user, action="reader.completed", study=membership.study, obj=membership)

@@ -1,0 +1,545 @@
+"""Taxonomies in and out: validate and load JSON or CSV, export either format, ship a default.
+
+The two file formats carry the same content (see ``taxonomy_to_dict``):
+
+* JSON ``{"name", "version", "description", "management_options": [{code, label}],
+  "conditions": [{code, name, synonyms, group, malignant, icd10, management: {option: rating}}]}``.
+* CSV, one row per condition: ``code,name,synonyms,group,malignant,icd10`` then one column per
+  management option code holding the rating; synonyms joined with "|", malignant 1/0. Optional
+  leading ``# key: value`` lines carry name, version, description and management_options (values
+  JSON-encoded when written by ``taxonomy_export``; plain text is accepted too).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+from typing import IO, Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import transaction
+
+from readerstudy.models import (
+    Appropriateness,
+    Condition,
+    ConditionGroup,
+    ManagementOption,
+    ManagementRating,
+    Taxonomy,
+)
+from readerstudy.services.audit import audit_record
+
+DEFAULT_TAXONOMY_PATH = Path(__file__).resolve().parent.parent / "data" / "taxonomy_default.json"
+
+CSV_CONDITION_COLUMNS = ["code", "name", "synonyms", "group", "malignant", "icd10"]
+CSV_META_KEYS = ("name", "version", "description", "management_options")
+SYNONYM_SEPARATOR = "|"
+STANDARD_OPTION_LABELS = {
+    "reassure": "Reassure / dismiss",
+    "monitor": "Monitor",
+    "treat_locally": "Treat locally",
+    "biopsy_excise": "Biopsy / excise",
+    "refer": "Refer",
+}
+
+CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+# WHO ICD-10 category (A00) optionally with a subcategory (A00.1); ICD-10-CM style extensions allowed.
+ICD10_RE = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
+CONDITION_FIELDS = {"code", "name", "synonyms", "group", "malignant", "icd10", "management"}
+REQUIRED_CONDITION_FIELDS = ("code", "name", "group", "malignant", "management")
+TOP_LEVEL_FIELDS = {"name", "version", "description", "management_options", "conditions"}
+GROUPS = set(ConditionGroup.values)
+GROUPS_ORDERED = list(ConditionGroup.values)
+RATINGS = set(Appropriateness.values)
+MAX_LEN = {
+    "taxonomy.name": Taxonomy._meta.get_field("name").max_length,
+    "taxonomy.version": Taxonomy._meta.get_field("version").max_length,
+    "option.code": ManagementOption._meta.get_field("code").max_length,
+    "option.label": ManagementOption._meta.get_field("label").max_length,
+    "condition.code": Condition._meta.get_field("code").max_length,
+    "condition.name": Condition._meta.get_field("name").max_length,
+    "condition.icd10": Condition._meta.get_field("icd10").max_length,
+}
+
+
+class TaxonomyError(ValueError):
+    """A taxonomy that cannot be loaded; ``problems`` lists every reason, each naming row and field."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        count = len(self.problems)
+        header = f"{count} problem{'s' if count != 1 else ''} in taxonomy"
+        super().__init__(header + ":\n" + "\n".join(f"- {p}" for p in self.problems))
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_text(problems: list[str], where: str, field: str, value: Any, *, limit: int | None,
+                required: bool = True) -> None:
+    if value is None or value == "":
+        if required:
+            problems.append(f"{where}: missing field '{field}'")
+        return
+    if not isinstance(value, str):
+        problems.append(f"{where}: field '{field}' must be text, got {type(value).__name__}")
+    elif not value.strip():
+        problems.append(f"{where}: field '{field}' is blank")
+    elif limit is not None and len(value) > limit:
+        problems.append(f"{where}: field '{field}' is longer than {limit} characters")
+
+
+def _validate_options(options: Any, problems: list[str]) -> list[str]:
+    """Problems with management_options; returns the valid option codes in order."""
+    if not isinstance(options, list) or not options:
+        problems.append("management_options: must be a non-empty list of {code, label}")
+        return []
+    codes: list[str] = []
+    for index, option in enumerate(options, start=1):
+        where = f"management option {index}"
+        if not isinstance(option, dict):
+            problems.append(f"{where}: must be an object with code and label")
+            continue
+        code = option.get("code")
+        if isinstance(code, str) and code:
+            where = f"management option {code} (row {index})"
+        _check_text(problems, where, "code", code, limit=MAX_LEN["option.code"])
+        _check_text(problems, where, "label", option.get("label"), limit=MAX_LEN["option.label"])
+        for key in sorted(set(option) - {"code", "label"}):
+            problems.append(f"{where}: unknown field '{key}'")
+        if isinstance(code, str) and code:
+            if not CODE_RE.match(code):
+                problems.append(f"{where}: field 'code' {code!r} may hold only letters, digits, _ . -")
+            if code in codes:
+                problems.append(f"{where}: duplicate management option code {code!r}")
+            else:
+                codes.append(code)
+    return codes
+
+
+def _validate_matrix(where: str, management: Any, option_codes: list[str], problems: list[str]) -> None:
+    if not isinstance(management, dict):
+        problems.append(f"{where}: field 'management' must map each management option to a rating")
+        return
+    missing = [code for code in option_codes if code not in management]
+    if missing:
+        problems.append(f"{where}: field 'management' incomplete matrix, no rating for {', '.join(missing)}")
+    for option, rating in management.items():
+        if option not in option_codes:
+            problems.append(f"{where}: field 'management' names unknown management option {option!r}")
+        elif rating not in RATINGS:
+            problems.append(
+                f"{where}: field 'management.{option}' bad rating {rating!r} "
+                f"(expected one of {', '.join(Appropriateness.values)})"
+            )
+
+
+def _validate_code(where: str, code: Any, seen: set[str], problems: list[str]) -> None:
+    if code in (None, ""):
+        return  # reported as a missing field
+    if not isinstance(code, str):
+        problems.append(f"{where}: field 'code' must be text")
+        return
+    _check_text(problems, where, "code", code, limit=MAX_LEN["condition.code"])
+    if not CODE_RE.match(code):
+        problems.append(f"{where}: field 'code' {code!r} may hold only letters, digits, _ . -")
+    if code in seen:
+        problems.append(f"{where}: duplicate condition code {code!r}")
+    seen.add(code)
+
+
+def _validate_condition_fields(where: str, row: dict, problems: list[str]) -> None:
+    if row.get("name") not in (None, ""):
+        _check_text(problems, where, "name", row["name"], limit=MAX_LEN["condition.name"])
+    group = row.get("group")
+    if group not in (None, "") and group not in GROUPS:
+        problems.append(f"{where}: field 'group' unknown group {group!r} (expected one of {', '.join(GROUPS_ORDERED)})")
+    malignant = row.get("malignant")
+    if malignant not in (None, "") and not isinstance(malignant, bool):
+        problems.append(f"{where}: field 'malignant' must be true or false, got {malignant!r}")
+    synonyms = row.get("synonyms", [])
+    if not isinstance(synonyms, list) or not all(isinstance(s, str) and s.strip() for s in synonyms):
+        problems.append(f"{where}: field 'synonyms' must be a list of non-empty texts")
+    elif any(SYNONYM_SEPARATOR in s for s in synonyms):
+        problems.append(f"{where}: field 'synonyms' may not contain '{SYNONYM_SEPARATOR}'")
+    icd10 = row.get("icd10", "")
+    if icd10 not in (None, "") and (
+        not isinstance(icd10, str) or not ICD10_RE.match(icd10) or len(icd10) > MAX_LEN["condition.icd10"]
+    ):
+        problems.append(f"{where}: field 'icd10' {icd10!r} is not an ICD-10 code like L40.0")
+
+
+def _validate_condition(index: int, row: Any, option_codes: list[str], seen: set[str],
+                        problems: list[str]) -> None:
+    where = f"condition row {index}"
+    if not isinstance(row, dict):
+        problems.append(f"{where}: must be an object")
+        return
+    code = row.get("code")
+    if isinstance(code, str) and code:
+        where = f"condition {code} (row {index})"
+    for field in REQUIRED_CONDITION_FIELDS:
+        if row.get(field) in (None, ""):
+            problems.append(f"{where}: missing field '{field}'")
+    for key in sorted(set(row) - CONDITION_FIELDS):
+        problems.append(f"{where}: unknown field '{key}'")
+    _validate_code(where, code, seen, problems)
+    _validate_condition_fields(where, row, problems)
+    if row.get("management") not in (None, ""):
+        _validate_matrix(where, row["management"], option_codes, problems)
+
+
+def taxonomy_validate(data: Any) -> list[str]:
+    """Every problem with a taxonomy dict, each naming the condition (code and row) and field."""
+    if not isinstance(data, dict):
+        return ["taxonomy: must be an object with name, version, management_options and conditions"]
+    problems: list[str] = []
+    _check_text(problems, "taxonomy", "name", data.get("name"), limit=MAX_LEN["taxonomy.name"])
+    _check_text(problems, "taxonomy", "version", data.get("version"), limit=MAX_LEN["taxonomy.version"])
+    if not isinstance(data.get("description", ""), str):
+        problems.append("taxonomy: field 'description' must be text")
+    for key in sorted(set(data) - TOP_LEVEL_FIELDS):
+        problems.append(f"taxonomy: unknown field '{key}'")
+    option_codes = _validate_options(data.get("management_options"), problems)
+    conditions = data.get("conditions")
+    if not isinstance(conditions, list) or not conditions:
+        problems.append("conditions: must be a non-empty list")
+        return problems
+    seen: set[str] = set()
+    for index, row in enumerate(conditions, start=1):
+        _validate_condition(index, row, option_codes, seen, problems)
+    return problems
+
+
+def _normalise(data: dict) -> dict:
+    """The canonical content of a valid taxonomy dict (same shape as ``taxonomy_to_dict``)."""
+    options = [{"code": o["code"], "label": o["label"]} for o in data["management_options"]]
+    option_codes = [o["code"] for o in options]
+    return {
+        "name": data["name"],
+        "version": data["version"],
+        "description": data.get("description") or "",
+        "management_options": options,
+        "conditions": [
+            {
+                "code": row["code"],
+                "name": row["name"],
+                "synonyms": list(row.get("synonyms") or []),
+                "group": row["group"],
+                "malignant": row["malignant"],
+                "icd10": row.get("icd10") or "",
+                "management": {code: row["management"][code] for code in option_codes},
+            }
+            for row in data["conditions"]
+        ],
+    }
+
+
+def _differences(old: dict, new: dict) -> list[str]:
+    """Short description of what differs between two canonical taxonomies."""
+    diffs = [key for key in ("description", "management_options") if old[key] != new[key]]
+    old_rows = {row["code"]: row for row in old["conditions"]}
+    new_rows = {row["code"]: row for row in new["conditions"]}
+    added = [code for code in new_rows if code not in old_rows]
+    removed = [code for code in old_rows if code not in new_rows]
+    changed = [code for code in new_rows if code in old_rows and new_rows[code] != old_rows[code]]
+    if added:
+        diffs.append(f"conditions added: {', '.join(added[:10])}")
+    if removed:
+        diffs.append(f"conditions removed: {', '.join(removed[:10])}")
+    if changed:
+        diffs.append(f"conditions changed: {', '.join(changed[:10])}")
+    if not (added or removed or changed) and old["conditions"] != new["conditions"]:
+        diffs.append("condition order")
+    return diffs
+
+
+# ---------------------------------------------------------------------------------------------
+# Load
+# ---------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def taxonomy_load(
+    *, data: dict, actor: AbstractBaseUser | AnonymousUser | None = None, source: str = ""
+) -> Taxonomy:
+    """Validate everything, then create the taxonomy with its conditions, options and matrix.
+
+    Loading an identical (name, version) again returns the existing taxonomy and writes nothing;
+    the same (name, version) with different content is a ``TaxonomyError``. Nothing partial is saved.
+    """
+    problems = taxonomy_validate(data)
+    if problems:
+        raise TaxonomyError(problems)
+    content = _normalise(data)
+    existing = (
+        Taxonomy.objects.select_for_update().filter(name=content["name"], version=content["version"]).first()
+    )
+    if existing is not None:
+        stored = taxonomy_to_dict(existing)
+        if stored == content:
+            return existing
+        raise TaxonomyError([
+            f"taxonomy: '{content['name']}' version '{content['version']}' already exists with different "
+            f"content ({'; '.join(_differences(stored, content))}); load it under a new version"
+        ])
+    return _create(content=content, actor=actor, source=source)
+
+
+def _create(*, content: dict, actor: AbstractBaseUser | AnonymousUser | None, source: str) -> Taxonomy:
+    taxonomy = Taxonomy.objects.create(
+        name=content["name"], version=content["version"], description=content["description"]
+    )
+    options = ManagementOption.objects.bulk_create(
+        ManagementOption(taxonomy=taxonomy, code=o["code"], label=o["label"], order=i)
+        for i, o in enumerate(content["management_options"])
+    )
+    conditions = Condition.objects.bulk_create(
+        Condition(
+            taxonomy=taxonomy, code=row["code"], name=row["name"], synonyms=row["synonyms"], group=row["group"],
+            malignant=row["malignant"], icd10=row["icd10"], order=i,
+        )
+        for i, row in enumerate(content["conditions"])
+    )
+    if any(obj.pk is None for obj in [*options, *conditions]):  # backends that cannot return ids
+        options = list(taxonomy.management_options.all())
+        conditions = list(taxonomy.conditions.all())
+    option_by_code = {option.code: option for option in options}
+    ManagementRating.objects.bulk_create(
+        ManagementRating(condition=condition, management=option_by_code[code], rating=rating)
+        for condition, row in zip(conditions, content["conditions"], strict=True)
+        for code, rating in row["management"].items()
+    )
+    audit_record(
+        actor=actor,
+        action="taxonomy.load",
+        obj=taxonomy,
+        data={
+            "name": taxonomy.name,
+            "version": taxonomy.version,
+            "conditions": len(conditions),
+            "management_options": len(options),
+            "source": source,
+        },
+    )
+    return taxonomy
+
+
+def default_taxonomy(actor: AbstractBaseUser | AnonymousUser | None = None) -> Taxonomy:
+    """The shipped primary-care taxonomy, loaded on first use (idempotent)."""
+    data = json.loads(DEFAULT_TAXONOMY_PATH.read_text(encoding="utf-8"))
+    return taxonomy_load(data=data, actor=actor, source=DEFAULT_TAXONOMY_PATH.name)
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV in
+# ---------------------------------------------------------------------------------------------
+
+
+def _read_text(source: str | Path | IO[str]) -> str:
+    if hasattr(source, "read"):
+        return source.read()  # type: ignore[union-attr]
+    return Path(source).read_text(encoding="utf-8-sig")
+
+
+def _split_meta(text: str) -> tuple[dict[str, Any], str]:
+    """Leading ``# key: value`` lines (values JSON or plain text) and the CSV text after them."""
+    meta: dict[str, Any] = {}
+    lines = text.splitlines(keepends=True)
+    body_start = 0
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            key, sep, value = stripped.lstrip("#").partition(":")
+            if sep and key.strip() in CSV_META_KEYS:
+                meta[key.strip()] = _meta_value(value.strip())
+        elif stripped:
+            break
+        body_start += 1
+    return meta, "".join(lines[body_start:])
+
+
+def _meta_value(value: str) -> Any:
+    """JSON-encoded text, list or object as written by the export; anything else verbatim (``1.10``)."""
+    try:
+        decoded = json.loads(value)
+    except ValueError:
+        return value
+    return decoded if isinstance(decoded, str | list | dict) else value
+
+
+def _parse_bool(value: str) -> bool | str:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "y"}:
+        return True
+    if lowered in {"0", "false", "no", "n"}:
+        return False
+    return value  # left for validation to report
+
+
+def _read_matrix(source: str | Path | IO[str]) -> dict[str, dict[str, str]]:
+    """A long-format matrix CSV: condition,management,rating."""
+    matrix: dict[str, dict[str, str]] = {}
+    for row in csv.DictReader(io.StringIO(_read_text(source))):
+        condition = (row.get("condition") or "").strip()
+        if condition:
+            matrix.setdefault(condition, {})[(row.get("management") or "").strip()] = (row.get("rating") or "").strip()
+    return matrix
+
+
+def taxonomy_from_csv(
+    source: str | Path | IO[str],
+    matrix: str | Path | IO[str] | None = None,
+    *,
+    name: str | None = None,
+    version: str | None = None,
+    description: str | None = None,
+    management_options: list[dict] | None = None,
+) -> dict:
+    """Read a conditions CSV (and optionally a separate long-format matrix CSV) into a taxonomy dict.
+
+    Management options are the columns after ``icd10`` unless ``management_options`` or a
+    ``# management_options:`` line names them; keyword arguments override the ``#`` lines.
+    The result is not validated here: pass it to ``taxonomy_load``.
+    """
+    meta, body = _split_meta(_read_text(source))
+    reader = csv.DictReader(io.StringIO(body))
+    header = [column.strip() for column in (reader.fieldnames or [])]
+    rows = [{(k or "").strip(): (v or "") for k, v in row.items()} for row in reader]
+    options = management_options or meta.get("management_options")
+    if not isinstance(options, list):
+        extra = [column for column in header if column not in CSV_CONDITION_COLUMNS]
+        if not extra and matrix is not None:
+            extra = list(STANDARD_OPTION_LABELS)
+        options = [{"code": code, "label": STANDARD_OPTION_LABELS.get(code, code.replace("_", " ").capitalize())}
+                   for code in extra]
+    option_codes = [o.get("code") for o in options if isinstance(o, dict)]
+    ratings_by_code = _read_matrix(matrix) if matrix is not None else {}
+    conditions = []
+    for row in rows:
+        condition: dict[str, Any] = {}
+        for column in CSV_CONDITION_COLUMNS:
+            if column in header:
+                condition[column] = row.get(column, "").strip()
+        if "synonyms" in condition:
+            condition["synonyms"] = [s.strip() for s in condition["synonyms"].split(SYNONYM_SEPARATOR) if s.strip()]
+        if "malignant" in condition and condition["malignant"] != "":
+            condition["malignant"] = _parse_bool(condition["malignant"])
+        ratings = {code: row[code].strip() for code in option_codes if code in header and row.get(code, "").strip()}
+        ratings.update(ratings_by_code.get(condition.get("code", ""), {}))
+        condition["management"] = ratings
+        conditions.append(condition)
+    return {
+        "name": name if name is not None else meta.get("name", ""),
+        "version": version if version is not None else str(meta.get("version", "")),
+        "description": description if description is not None else meta.get("description", ""),
+        "management_options": options,
+        "conditions": conditions,
+    }
+
+
+def taxonomy_read_file(path: str | Path, **overrides: Any) -> dict:
+    """A taxonomy dict from a .json or .csv file (``overrides`` as for ``taxonomy_from_csv``)."""
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        return taxonomy_from_csv(path, **overrides)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except json.JSONDecodeError as exc:
+        raise TaxonomyError([f"{path.name}: not valid JSON ({exc})"]) from None
+    if isinstance(data, dict):
+        data.update({k: v for k, v in overrides.items() if v is not None and k in TOP_LEVEL_FIELDS})
+    return data
+
+
+# ---------------------------------------------------------------------------------------------
+# Out
+# ---------------------------------------------------------------------------------------------
+
+
+def taxonomy_to_dict(taxonomy: Taxonomy) -> dict:
+    """The canonical content of a stored taxonomy (the JSON format, ordered as stored)."""
+    options = list(taxonomy.management_options.order_by("order", "pk"))
+    option_codes = [o.code for o in options]
+    ratings: dict[int, dict[str, str]] = {}
+    for condition_id, code, rating in ManagementRating.objects.filter(condition__taxonomy=taxonomy).values_list(
+        "condition_id", "management__code", "rating"
+    ):
+        ratings.setdefault(condition_id, {})[code] = rating
+    conditions = []
+    for condition in taxonomy.conditions.order_by("order", "pk"):
+        stored = ratings.get(condition.pk, {})
+        conditions.append({
+            "code": condition.code,
+            "name": condition.name,
+            "synonyms": list(condition.synonyms or []),
+            "group": condition.group,
+            "malignant": condition.malignant,
+            "icd10": condition.icd10,
+            "management": {code: stored[code] for code in option_codes if code in stored},
+        })
+    return {
+        "name": taxonomy.name,
+        "version": taxonomy.version,
+        "description": taxonomy.description,
+        "management_options": [{"code": o.code, "label": o.label} for o in options],
+        "conditions": conditions,
+    }
+
+
+def taxonomy_dumps(content: dict) -> str:
+    """JSON text with one line per field of each condition: readable and diff-friendly."""
+    def line(value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False)
+
+    out = ["{"]
+    for key in ("name", "version", "description"):
+        out.append(f"  {line(key)}: {line(content[key])},")
+    out.append('  "management_options": [')
+    options = content["management_options"]
+    out.extend(f"    {line(o)}{',' if i < len(options) - 1 else ''}" for i, o in enumerate(options))
+    out.append("  ],")
+    out.append('  "conditions": [')
+    conditions = content["conditions"]
+    for i, condition in enumerate(conditions):
+        fields = [f"      {line(key)}: {line(value)}" for key, value in condition.items()]
+        out.append("    {\n" + ",\n".join(fields) + "\n    }" + ("," if i < len(conditions) - 1 else ""))
+    out.append("  ]")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def taxonomy_csv(content: dict) -> str:
+    buffer = io.StringIO()
+    for key in CSV_META_KEYS:
+        buffer.write(f"# {key}: {json.dumps(content[key], ensure_ascii=False)}\n")
+    option_codes = [o["code"] for o in content["management_options"]]
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_CONDITION_COLUMNS + option_codes)
+    for row in content["conditions"]:
+        writer.writerow(
+            [row["code"], row["name"], SYNONYM_SEPARATOR.join(row["synonyms"]), row["group"],
+             "1" if row["malignant"] else "0", row["icd10"]]
+            + [row["management"].get(code, "") for code in option_codes]
+        )
+    return buffer.getvalue()
+
+
+def taxonomy_export(*, taxonomy: Taxonomy, fmt: str = "json") -> str:
+    """The taxonomy as JSON or CSV text that ``taxonomy_load`` reads back identically."""
+    content = taxonomy_to_dict(taxonomy)
+    if fmt == "json":
+        return taxonomy_dumps(content)
+    if fmt == "csv":
+        return taxonomy_csv(content)
+    raise ValueError(f"unknown export format {fmt!r}; use json or csv")
+
+
+def condition_search_index(taxonomy: Taxonomy) -> list[dict]:
+    """What the reader page's condition search box needs, in taxonomy order."""
+    return list(taxonomy.conditions.order_by("order", "pk").values("code", "name", "synonyms", "group"))
