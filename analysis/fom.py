@@ -51,18 +51,26 @@ class FomValues:
     values: np.ndarray  # (t, r)
     v10: np.ndarray | None  # (t, r, n_positive)
     v01: np.ndarray | None  # (t, r, n_negative)
-    n_positive: int
-    n_negative: int
+    positives: np.ndarray  # (cases,) bool
+
+    @property
+    def n_positive(self) -> int:
+        return int(self.positives.sum())
+
+    @property
+    def n_negative(self) -> int:
+        return int((~self.positives).sum())
 
     def leave_one_out(self) -> np.ndarray:
-        """FOM with each case left out in turn, (t, r, n_positive + n_negative)."""
-        parts = []
-        for components, n in ((self.v10, self.n_positive), (self.v01, self.n_negative)):
+        """FOM with each case left out in turn, (t, r, cases) in case order."""
+        out = np.empty((*self.values.shape, self.positives.size))
+        for components, mask in ((self.v10, self.positives), (self.v01, ~self.positives)):
+            n = int(mask.sum())
             if components is None:
-                parts.append(np.repeat(self.values[..., None], n, axis=-1))
+                out[..., mask] = self.values[..., None]
             else:
-                parts.append((n * self.values[..., None] - components) / (n - 1))
-        return np.concatenate(parts, axis=-1)
+                out[..., mask] = (n * self.values[..., None] - components) / (n - 1)
+        return out
 
     def covariance(self, method: str) -> np.ndarray:
         """Covariance matrix of the flattened (t*r) FOM values, 'jackknife' or 'delong'."""
@@ -100,21 +108,20 @@ def empirical_auc(scores: ScoreArray) -> FomValues:
         values=psi.mean(axis=(-1, -2)),
         v10=psi.mean(axis=-1),
         v01=psi.mean(axis=-2),
-        n_positive=scores.n_positive,
-        n_negative=scores.n_negative,
+        positives=scores.positives,
     )
 
 
 def sensitivity(scores: ScoreArray, threshold: float) -> FomValues:
     """Fraction of diseased cases with score >= threshold."""
     hits = (scores.scores[..., scores.positives] >= threshold).astype(float)
-    return FomValues("sensitivity", hits.mean(axis=-1), hits, None, scores.n_positive, scores.n_negative)
+    return FomValues("sensitivity", hits.mean(axis=-1), hits, None, scores.positives)
 
 
 def specificity(scores: ScoreArray, threshold: float) -> FomValues:
     """Fraction of non-diseased cases with score < threshold."""
     hits = (scores.scores[..., ~scores.positives] < threshold).astype(float)
-    return FomValues("specificity", hits.mean(axis=-1), None, hits, scores.n_positive, scores.n_negative)
+    return FomValues("specificity", hits.mean(axis=-1), None, hits, scores.positives)
 
 
 def figure_of_merit(scores: ScoreArray, name: str, threshold: float | None = None) -> FomValues:
@@ -188,6 +195,8 @@ def _complete(table: pd.DataFrame, treatments: tuple[str, str]) -> tuple[pd.Data
 
 
 def _check_sizes(scores: ScoreArray) -> None:
+    if len(scores.readers) < 2:
+        raise InputError("MRMC analysis needs at least 2 readers with scores in both treatments")
     if scores.n_positive < 2 or scores.n_negative < 2:
         raise InputError(
             "MRMC analysis needs at least 2 diseased and 2 non-diseased cases with complete "

@@ -303,11 +303,23 @@ def _t_test(diff: float, ms_t: float, denominator: float, df2: float, r: int) ->
     )
 
 
+def hillis_df(denominator: float, ms: float, ms_df: int) -> float:
+    """Satterthwaite df of a denominator built on a mean square with `ms_df` df (Hillis 2008).
+
+    Infinite when the mean square is 0 (the denominator is then known exactly); NaN when both are.
+    """
+    if denominator <= 0:
+        return math.nan
+    if ms <= 0:
+        return math.inf
+    return ms_df * (denominator / ms) ** 2
+
+
 def orh_rrrc(theta: np.ndarray, vc: ORVarianceComponents) -> DifferenceTest:
     """Random readers and cases: F = MS(T) / [MS(T*R) + r max(Cov2 - Cov3, 0)], Hillis ddf."""
     t, r = theta.shape
     denominator = vc.ms_treatment_reader + r * max(vc.cov2 - vc.cov3, 0.0)
-    df2 = denominator**2 / (vc.ms_treatment_reader**2 / ((t - 1) * (r - 1)))
+    df2 = hillis_df(denominator, vc.ms_treatment_reader, (t - 1) * (r - 1))
     return _t_test(_difference(theta), vc.ms_treatment, denominator, df2, r)
 
 
@@ -316,8 +328,8 @@ def orh_frrc(theta: np.ndarray, vc: ORVarianceComponents) -> DifferenceTest:
     t, r = theta.shape
     diff = _difference(theta)
     denominator = vc.var_error - vc.cov1 + (r - 1) * max(vc.cov2 - vc.cov3, 0.0)
-    chi2 = (t - 1) * vc.ms_treatment / denominator
-    se = math.sqrt(2 * denominator / r)
+    chi2 = (t - 1) * vc.ms_treatment / denominator if denominator > 0 else math.nan
+    se = math.sqrt(2 * max(denominator, 0.0) / r)
     return DifferenceTest(
         diff,
         se,
@@ -355,7 +367,7 @@ def _single(values: np.ndarray, var_i: float, cov2_i: float) -> dict[str, Single
     ms_r = float(values.var(ddof=1))
     cov2_pos = max(cov2_i, 0.0)
     se_rrrc = math.sqrt(ms_r / r + cov2_pos)
-    df_rrrc = (ms_r + r * cov2_pos) ** 2 / (ms_r**2 / (r - 1))
+    df_rrrc = hillis_df(ms_r + r * cov2_pos, ms_r, r - 1)
     se_frrc = math.sqrt(var_i / r + (r - 1) / r * cov2_pos)
     se_rrfc = math.sqrt(ms_r / r)
 
@@ -425,7 +437,7 @@ def dbm(fom: FomValues) -> DbmResult:
     diff = _difference(fom.values)
     ms_t_per_case = ms["T"] / c
     den_rrrc = (ms["TR"] + max(ms["TC"] - ms["TRC"], 0.0)) / c
-    df_rrrc = (den_rrrc * c) ** 2 / (ms["TR"] ** 2 / ((t - 1) * (r - 1)))
+    df_rrrc = hillis_df(den_rrrc * c, ms["TR"], (t - 1) * (r - 1))
     rrrc = _t_test(diff, ms_t_per_case, den_rrrc, df_rrrc, r)
     frrc = _t_test(diff, ms_t_per_case, ms["TC"] / c, (t - 1) * (c - 1), r)
     rrfc = _t_test(diff, ms_t_per_case, ms["TR"] / c, (t - 1) * (r - 1), r)

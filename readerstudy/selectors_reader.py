@@ -93,7 +93,7 @@ def washout_pending(membership: Membership, item: ScheduleItem, now: dt.datetime
 
 
 def reader_next_step(membership: Membership) -> str:
-    """consent -> demographics -> instructions -> case (or wait/unavailable) -> end."""
+    """consent -> demographics -> instructions -> case -> end; "unavailable" while draft or paused."""
     study = membership.study
     if study.consent_text.strip() and membership.consented_at is None:
         return "consent"
@@ -103,8 +103,9 @@ def reader_next_step(membership: Membership) -> str:
         return "instructions"
     if study.status == StudyStatus.CLOSED:
         return "end"
-    item = current_item(membership)
-    if item is None:
+    if study.status != StudyStatus.LAUNCHED:
+        return "unavailable"
+    if current_item(membership) is None:
         return "end"
     return "case"
 

@@ -19,7 +19,8 @@ from analysis.glmm.result import GlmmResult, RandomEffect, fixed_effect
 SINGULAR_TOL = 1e-4  # lme4's isSingular(): a relative SD below this counts as 0
 GRADIENT_TOL = 2e-3  # lme4's check.conv.grad: max |Hessian-scaled gradient|
 HESSIAN_STEP = 1e-4  # lme4's deriv12 delta; we difference the analytic gradient instead
-SEPARATION_LOGIT = 10.0  # |beta| beyond this on the logit scale means a probability of ~0 or ~1
+SEPARATION_LOGIT = 10.0
+ESCAPE_PROBE, ESCAPE_RESTART = 1e-2, 0.5  # theta probed / restarted from when stuck at 0  # |beta| beyond this on the logit scale means a probability of ~0 or ~1
 
 
 def fit_glmm(data: pd.DataFrame, formula: str, family: str = "binomial", reml: bool = False) -> GlmmResult:
@@ -116,6 +117,43 @@ def _newton_polish(problem: BinomialLaplace, x: np.ndarray) -> tuple[np.ndarray,
     return x, _hessian(gradient, x)
 
 
+def _lbfgsb(problem: BinomialLaplace, x0: np.ndarray, bounds: list) -> np.ndarray:
+    opt = minimize(
+        problem.value_and_gradient, x0, jac=True, method="L-BFGS-B", bounds=bounds,
+        options={"maxiter": 500, "ftol": 1e-13, "gtol": 1e-7},
+    )
+    return opt.x
+
+
+def _escapable(problem: BinomialLaplace, x: np.ndarray) -> np.ndarray:
+    """Thetas sitting at 0 although the deviance falls when they grow.
+
+    The deviance is even in each theta, so its gradient is exactly 0 at theta = 0 and a
+    gradient method that lands there never leaves; probe the slope a little inside instead.
+    """
+    escapable = np.zeros(problem.n_theta, bool)
+    for k in np.flatnonzero(x[: problem.n_theta] < SINGULAR_TOL):
+        probe = x.copy()
+        probe[k] = ESCAPE_PROBE
+        escapable[k] = problem.value_and_gradient(probe)[1][k] < 0
+    return escapable
+
+
+def _minimise_with_escapes(problem: BinomialLaplace, x0: np.ndarray, bounds: list) -> np.ndarray:
+    x = _lbfgsb(problem, x0, bounds)
+    for _ in range(problem.n_theta):
+        escapable = _escapable(problem, x)
+        if not escapable.any():
+            break
+        restart = x.copy()
+        restart[: problem.n_theta][escapable] = ESCAPE_RESTART
+        candidate = _lbfgsb(problem, restart, bounds)
+        if problem.deviance(candidate) >= problem.deviance(x):
+            break
+        x = candidate
+    return x
+
+
 def _hessian_vcov(h: np.ndarray, n_theta: int) -> np.ndarray | None:
     """lme4: 2 * solve(H)[beta, beta]; None when that is not positive definite."""
     try:
@@ -169,11 +207,8 @@ def _fit_binomial(formula: str, design: Design, structure: ReStructure, notes: l
     k, p = structure.n_terms, design.X.shape[1]
     x0 = np.concatenate([np.ones(k), _glm_start(design.y, design.X)])  # lme4 also starts at theta = 1
     bounds = [(0.0, None)] * k + [(None, None)] * p
-    opt = minimize(
-        problem.value_and_gradient, x0, jac=True, method="L-BFGS-B", bounds=bounds,
-        options={"maxiter": 500, "ftol": 1e-13, "gtol": 1e-7},
-    )
-    x, h = _newton_polish(problem, opt.x)
+    x = _minimise_with_escapes(problem, x0, bounds)
+    x, h = _newton_polish(problem, x)
     deviance, g = problem.value_and_gradient(x)
     theta, beta = np.abs(x[:k]), x[k:]
     warnings = list(notes)
