@@ -143,8 +143,8 @@ def parse_formula(text: str) -> ParsedFormula:
     added: list[tuple[str, ...]] = []
     removed: list[tuple[str, ...]] = []
     random_terms: list[RandomTerm] = []
-    sign = "+"
-    while parser.peek() is not None:
+    sign = parser.take() if parser.peek() in ("+", "-") else "+"
+    while True:
         token = parser.peek()
         if token == "(":
             if sign == "-":

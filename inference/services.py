@@ -114,7 +114,10 @@ def model_calibrate(*, model_version: ModelVersion, case_set: CaseSet, actor=Non
         model_version.calibrated = True
         model_version.calibration = {**result.as_dict(), "case_set": case_set.name, "n_failed": n_failed}
         model_version.save(update_fields=["temperature", "calibrated", "calibration"])
-        audit_record(actor=actor, action="model.calibrate", obj=model_version, data=model_version.calibration)
+        # Outputs at the old temperature are stale; recomputing them reuses the cached embeddings.
+        stale, _ = ModelOutput.objects.filter(model_version=model_version, frozen=False).delete()
+        audit_record(actor=actor, action="model.calibrate", obj=model_version,
+                     data={**model_version.calibration, "stale_outputs_deleted": stale})
     return result
 
 

@@ -51,3 +51,12 @@ def _media_root(request, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.MEDIA_ROOT.mkdir()
     return settings.MEDIA_ROOT
+
+
+@pytest.fixture(autouse=True)
+def _no_login_lockout(request):
+    """django-axes needs a request on authenticate(); tests that log in with client.login() have none.
+    The throttling test turns it back on explicitly."""
+    if not request.config.pluginmanager.hasplugin("django") or "axes_on" in request.keywords:
+        return
+    request.getfixturevalue("settings").AXES_ENABLED = False

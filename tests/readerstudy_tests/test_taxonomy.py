@@ -83,7 +83,7 @@ def test_default_taxonomy_loads_about_100_conditions_with_a_complete_matrix():
     assert ManagementRating.objects.filter(condition__taxonomy=taxonomy).count() == len(conditions) * len(OPTIONS)
     codes = [c.code for c in conditions]
     assert len(set(codes)) == len(codes)
-    assert {c.group for c in conditions} >= set(ConditionGroup.values) - {ConditionGroup.OTHER}
+    assert {c.group for c in conditions} == set(ConditionGroup.values)
     assert all(ICD10.match(c.icd10) for c in conditions), [c.code for c in conditions if not ICD10.match(c.icd10)]
     assert all(c.name and isinstance(c.synonyms, list) for c in conditions)
     assert AuditEvent.objects.filter(action="taxonomy.load", object_id=str(taxonomy.pk)).count() == 1

@@ -1,0 +1,407 @@
+"""Reader pages: invitation, consent, demographics, instructions, the case page, feedback, end.
+
+Every view reaches the study through ``reader_membership`` and schedule items through
+``assignment_for_reader``; anything else is a 404. What a page may show (AI output, reference
+diagnoses) is decided in ``readerstudy.selectors_reader``, never in templates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import mimetypes
+import uuid
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotModified, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.http import HttpResponseClientRedirect
+
+from readerstudy.forms_reader import ConsentForm, DemographicsForm, SignupForm
+from readerstudy.models import CaseImage, ImageRole, Invitation, Membership, ReaderProfile, Role, ScheduleItem
+from readerstudy.permissions import assignment_for_reader, reader_membership
+from readerstudy.selectors_reader import (
+    ai_display_for_item,
+    condition_index,
+    condition_names,
+    current_item,
+    item_may_view_image,
+    management_options,
+    phase1_reading,
+    reader_next_step,
+    reader_progress,
+    reference_feedback,
+    study_settings_for,
+    washout_pending,
+)
+from readerstudy.services.reader_flow import consent_record, demographics_save, instructions_seen, item_mark_shown
+from readerstudy.services.readings import ReadingRefused, reading_submit
+
+STEP_URLS = {
+    "consent": "reader:consent",
+    "demographics": "reader:demographics",
+    "instructions": "reader:instructions",
+    "case": "reader:case",
+    "unavailable": "reader:case",
+    "end": "reader:end",
+}
+CONFIDENCE_LABELS = {1: "Very unsure", 2: "Unsure", 3: "Neutral", 4: "Sure", 5: "Very sure"}
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+def _step_url(membership: Membership) -> str:
+    return reverse(STEP_URLS[reader_next_step(membership)], args=[membership.study.slug])
+
+
+def _go(request: HttpRequest, url: str) -> HttpResponse:
+    """Redirect; htmx requests get a client-side redirect so the whole page changes."""
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
+
+
+def _page(request: HttpRequest, membership: Membership, template: str, context: dict[str, Any],
+          status: int = 200) -> HttpResponse:
+    context = {"study": membership.study, "membership": membership, **context}
+    return render(request, template, context, status=status)
+
+
+def _off_step(membership: Membership, step: str) -> bool:
+    return reader_next_step(membership) != step
+
+
+# --- entry, invitation ---------------------------------------------------------------------------
+
+@login_required
+@require_GET
+def start(request: HttpRequest, slug: str) -> HttpResponse:
+    """Send the reader to their next step (where they left off)."""
+    membership = reader_membership(request.user, slug)
+    return redirect(_step_url(membership))
+
+
+def _invitation_or_404(token: str) -> Invitation:
+    invitation = get_object_or_404(Invitation.objects.select_related("study"), token=token, role=Role.READER)
+    if invitation.revoked:
+        raise Http404("No such invitation")
+    return invitation
+
+
+def _accept(request: HttpRequest, token: str) -> Membership:
+    from readerstudy.services.studies import invitation_accept
+
+    return invitation_accept(token=token, user=request.user)
+
+
+@require_http_methods(["GET", "POST"])
+def join(request: HttpRequest, token: str) -> HttpResponse:
+    """Invitation landing: sign up or log in, then join the study."""
+    invitation = _invitation_or_404(token)
+    study = invitation.study
+    if request.user.is_authenticated:
+        existing = Membership.objects.filter(study=study, user=request.user, role=Role.READER).first()
+        if existing is not None:
+            return redirect("reader:start", slug=study.slug)
+    signup_form = SignupForm(prefix="signup")
+    login_form = AuthenticationForm(request, prefix="login")
+    error = ""
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "signup" and not request.user.is_authenticated:
+            signup_form = SignupForm(request.POST, prefix="signup")
+            if signup_form.is_valid():
+                user = signup_form.save()
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        elif action == "login" and not request.user.is_authenticated:
+            login_form = AuthenticationForm(request, data=request.POST, prefix="login")
+            if login_form.is_valid():
+                login(request, login_form.get_user())
+        if request.user.is_authenticated:
+            try:
+                membership = _accept(request, token)
+            except ValidationError as exc:
+                error = " ".join(exc.messages)
+            else:
+                return redirect("reader:start", slug=membership.study.slug)
+    return render(request, "reader/join.html", {
+        "invitation": invitation, "study": study, "signup_form": signup_form, "login_form": login_form,
+        "error": error,
+    }, status=422 if error else 200)
+
+
+# --- steps before the cases ----------------------------------------------------------------------
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def consent(request: HttpRequest, slug: str) -> HttpResponse:
+    membership = reader_membership(request.user, slug)
+    if _off_step(membership, "consent"):
+        return redirect(_step_url(membership))
+    form = ConsentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        consent_record(membership=membership, agreed=True)
+        return redirect(_step_url(membership))
+    return _page(request, membership, "reader/consent.html", {"form": form, "step": 1},
+                 status=422 if form.errors else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def demographics(request: HttpRequest, slug: str) -> HttpResponse:
+    membership = reader_membership(request.user, slug)
+    if _off_step(membership, "demographics"):
+        return redirect(_step_url(membership))
+    profile = ReaderProfile.objects.filter(user=request.user).first()
+    form = DemographicsForm(request.POST or None, instance=profile)
+    if request.method == "POST" and form.is_valid():
+        demographics_save(membership=membership, data=form.cleaned_data)
+        return redirect(_step_url(membership))
+    return _page(request, membership, "reader/demographics.html", {"form": form, "step": 2},
+                 status=422 if form.errors else 200)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def instructions(request: HttpRequest, slug: str) -> HttpResponse:
+    membership = reader_membership(request.user, slug)
+    if _off_step(membership, "instructions"):
+        return redirect(_step_url(membership))
+    if request.method == "POST":
+        instructions_seen(membership=membership)
+        return redirect(_step_url(membership))
+    study_options = study_settings_for(membership.study)
+    progress = reader_progress(membership)
+    return _page(request, membership, "reader/instructions.html",
+                 {"options": study_options, "progress": progress, "step": 3})
+
+
+# --- the case page -------------------------------------------------------------------------------
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def case(request: HttpRequest, slug: str) -> HttpResponse:
+    """Always the reader's current case: GET shows it, POST submits it and shows the next one."""
+    membership = reader_membership(request.user, slug)
+    step = reader_next_step(membership)
+    if step == "unavailable":
+        return _page(request, membership, "reader/unavailable.html", {"progress": reader_progress(membership)},
+                     status=409 if request.method == "POST" else 200)
+    if step != "case":
+        return _go(request, _step_url(membership))
+    if request.method == "POST":
+        return _case_post(request, membership)
+    return _show_current(request, membership)
+
+
+def _show_current(request: HttpRequest, membership: Membership, *, notice: str = "",
+                  status: int = 200) -> HttpResponse:
+    item = current_item(membership)
+    if item is None:
+        return _go(request, reverse("reader:end", args=[membership.study.slug]))
+    opens_at = washout_pending(membership, item)
+    if opens_at is not None:
+        return _page(request, membership, "reader/wait.html",
+                     {"opens_at": opens_at, "progress": reader_progress(membership)}, status=status)
+    item_mark_shown(item=item)
+    return _render_case(request, membership, item, notice=notice, status=status)
+
+
+def _payload(request: HttpRequest) -> dict[str, Any]:
+    post = request.POST
+    return {
+        "differential": post.getlist("dx"),
+        "confidence": post.get("confidence"),
+        "management": post.get("management"),
+        "malignancy": post.get("malignancy"),
+        "first_input_at": post.get("first_input_at"),
+        "active_ms": post.get("active_ms"),
+        "client_timeout": post.get("client_timeout") == "1",
+    }
+
+
+def _case_post(request: HttpRequest, membership: Membership) -> HttpResponse:
+    try:
+        item_id = int(request.POST.get("item_id", ""))
+    except ValueError:
+        raise Http404("No such schedule item") from None
+    item = assignment_for_reader(membership, item_id)
+    payload = _payload(request)
+    key = request.POST.get("idempotency_key", "")
+    try:
+        reading, created = reading_submit(membership=membership, item=item, payload=payload, idempotency_key=key)
+    except ValidationError as exc:
+        errors = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+        return _render_case(request, membership, item, errors=errors, posted=payload, key=key, status=422)
+    except ReadingRefused as exc:
+        membership.refresh_from_db()
+        if reader_next_step(membership) == "unavailable":
+            return _page(request, membership, "reader/unavailable.html",
+                         {"progress": reader_progress(membership), "notice": exc.message}, status=409)
+        if reader_next_step(membership) != "case":
+            return _go(request, _step_url(membership))
+        return _show_current(request, membership, notice=exc.message, status=409)
+
+    notice = ""
+    if not created and str(reading.idempotency_key) != str(key):
+        notice = "That case had already been answered (perhaps in another tab); your first answer was kept."
+    answered = reading.schedule_item
+    answered.study = membership.study
+    if created and reference_feedback(answered) is not None:
+        feedback_url = reverse("reader:feedback", args=[membership.study.slug, answered.pk])
+        if request.htmx:
+            return _feedback_response(request, membership, answered)
+        return redirect(feedback_url)
+    membership.refresh_from_db()
+    if reader_next_step(membership) != "case":
+        return _go(request, _step_url(membership))
+    if not request.htmx:
+        return redirect("reader:case", slug=membership.study.slug)
+    return _show_current(request, membership, notice=notice)
+
+
+def _slots(top_k: int, codes: list[str], names: dict[str, str]) -> list[dict[str, Any]]:
+    codes = (codes + [""] * top_k)[:top_k]
+    return [{"index": i, "code": c, "name": names.get(c, "")} for i, c in enumerate(codes, start=1)]
+
+
+def _images(item: ScheduleItem) -> list[CaseImage]:
+    role_order = {ImageRole.CLINICAL: 0, ImageRole.DERMOSCOPIC: 1, ImageRole.OTHER: 2}
+    images = list(CaseImage.objects.filter(case_id=item.case_id).order_by("order"))
+    return sorted(images, key=lambda im: (role_order.get(im.role, 3), im.order))
+
+
+def _timing(item: ScheduleItem, limit_s: int | None) -> dict[str, Any]:
+    now = timezone.now()
+    context: dict[str, Any] = {"server_now_ms": int(now.timestamp() * 1000)}
+    if limit_s and item.shown_at:
+        deadline = item.shown_at + dt.timedelta(seconds=limit_s)
+        remaining = max(0, int((deadline - now).total_seconds()))
+        context.update(deadline_ms=int(deadline.timestamp() * 1000), remaining_s=remaining,
+                       remaining_label=f"{remaining // 60:02d}:{remaining % 60:02d}")
+    return context
+
+
+def _render_case(request: HttpRequest, membership: Membership, item: ScheduleItem, *,
+                 errors: dict[str, list[str]] | None = None, posted: dict[str, Any] | None = None,
+                 key: str = "", notice: str = "", status: int = 200) -> HttpResponse:
+    study = membership.study
+    item.study = study
+    options = study_settings_for(study)
+    first = phase1_reading(item)
+    if posted is not None:
+        answer = {"differential": [c for c in posted["differential"] if c], "confidence": posted["confidence"],
+                  "management": posted["management"], "malignancy": posted["malignancy"]}
+    elif first is not None:
+        answer = {"differential": list(first.differential), "confidence": first.confidence,
+                  "management": first.management, "malignancy": first.malignancy_score}
+    else:
+        answer = {"differential": [], "confidence": None, "management": "", "malignancy": None}
+    shown_codes = list(answer["differential"]) + (list(first.differential) if first else [])
+    names = condition_names(study, shown_codes)
+    management = management_options(study)
+    management_labels = {m.code: m.label for m in management}
+    context = {
+        "item": item,
+        "case": item.case,
+        "options": options,
+        "progress": reader_progress(membership),
+        "images": _images(item),
+        "ai": ai_display_for_item(item),
+        "ai_pending": study.design == "sequential" and item.phase == 1,
+        "first": first,
+        "first_answer": [names.get(c, c) for c in first.differential] if first else [],
+        "first_management": management_labels.get(first.management, "") if first else "",
+        "slots": _slots(options.top_k, [str(c) for c in answer["differential"]], names),
+        "confidence": str(answer["confidence"] or ""),
+        "confidence_choices": list(CONFIDENCE_LABELS.items()),
+        "management": management,
+        "management_value": answer["management"] or "",
+        "malignancy": "" if answer["malignancy"] in (None, "") else str(answer["malignancy"]),
+        "errors": errors or {},
+        "idempotency_key": key or str(uuid.uuid4()),
+        "notice": notice,
+        **_timing(item, options.time_limit_s),
+    }
+    template = "reader/_case.html" if request.htmx else "reader/case.html"
+    return _page(request, membership, template, context, status=status)
+
+
+def _feedback_response(request: HttpRequest, membership: Membership, item: ScheduleItem) -> HttpResponse:
+    feedback = reference_feedback(item)
+    if feedback is None:
+        raise Http404("No feedback")
+    item.study = membership.study
+    reading = item.reading
+    context = {"item": item, "feedback": feedback, "reading": reading, "progress": reader_progress(membership)}
+    template = "reader/_feedback.html" if request.htmx else "reader/feedback.html"
+    return _page(request, membership, template, context)
+
+
+@login_required
+@require_GET
+def feedback(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
+    """The reference diagnosis of an answered case, only in studies that give feedback."""
+    membership = reader_membership(request.user, slug)
+    item = assignment_for_reader(membership, item_id)
+    return _feedback_response(request, membership, item)
+
+
+@login_required
+@require_GET
+def end(request: HttpRequest, slug: str) -> HttpResponse:
+    membership = reader_membership(request.user, slug)
+    step = reader_next_step(membership)
+    if step not in ("end", "unavailable", "case"):
+        return redirect(_step_url(membership))
+    if step == "case":
+        item = current_item(membership)
+        if item is None or washout_pending(membership, item) is None:
+            return redirect(_step_url(membership))
+    return _page(request, membership, "reader/end.html", {"progress": reader_progress(membership)})
+
+
+# --- data for the page: images and the condition index -------------------------------------------
+
+@login_required
+@require_GET
+def image(request: HttpRequest, slug: str, image_id: int) -> HttpResponse:
+    """A case image for a reader who has been shown that case; thumbnail unless ?size=full."""
+    membership = reader_membership(request.user, slug)
+    picture = CaseImage.objects.filter(pk=image_id).only("case_id", "file", "thumbnail", "sha256").first()
+    if picture is None or not item_may_view_image(membership, picture.case_id):
+        raise Http404("No such image")
+    size = "full" if request.GET.get("size") == "full" else "thumb"
+    relative = picture.file if size == "full" else (picture.thumbnail or picture.file)
+    root = Path(django_settings.MEDIA_ROOT).resolve()
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise Http404("No such image")
+    etag = f'"{picture.sha256}-{size}"'
+    if request.headers.get("If-None-Match") == etag:
+        response: HttpResponse = HttpResponseNotModified()
+    else:
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        response = FileResponse(path.open("rb"), content_type=content_type)
+    # Files are named by content hash: cache them, but only in this reader's browser.
+    response["Cache-Control"] = "private, max-age=86400"
+    response["ETag"] = etag
+    return response
+
+
+@login_required
+@require_GET
+def conditions(request: HttpRequest, slug: str) -> JsonResponse:
+    """The taxonomy search index for the diagnosis boxes (no case data, no AI output)."""
+    membership = reader_membership(request.user, slug)
+    response = JsonResponse({"conditions": condition_index(membership.study)})
+    response["Cache-Control"] = "private, max-age=300"
+    return response
