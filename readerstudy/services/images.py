@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from PIL import Image, ImageOps
 
 ALLOWED_FORMATS = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".png", "WEBP": ".jpg", "BMP": ".png"}
@@ -96,14 +96,21 @@ def image_paths(prepared: PreparedImage) -> tuple[str, str]:
 
 
 def store_prepared(prepared: PreparedImage) -> tuple[str, str]:
-    """Write the image and its thumbnail under MEDIA_ROOT (content-addressed: rewrites are no-ops)."""
+    """Write the image and its thumbnail to the default storage (content-addressed: rewrites are no-ops).
+
+    The local filesystem (MEDIA_ROOT) by default; S3-compatible object storage with STORAGE_BACKEND=s3.
+    """
     file_path, thumb_path = image_paths(prepared)
     for rel, data in ((file_path, prepared.data), (thumb_path, prepared.thumbnail)):
-        target = Path(settings.MEDIA_ROOT) / rel
-        if target.exists():
+        if default_storage.exists(rel):
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
+        saved = default_storage.save(rel, ContentFile(data))
+        if saved != rel:  # a concurrent import wrote the same content first
+            default_storage.delete(saved)
     return file_path, thumb_path
+
+
+def read_stored(rel: str) -> bytes:
+    """Bytes of a stored image or thumbnail, from whichever storage holds them."""
+    with default_storage.open(rel, "rb") as handle:
+        return handle.read()

@@ -19,8 +19,21 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from readerstudy.models import Condition, ManagementOption, Membership, Reading, ScheduleItem, Study, StudyStatus
-from readerstudy.selectors_reader import ai_display_for_item, current_item, study_settings_for, washout_pending
+from readerstudy.models import (
+    Condition,
+    ManagementOption,
+    Membership,
+    Reading,
+    ScheduleItem,
+    Study,
+    StudyStatus,
+)
+from readerstudy.selectors_reader import (
+    ai_display_for_item,
+    current_item,
+    study_settings_for,
+    washout_pending,
+)
 from readerstudy.services.audit import audit_record
 from readerstudy.services.reader_flow import item_mark_shown
 from readerstudy.study_settings import StudySettings

@@ -18,7 +18,14 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotModified, JsonResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseNotModified,
+    JsonResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -42,7 +49,12 @@ from readerstudy.selectors_reader import (
     study_settings_for,
     washout_pending,
 )
-from readerstudy.services.reader_flow import consent_record, demographics_save, instructions_seen, item_mark_shown
+from readerstudy.services.reader_flow import (
+    consent_record,
+    demographics_save,
+    instructions_seen,
+    item_mark_shown,
+)
 from readerstudy.services.readings import ReadingRefused, reading_submit
 
 STEP_URLS = {
@@ -90,16 +102,26 @@ def start(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _invitation_or_404(token: str) -> Invitation:
-    invitation = get_object_or_404(Invitation.objects.select_related("study"), token=token, role=Role.READER)
+    invitation = get_object_or_404(Invitation.objects.select_related("study"), token=token)
     if invitation.revoked:
         raise Http404("No such invitation")
     return invitation
 
 
-def _accept(request: HttpRequest, token: str) -> Membership:
-    from readerstudy.services.studies import invitation_accept
+def _accept(request: HttpRequest, token: str) -> tuple[Membership | None, str]:
+    """Join through the invitation: (membership, "") or (None, why not)."""
+    from readerstudy.services.studies import StudyError, invitation_accept
 
-    return invitation_accept(token=token, user=request.user)
+    try:
+        return invitation_accept(token=token, user=request.user), ""
+    except StudyError as exc:
+        return None, " ".join(exc.problems)
+
+
+def _after_join(membership: Membership) -> HttpResponse:
+    if membership.role == Role.READER:
+        return redirect("reader:start", slug=membership.study.slug)
+    return redirect("home")
 
 
 @require_http_methods(["GET", "POST"])
@@ -108,9 +130,9 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
     invitation = _invitation_or_404(token)
     study = invitation.study
     if request.user.is_authenticated:
-        existing = Membership.objects.filter(study=study, user=request.user, role=Role.READER).first()
+        existing = Membership.objects.filter(study=study, user=request.user).first()
         if existing is not None:
-            return redirect("reader:start", slug=study.slug)
+            return _after_join(existing)
     signup_form = SignupForm(prefix="signup")
     login_form = AuthenticationForm(request, prefix="login")
     error = ""
@@ -126,12 +148,9 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
             if login_form.is_valid():
                 login(request, login_form.get_user())
         if request.user.is_authenticated:
-            try:
-                membership = _accept(request, token)
-            except ValidationError as exc:
-                error = " ".join(exc.messages)
-            else:
-                return redirect("reader:start", slug=membership.study.slug)
+            membership, error = _accept(request, token)
+            if membership is not None:
+                return _after_join(membership)
     return render(request, "reader/join.html", {
         "invitation": invitation, "study": study, "signup_form": signup_form, "login_form": login_form,
         "error": error,
@@ -239,7 +258,8 @@ def _case_post(request: HttpRequest, membership: Membership) -> HttpResponse:
     try:
         reading, created = reading_submit(membership=membership, item=item, payload=payload, idempotency_key=key)
     except ValidationError as exc:
-        errors = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+        raw = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+        errors = {("all" if field == "__all__" else field): messages for field, messages in raw.items()}
         return _render_case(request, membership, item, errors=errors, posted=payload, key=key, status=422)
     except ReadingRefused as exc:
         membership.refresh_from_db()

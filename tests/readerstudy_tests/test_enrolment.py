@@ -6,7 +6,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import close_old_connections
+from django.db import connection
 from django.utils import timezone
 
 from readerstudy.models import AuditEvent, Invitation, Membership, Role, ScheduleItem
@@ -135,7 +135,7 @@ def _accept_concurrently(token: str, users: list) -> list:
         except StudyError as exc:
             results.append(exc)
         finally:
-            close_old_connections()
+            connection.close()  # each thread has its own connection; leave none open
 
     threads = [threading.Thread(target=accept, args=(user,)) for user in users]
     for thread in threads:
