@@ -60,13 +60,21 @@ def _compare_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
+    result = _compare(args)
+    _write_compare(result, args.out)
+    block = result.reader_level
+    print(
+        f"{result.outcome}: {result.control} {block.control.mean:.3f}, {result.treatment} "
+        f"{block.treatment.mean:.3f} ({block.n_readers} readers); wrote {args.out}"
+    )
+    return 0
+
+
+def _compare(args: argparse.Namespace):
     from analysis.compare import compare
     from analysis.readings import load_readings
-    from analysis.report import compare_report
-    from analysis.results import write_json, write_tables
-    from analysis.tables import compare_tables
 
-    result = compare(
+    return compare(
         load_readings(args.readings),
         outcome=args.outcome,
         control=args.control,
@@ -80,15 +88,17 @@ def run_compare(args: argparse.Namespace) -> int:
         case_col=args.case_col,
         arm_col=args.arm_col,
     )
-    write_json(args.out / "results.json", result.to_dict())
-    write_tables(args.out / "tables", compare_tables(result))
-    (args.out / "report.html").write_text(compare_report(result), encoding="utf-8")
-    block = result.reader_level
-    print(
-        f"{result.outcome}: {result.control} {block.control.mean:.3f}, {result.treatment} "
-        f"{block.treatment.mean:.3f} ({block.n_readers} readers); wrote {args.out}"
-    )
-    return 0
+
+
+def _write_compare(result, out: Path) -> None:
+    """results.json, tables/*.csv and report.html (matplotlib is imported only now)."""
+    from analysis.report import compare_report
+    from analysis.results import write_json, write_tables
+    from analysis.tables import compare_tables
+
+    write_json(out / "results.json", result.to_dict())
+    write_tables(out / "tables", compare_tables(result))
+    (out / "report.html").write_text(compare_report(result), encoding="utf-8")
 
 
 # --- mrmc --------------------------------------------------------------------------------------
@@ -148,7 +158,7 @@ def run_mrmc(args: argparse.Namespace) -> int:
 
 
 def _power_parser(parser: argparse.ArgumentParser) -> None:
-    from analysis.simulate import DESIGNS, StudySpec
+    from analysis.spec import DESIGNS, StudySpec
 
     default = StudySpec()
     parser.add_argument("--readers", type=int, nargs="+", default=[default.n_readers])
@@ -169,7 +179,7 @@ def _power_parser(parser: argparse.ArgumentParser) -> None:
 def run_power(args: argparse.Namespace) -> int:
     from analysis.power import simulate_power
     from analysis.results import to_jsonable, write_json
-    from analysis.simulate import StudySpec
+    from analysis.spec import StudySpec
 
     grid = []
     for n_readers in args.readers:
@@ -214,7 +224,7 @@ def run_power(args: argparse.Namespace) -> int:
 
 
 def _simulate_parser(parser: argparse.ArgumentParser) -> None:
-    from analysis.simulate import DESIGNS
+    from analysis.spec import DESIGNS
 
     parser.add_argument("--out", required=True, type=Path, help="CSV or .parquet file")
     parser.add_argument("--readers", type=int, default=20)

@@ -57,6 +57,9 @@ class ModelOutput(models.Model):
             models.UniqueConstraint(fields=["case", "model_version"], name="model_output_once_per_case")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.model_version_id}/{self.case_id}: {self.status}"
+
 
 class ImageEmbedding(models.Model):
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="image_embeddings")
@@ -68,6 +71,9 @@ class ImageEmbedding(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["model_version", "image_sha256"], name="image_embedding_unique")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.model_version_id}/{self.image_sha256[:12]}"
 
 
 class TextEmbedding(models.Model):
@@ -86,6 +92,9 @@ class TextEmbedding(models.Model):
                 fields=["model_version", "taxonomy", "templates_sha256"], name="text_embedding_unique"
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.model_version_id}/{self.taxonomy_id}/{self.templates_sha256[:12]}"
 
 
 class JobStatus(models.TextChoices):
@@ -111,9 +120,15 @@ class PrecomputeJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    def __str__(self) -> str:
+        return f"precompute {self.pk} ({self.status})"
+
 
 class ModelEvaluation(models.Model):
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="evaluations")
     case_set = models.ForeignKey("readerstudy.CaseSet", on_delete=models.CASCADE, related_name="+")
     results = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"evaluation {self.pk} of {self.model_version_id} on {self.case_set_id}"

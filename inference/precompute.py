@@ -29,7 +29,16 @@ from .core.predict import Prediction, predict_from_embeddings
 from .core.registry import DEFAULT_FUSION_WEIGHTS, DEFAULT_TEMPLATES, templates_sha256
 from .core.simulated import SimulatedAssistant
 from .core.zeroshot import ClassNames, class_embeddings
-from .models import ImageEmbedding, JobStatus, ModelKind, ModelOutput, ModelVersion, OutputStatus, PrecomputeJob, TextEmbedding
+from .models import (
+    ImageEmbedding,
+    JobStatus,
+    ModelKind,
+    ModelOutput,
+    ModelVersion,
+    OutputStatus,
+    PrecomputeJob,
+    TextEmbedding,
+)
 
 logger = logging.getLogger(__name__)
 

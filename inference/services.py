@@ -20,8 +20,16 @@ from readerstudy.services.audit import audit_record
 from .core.calibration import CalibrationResult, fit_temperature
 from .core.evaluation import evaluate
 from .core.factory import load_model
-from .core.registry import DEFAULT_FUSION_WEIGHTS, DEFAULT_TEMPLATES, spec_from_folder
-from .models import JobStatus, ModelEvaluation, ModelKind, ModelOutput, ModelVersion, OutputStatus, PrecomputeJob
+from .core.registry import DEFAULT_TEMPLATES, spec_from_folder
+from .models import (
+    JobStatus,
+    ModelEvaluation,
+    ModelKind,
+    ModelOutput,
+    ModelVersion,
+    OutputStatus,
+    PrecomputeJob,
+)
 from .precompute import iter_case_results, job_owner_alive
 from .selectors import outputs_for_study
 

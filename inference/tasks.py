@@ -51,3 +51,19 @@ def resume_interrupted_jobs(sender=None, **kwargs) -> None:
             precompute_job.delay(job_id)
     finally:
         connections.close_all()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def evaluate_model_task(model_version_id: int, case_set_id: int, actor_id: int | None = None) -> int:
+    """Standalone evaluation of a model on a case set (same caches as precompute); returns the evaluation id."""
+    from django.contrib.auth import get_user_model
+
+    from readerstudy.models import CaseSet
+
+    from .models import ModelVersion
+    from .services import model_evaluate
+
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    evaluation = model_evaluate(model_version=ModelVersion.objects.get(pk=model_version_id),
+                                case_set=CaseSet.objects.get(pk=case_set_id), actor=actor)
+    return evaluation.pk

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import io
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
 FITZPATRICK_RGB = {
     1: (241, 218, 200), 2: (228, 192, 165), 3: (205, 160, 124),
@@ -69,7 +69,7 @@ LOOKS: dict[str, Look] = {
     "INSECT_BITE": _L("papules", "dotted", "red", many=True), "CNH": _L("nodule", "structureless", "keratin"),
     "TINEA_CORPORIS": _L("annular", "dotted", "tinea"), "TINEA_PEDIS": _L("plaque", "dotted", "maceration"),
     "TINEA_CRURIS": _L("annular", "dotted", "tinea"), "TINEA_CAPITIS": _L("hair", "follicles", "scaly_scalp"),
-    "TINEA_VERSICOLOR": _L("patch", "structureless", "versicolor"), "CANDIDA": _L("patch", "dotted", "red"),
+    "TINEA_VERSICOLOR": _L("papules", "structureless", "versicolor", many=True), "CANDIDA": _L("patch", "dotted", "red"),
     "IMPETIGO": _L("plaque", "structureless", "honey"), "CELLULITIS": _L("patch", "dotted", "cellulitis"),
     "FOLLICULITIS": _L("papules", "structureless", "acne", many=True), "ABSCESS": _L("nodule", "structureless", "red"),
     "WART": _L("stuck_on", "dotted", "wart"), "MOLLUSCUM": _L("papules", "structureless", "molluscum", many=True),
@@ -208,23 +208,34 @@ class Shape:
                    float(rng.uniform(-0.06, 0.06)), float(rng.uniform(-0.06, 0.06)))
 
 
-def _blob(size: int, shape: Shape, radius: float, edge: float, cx: float | None = None,
-          cy: float | None = None) -> np.ndarray:
-    """Soft mask of the shape at ``radius`` pixels with an edge ``edge`` pixels wide."""
-    yy, xx = _grid(size)
+def _polar(c: Canvas, shape: Shape, cx: float | None, cy: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Distance from the centre and the outline's radius multiplier at every pixel (cached per canvas)."""
+    size = c.size
     cx = size * (0.5 + shape.dx) if cx is None else cx
     cy = size * (0.5 + shape.dy) if cy is None else cy
-    x, y = xx - cx, yy - cy
-    cos, sin = np.cos(shape.angle), np.sin(shape.angle)
-    u, v = (x * cos + y * sin) / shape.elongation, -x * sin + y * cos
-    distance = np.hypot(u, v)
-    index = ((np.arctan2(v, u) + np.pi) * (180 / np.pi)).astype(np.int32) % 360
-    return _smoothstep(-edge / 2, edge / 2, radius * shape.radii[index] - distance)
+    key = (id(shape), round(cx, 2), round(cy, 2))
+    if key not in c.polar:
+        yy, xx = _grid(size)
+        x, y = xx - cx, yy - cy
+        cos, sin = np.cos(shape.angle), np.sin(shape.angle)
+        u, v = (x * cos + y * sin) / shape.elongation, -x * sin + y * cos
+        index = ((np.arctan2(v, u) + np.pi) * (180 / np.pi)).astype(np.int32) % 360
+        c.polar[key] = (np.hypot(u, v), shape.radii[index])
+    return c.polar[key]
+
+
+def _blob(c: Canvas, radius: float, edge: float, cx: float | None = None, cy: float | None = None,
+          shape: Shape | None = None) -> np.ndarray:
+    """Soft mask of the lesion outline at ``radius`` pixels with an edge ``edge`` pixels wide."""
+    distance, radii = _polar(c, shape or c.shape, cx, cy)
+    return _smoothstep(-edge / 2, edge / 2, radius * radii - distance)
 
 
 def _blend(image: np.ndarray, colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``image`` moved towards ``colour`` by ``alpha``, in place (image is float32 and owned)."""
     alpha = alpha[..., None] if alpha.ndim == 2 else alpha
-    return image * (1 - alpha) + colour * alpha
+    image += (np.asarray(colour, np.float32) - image) * alpha
+    return image
 
 
 def _spots(rng: np.random.Generator, size: int, centres: np.ndarray, radii: np.ndarray, blur: float) -> np.ndarray:
@@ -262,6 +273,7 @@ class Canvas:
     accent: np.ndarray
     image: np.ndarray
     lines: list  # (points, colour, width) drawn with ImageDraw after the arrays
+    polar: dict = field(default_factory=dict)
 
 
 def _skin_background(rng: np.random.Generator, size: int, skin: np.ndarray, dermoscopic: bool) -> np.ndarray:
@@ -277,13 +289,14 @@ def _skin_background(rng: np.random.Generator, size: int, skin: np.ndarray, derm
 
 def _pigmented(c: Canvas, radius: float, atypical: bool) -> None:
     size = c.size
-    mask = _blob(size, c.shape, radius, edge=size * (0.02 if atypical else 0.012))
+    mask = _blob(c, radius, edge=size * (0.02 if atypical else 0.012))
     n1, n2 = _noise(c.rng, size, 10), _noise(c.rng, size, 7)
-    colour = _blend(np.broadcast_to(c.main, (size, size, 3)), c.accent, _smoothstep(0.45, 0.8, n1) * 0.8)
+    colour = _blend(np.broadcast_to(c.main, (size, size, 3)).copy(), c.accent, _smoothstep(0.45, 0.8, n1) * 0.8)
     if atypical:
         blue = np.array([105, 115, 140], np.float32) * (c.skin.mean() / 200) ** 0.5
-        colour = _blend(colour, blue, _smoothstep(0.62, 0.85, n2) * 0.7)
-        colour = _blend(colour, _blend_pink(c.skin), _smoothstep(0.7, 0.9, 1 - n2) * 0.6)
+        colour = _blend(colour, blue, _smoothstep(0.7, 0.9, n2) * 0.5)
+        colour = _blend(colour, _blend_pink(c.skin), _smoothstep(0.72, 0.92, 1 - n2) * 0.5)
+        colour = _blend(colour, c.accent * 0.6, _smoothstep(0.55, 0.8, _noise(c.rng, size, 16)) * 0.6)
     c.image = _blend(c.image, colour, mask * 0.96)
 
 
@@ -293,12 +306,12 @@ def _blend_pink(skin: np.ndarray) -> np.ndarray:
 
 def _pearly(c: Canvas, radius: float) -> None:
     size, rng = c.size, c.rng
-    mask = _blob(size, c.shape, radius, edge=size * 0.03)
-    rim = mask * (1 - _blob(size, c.shape, radius * 0.7, edge=size * 0.08))
+    mask = _blob(c, radius, edge=size * 0.03)
+    rim = mask * (1 - _blob(c, radius * 0.7, edge=size * 0.08))
     c.image = _blend(c.image, c.main, mask * 0.75)
     c.image = _blend(c.image, np.array([250, 238, 236], np.float32), rim * 0.35)
     if rng.random() < 0.5:
-        ulcer = _blob(size, c.shape, radius * 0.3, edge=size * 0.02)
+        ulcer = _blob(c, radius * 0.3, edge=size * 0.02)
         c.image = _blend(c.image, np.array([120, 45, 40], np.float32), ulcer * 0.8)
     cx, cy = size * (0.5 + c.shape.dx), size * (0.5 + c.shape.dy)
     for _ in range(rng.integers(3, 7)):
@@ -323,15 +336,15 @@ def _vessel(c: Canvas, centre: tuple[float, float], reach: float, width: int, co
 
 def _keratotic(c: Canvas, radius: float) -> None:
     size = c.size
-    mask = _blob(size, c.shape, radius, edge=size * 0.05)
+    mask = _blob(c, radius, edge=size * 0.05)
     c.image = _blend(c.image, c.main, mask * 0.8)
-    scale = _smoothstep(0.5, 0.75, _noise(c.rng, size, 28)) * _blob(size, c.shape, radius * 0.85, size * 0.05)
+    scale = _smoothstep(0.5, 0.75, _noise(c.rng, size, 28)) * _blob(c, radius * 0.85, size * 0.05)
     c.image = _blend(c.image, c.accent, scale * 0.85)
 
 
 def _stuck_on(c: Canvas, radius: float) -> None:
     size = c.size
-    mask = _blob(size, c.shape, radius, edge=size * 0.008)
+    mask = _blob(c, radius, edge=size * 0.008)
     texture = _noise(c.rng, size, 70)
     colour = c.main[None, None, :] * (0.8 + 0.4 * texture[..., None])
     c.image = _blend(c.image, colour, mask * 0.95)
@@ -350,26 +363,28 @@ def _dots(c: Canvas, within: np.ndarray, n: int, radius: float, colour: np.ndarr
 
 def _plaque(c: Canvas, radius: float) -> None:
     size, rng = c.size, c.rng
-    mask = _blob(size, c.shape, radius, edge=size * 0.04)
+    radius *= 1.5
+    mask = _blob(c, radius, edge=size * 0.04)
     for _ in range(rng.integers(0, 3)):
         offset = rng.uniform(-0.3, 0.3, 2) * size
         other = Shape.random(rng, 1.0)
-        mask = np.maximum(mask, _blob(size, other, radius * rng.uniform(0.3, 0.6), size * 0.04,
-                                      size / 2 + offset[0], size / 2 + offset[1]))
+        mask = np.maximum(mask, _blob(c, radius * rng.uniform(0.3, 0.6), size * 0.04,
+                                      size / 2 + offset[0], size / 2 + offset[1], shape=other))
     c.image = _blend(c.image, c.main, mask * 0.85)
-    scale = _smoothstep(0.45, 0.7, _noise(rng, size, 36)) * mask
-    c.image = _blend(c.image, c.accent, scale * (0.8 if c.look.palette == "psoriasis" else 0.35))
+    scale = _smoothstep(0.5, 0.72, _noise(rng, size, 90)) * _smoothstep(0.3, 0.6, _noise(rng, size, 8)) * mask
+    c.image = _blend(c.image, c.accent, scale * (0.75 if c.look.palette == "psoriasis" else 0.35))
 
 
 def _annular(c: Canvas, radius: float) -> None:
     size = c.size
-    outer = _blob(size, c.shape, radius, edge=size * 0.03)
-    inner = _blob(size, c.shape, radius * 0.72, edge=size * 0.06)
+    radius *= 1.8
+    outer = _blob(c, radius, edge=size * 0.03)
+    inner = _blob(c, radius * 0.72, edge=size * 0.06)
     ring = outer * (1 - inner)
     c.image = _blend(c.image, c.main, ring * 0.85 + inner * 0.15)
     if c.look.palette == "target":
-        c.image = _blend(c.image, c.accent, _blob(size, c.shape, radius * 0.3, size * 0.03) * 0.8)
-    scale = _smoothstep(0.5, 0.75, _noise(c.rng, size, 40)) * ring
+        c.image = _blend(c.image, c.accent, _blob(c, radius * 0.3, size * 0.03) * 0.8)
+    scale = _smoothstep(0.5, 0.75, _noise(c.rng, size, 80)) * ring
     c.image = _blend(c.image, c.accent if c.look.palette != "target" else WHITE, scale * 0.5)
 
 
@@ -377,7 +392,7 @@ def _papules(c: Canvas, radius: float) -> None:
     size, rng, key = c.size, c.rng, c.look.palette
     n = int(rng.integers(12, 40)) if c.look.many else int(rng.integers(1, 4))
     centres = _cluster(rng, size, n, spread=0.05 if key == "vesicle" else 0.2, band=key == "vesicle" and n > 20)
-    radii = rng.uniform(0.008, 0.022, n) * size * (2.2 if key == "wheal" else 1)
+    radii = rng.uniform(0.011, 0.026, n) * size * (2.2 if key in {"wheal", "versicolor"} else 1)
     if key == "vesicle":  # red halo under clear vesicles
         c.image = _blend(c.image, c.accent, _spots(rng, size, centres, radii * 1.8, blur=4) * 0.6)
     spots = _spots(rng, size, centres, radii, blur=1.5)
@@ -391,13 +406,13 @@ def _nodule(c: Canvas, radius: float) -> None:
     size, key = c.size, c.look.palette
     yy, xx = _grid(size)
     cx, cy = size * (0.5 + c.shape.dx), size * (0.5 + c.shape.dy)
-    mask = _blob(size, c.shape, radius, edge=size * 0.025)
+    mask = _blob(c, radius, edge=size * 0.025)
     height = np.sqrt(np.clip(1 - ((xx - cx) ** 2 + (yy - cy) ** 2) / radius**2, 0, 1))
     lit = 0.86 + 0.18 * height - 0.1 * ((xx - cx) + (yy - cy)) / (2 * radius) * mask
     colour = c.main[None, None, :] * lit[..., None]
     c.image = _blend(c.image, colour, mask * 0.95)
     if key in {"df", "keratin"}:  # pale or keratin centre
-        c.image = _blend(c.image, c.accent, _blob(size, c.shape, radius * 0.35, size * 0.04) * 0.75)
+        c.image = _blend(c.image, c.accent, _blob(c, radius * 0.35, size * 0.04) * 0.75)
     if key == "cyst":
         c.image = _blend(c.image, c.accent, _spots(c.rng, size, np.array([[cx, cy]]), [size * 0.006], 1) * 0.8)
     glossy = key in {"cherry", "pg", "strawberry", "keloid", "purple", "violet", "pink", "venous"}
@@ -408,21 +423,21 @@ def _nodule(c: Canvas, radius: float) -> None:
 def _patch(c: Canvas, radius: float) -> None:
     size, rng, key = c.size, c.rng, c.look.palette
     sharp = key in {"depigmented", "cafe", "white", "yellow"}
-    mask = _blob(size, c.shape, radius * (1.6 if key in {"cellulitis", "wine", "melasma"} else 1.2),
+    mask = _blob(c, radius * (1.6 if key in {"cellulitis", "wine", "melasma"} else 1.2),
                  edge=size * (0.015 if sharp else 0.09))
     mottle = 1.0 if sharp else 0.55 + 0.45 * _noise(rng, size, 9)
     c.image = _blend(c.image, c.main, mask * mottle * 0.9)
-    if key in {"xerosis", "velvet", "versicolor"}:
-        lines = _smoothstep(0.92, 0.98, np.abs(np.sin(_noise(rng, size, 14) * 40)))
-        c.image = _blend(c.image, c.accent, lines * mask * 0.5)
+    if key in {"xerosis", "velvet"}:  # crazy-paving cracks, or velvety furrows
+        cracks = 1 - _smoothstep(-1.45, -0.9, _lattice(c, 0.09 if key == "xerosis" else 0.03, 6))
+        c.image = _blend(c.image, c.accent, cracks * mask * 0.55)
 
 
 def _ulcer(c: Canvas, radius: float) -> None:
     size = c.size
-    rim = _blob(size, c.shape, radius * 1.25, edge=size * 0.06)
+    rim = _blob(c, radius * 1.25, edge=size * 0.06)
     c.image = _blend(c.image, c.accent if c.look.palette == "pg_ulcer" else _palette("red", c.skin, c.tone)[0],
                      rim * 0.7)
-    base = _blob(size, c.shape, radius, edge=size * 0.02)
+    base = _blob(c, radius, edge=size * 0.02)
     granulation = c.main[None, None, :] * (0.8 + 0.35 * _noise(c.rng, size, 40)[..., None])
     c.image = _blend(c.image, granulation, base)
     slough = _smoothstep(0.55, 0.75, _noise(c.rng, size, 12)) * base
@@ -462,7 +477,7 @@ def _hairs(c: Canvas, n: int, length: float, width: int, avoid: np.ndarray | Non
 
 def _hair(c: Canvas, radius: float) -> None:
     size, key = c.size, c.look.palette
-    bald = _blob(c.size, c.shape, radius * 1.3, edge=size * 0.06)
+    bald = _blob(c, radius * 1.3, edge=size * 0.06)
     if key == "scarring":
         c.image = _blend(c.image, _blend_pink(c.skin), bald * 0.5)
     if key == "scaly_scalp":
@@ -490,8 +505,8 @@ def _nail(c: Canvas, radius: float) -> None:
     features = {
         "melanonychia": (plate_mask * _smoothstep(w * 0.09, w * 0.06, np.abs(xx - band_x)), c.main, 0.9),
         "onychomycosis": (plate_mask * _smoothstep(y0 + h * 0.55, y0 + h * 0.2, yy), c.main, 0.8),
-        "haematoma": (plate_mask * _blob(size, c.shape, radius * 0.7, size * 0.05), c.main, 0.9),
-        "paronychia": ((1 - plate_mask) * _blob(size, c.shape, radius * 1.6, size * 0.1), c.main, 0.7),
+        "haematoma": (plate_mask * _blob(c, radius * 0.7, size * 0.05), c.main, 0.9),
+        "paronychia": ((1 - plate_mask) * _blob(c, radius * 1.6, size * 0.1), c.main, 0.7),
     }
     mask, colour, alpha = features.get(key, (None, None, 0))
     if mask is not None:
@@ -512,70 +527,104 @@ PALETTE_OVERRIDES = {"melanonychia": "brown", "onychomycosis": "yellow", "haemat
                      "scarring": "skin", "scaly_scalp": "skin"}
 
 
-def _draw_lines(image: Image.Image, lines: list) -> None:
-    draw = ImageDraw.Draw(image)
-    for points, colour, width in lines:
-        draw.line([(float(x), float(y)) for x, y in points], fill=tuple(int(v) for v in colour), width=width,
-                  joint="curve")
-
-
 # --- dermoscopic patterns -----------------------------------------------------------------------------------
 
 
-def _network(c: Canvas, mask: np.ndarray, irregular: bool) -> None:
+def _lattice(c: Canvas, cell: float, warp: float) -> np.ndarray:
+    """A warped honeycomb field in [-1.5, 3]: three waves 120 degrees apart (low values are the walls)."""
     size = c.size
     yy, xx = _grid(size)
-    warp = (_noise(c.rng, size, 6) - 0.5) * (9 if irregular else 3)
-    freq = 2 * np.pi / (size * (0.035 if not irregular else 0.045))
-    u, v = np.sin(xx * freq + warp), np.sin(yy * freq + warp * 1.3)
-    holes = _smoothstep(0.35, 0.85, np.abs(u * v) ** 0.5)
-    lines = 1 - holes
+    shift = (_noise(c.rng, size, 6) - 0.5) * warp + (_noise(c.rng, size, 24) - 0.5) * 1.5
+    k = 2 * np.pi / (size * cell)
+    u, v = xx * k + shift, yy * k + shift * 1.3
+    return np.cos(u) + np.cos(-0.5 * u + 0.866 * v) + np.cos(-0.5 * u - 0.866 * v)
+
+
+def _network(c: Canvas, mask: np.ndarray, irregular: bool) -> None:
+    """Pigment network: regular and fading at the edge, or broken and thick (atypical)."""
+    lines = 1 - _smoothstep(-1.2, 0.6, _lattice(c, 0.055 if irregular else 0.045, 9 if irregular else 5))
     if irregular:
-        lines *= _smoothstep(0.3, 0.6, _noise(c.rng, size, 14))
-    c.image = _blend(c.image, c.accent, lines * mask * (0.85 if irregular else 0.6))
+        lines *= _smoothstep(0.3, 0.6, _noise(c.rng, c.size, 14))
+    c.image = _blend(c.image, c.accent, lines * (mask if irregular else mask**2) * (0.85 if irregular else 0.6))
 
 
-def _derm_lesion(c: Canvas) -> np.ndarray:
+def _derm_atypical(c: Canvas, mask: np.ndarray, radius: float) -> None:
+    size = c.size
+    _network(c, mask, irregular=True)
+    veil = _smoothstep(0.6, 0.8, _noise(c.rng, size, 5)) * _blob(c, radius * 0.7, size * 0.08)
+    c.image = _blend(c.image, np.array([120, 140, 168], np.float32), veil * 0.65)
+    rim = mask * (1 - _blob(c, radius * 0.75, size * 0.05))
+    _dots(c, rim, n=25, radius=size * 0.007, colour=c.accent * 0.6, alpha=0.9)
+
+
+def _derm_arborizing(c: Canvas, mask: np.ndarray, radius: float) -> None:
+    size = c.size
+    nests = _spots(c.rng, size, _cluster(c.rng, size, 4, 0.07), c.rng.uniform(0.02, 0.04, 4) * size, blur=6)
+    c.image = _blend(c.image, np.array([90, 100, 125], np.float32), nests * mask * 0.7)
+    centre = (size * (0.5 + c.shape.dx), size * (0.5 + c.shape.dy))
+    for _ in range(c.rng.integers(4, 8)):
+        _vessel(c, centre, radius * 1.1, width=4, colour=(176, 30, 48))
+
+
+def _derm_cysts(c: Canvas, mask: np.ndarray, radius: float) -> None:
+    size = c.size
+    _dots(c, mask, n=14, radius=size * 0.012, colour=np.array([240, 232, 205], np.float32), alpha=0.85)
+    _dots(c, mask, n=10, radius=size * 0.01, colour=c.accent * 0.5, alpha=0.85)
+
+
+def _derm_lacunae(c: Canvas, mask: np.ndarray, radius: float) -> None:
+    _dots(c, mask, n=40, radius=c.size * 0.022, colour=c.accent, alpha=0.9)
+
+
+def _derm_dots(c: Canvas, mask: np.ndarray, radius: float) -> None:
+    """Regular dotted vessels, or white follicular openings in a red pseudo-network (strawberry)."""
+    size, strawberry = c.size, c.look.derm == "strawberry"
+    grid = np.stack(np.meshgrid(np.arange(0, size, size / 22), np.arange(0, size, size / 22)), -1).reshape(-1, 2)
+    grid = grid + c.rng.normal(0, size * 0.006, grid.shape)
+    inside = mask[grid[:, 1].astype(int).clip(0, size - 1), grid[:, 0].astype(int).clip(0, size - 1)] > 0.5
+    colour = np.array([236, 226, 210], np.float32) if strawberry else np.array([170, 30, 50], np.float32)
+    radii = np.full(int(inside.sum()), size * (0.011 if strawberry else 0.005))
+    c.image = _blend(c.image, colour, _spots(c.rng, size, grid[inside], radii, blur=1.2) * 0.85)
+    if c.look.palette in {"psoriasis", "ak", "scc", "tinea"}:
+        c.image = _blend(c.image, WHITE, _smoothstep(0.6, 0.8, _noise(c.rng, size, 18)) * mask * 0.7)
+
+
+def _derm_central_white(c: Canvas, mask: np.ndarray, radius: float) -> None:
+    size = c.size
+    _network(c, mask * (1 - _blob(c, radius * 0.5, size * 0.05)), irregular=False)
+    c.image = _blend(c.image, WHITE, _blob(c, radius * 0.4, size * 0.06) * 0.8)
+
+
+DERM_PATTERNS = {
+    "network": lambda c, mask, radius: _network(c, mask, irregular=False), "atypical": _derm_atypical,
+    "arborizing": _derm_arborizing, "cysts": _derm_cysts, "lacunae": _derm_lacunae, "dotted": _derm_dots,
+    "strawberry": _derm_dots, "central_white": _derm_central_white,
+}
+
+
+def _derm_lesion(c: Canvas) -> None:
+    """One lesion (or a few papules) magnified, with the structures of its dermoscopic pattern."""
     size, key, pattern = c.size, c.look.palette, c.look.derm
     radius = size * 0.27
-    atypical = pattern == "atypical"
-    mask = _blob(size, c.shape, radius, edge=size * (0.01 if pattern == "cysts" else 0.05 if atypical else 0.035))
-    structure = 0.7 + 0.3 * _noise(c.rng, size, 20)
+    edge = 0.01 if pattern == "cysts" else 0.05 if pattern == "atypical" else 0.035
+    mask = _blob(c, radius, edge=size * edge)
+    heads = None  # pustule heads, umbilication or vesicle sheen on magnified papules
+    if c.look.many:
+        n = int(c.rng.integers(2, 6))
+        centres, radii = _cluster(c.rng, size, n, 0.15), c.rng.uniform(0.08, 0.15, n) * size
+        mask = _spots(c.rng, size, centres, radii, blur=3)
+        if key in {"acne", "molluscum", "vesicle"}:
+            heads = _spots(c.rng, size, centres, radii * 0.35, blur=3)
+    elif c.look.clinical == "annular":
+        mask = mask * (1 - _blob(c, radius * 0.65, edge=size * 0.08))
+    calm = c.look.clinical in {"patch", "papules"}
+    structure = 0.9 + 0.1 * _noise(c.rng, size, 20) if calm else 0.7 + 0.3 * _noise(c.rng, size, 20)
     c.image = _blend(c.image, c.main[None, None, :] * structure[..., None],
                      mask * (0.55 if pattern in {"dotted", "strawberry"} else 0.9))
-    if pattern in {"network", "atypical"}:
-        _network(c, mask, irregular=atypical)
-    if atypical:
-        veil = _smoothstep(0.6, 0.8, _noise(c.rng, size, 5)) * _blob(size, c.shape, radius * 0.7, size * 0.08)
-        c.image = _blend(c.image, np.array([120, 140, 168], np.float32), veil * 0.65)
-        rim = mask * (1 - _blob(size, c.shape, radius * 0.75, size * 0.05))
-        _dots(c, rim, n=25, radius=size * 0.007, colour=c.accent * 0.6, alpha=0.9)
-    elif pattern == "arborizing":
-        c.image = _blend(c.image, np.array([90, 100, 125], np.float32), _spots(
-            c.rng, size, _cluster(c.rng, size, 4, 0.07), c.rng.uniform(0.02, 0.04, 4) * size, blur=6) * mask * 0.7)
-        centre = (size * (0.5 + c.shape.dx), size * (0.5 + c.shape.dy))
-        for _ in range(c.rng.integers(4, 8)):
-            _vessel(c, centre, radius * 1.1, width=4, colour=(176, 30, 48))
-    elif pattern == "cysts":
-        _dots(c, mask, n=14, radius=size * 0.012, colour=np.array([240, 232, 205], np.float32), alpha=0.85)
-        _dots(c, mask, n=10, radius=size * 0.01, colour=c.accent * 0.5, alpha=0.85)
-    elif pattern == "lacunae":
-        _dots(c, mask, n=40, radius=size * 0.022, colour=c.accent, alpha=0.9)
-    elif pattern in {"dotted", "strawberry"}:
-        grid = np.stack(np.meshgrid(np.arange(0, size, size / 22), np.arange(0, size, size / 22)), -1).reshape(-1, 2)
-        grid = grid + c.rng.normal(0, size * 0.006, grid.shape)
-        inside = mask[grid[:, 1].astype(int).clip(0, size - 1), grid[:, 0].astype(int).clip(0, size - 1)] > 0.5
-        colour = np.array([236, 226, 210], np.float32) if pattern == "strawberry" else np.array([170, 30, 50])
-        dots = _spots(c.rng, size, grid[inside], np.full(inside.sum(), size * (0.011 if pattern == "strawberry"
-                                                                                else 0.005)), blur=1.2)
-        c.image = _blend(c.image, colour, dots * 0.85)
-        if key in {"psoriasis", "ak", "scc", "tinea"}:
-            scale = _smoothstep(0.6, 0.8, _noise(c.rng, size, 18)) * mask
-            c.image = _blend(c.image, WHITE, scale * 0.7)
-    elif pattern == "central_white":
-        _network(c, mask * (1 - _blob(size, c.shape, radius * 0.5, size * 0.05)), irregular=False)
-        c.image = _blend(c.image, WHITE, _blob(size, c.shape, radius * 0.4, size * 0.06) * 0.8)
-    return mask
+    if heads is not None:
+        c.image = _blend(c.image, c.accent if key != "vesicle" else WHITE, heads * 0.6)
+    if pattern in DERM_PATTERNS:
+        DERM_PATTERNS[pattern](c, mask, radius)
 
 
 def _derm_full_field(c: Canvas) -> None:
@@ -595,12 +644,13 @@ def _derm_full_field(c: Canvas) -> None:
         c.image = _blend(c.image, WHITE, ridges * 0.08)
 
 
-def _dermoscope_field(image: np.ndarray, size: int) -> np.ndarray:
+@lru_cache(maxsize=4)
+def _dermoscope_field(size: int) -> Image.Image:
+    """The dermoscope's circular field: light inside with a gentle vignette, black outside."""
     yy, xx = _grid(size)
     distance = np.hypot(xx - size / 2, yy - size / 2) / (size * 0.47)
-    vignette = 1 - 0.35 * np.clip(distance, 0, 1) ** 3
-    field = _smoothstep(1.0, 0.985, distance)
-    return image * (vignette * field)[..., None]
+    vignette = (1 - 0.35 * np.clip(distance, 0, 1) ** 3) * _smoothstep(1.0, 0.985, distance)
+    return Image.fromarray((vignette * 255).astype(np.uint8), "L").convert("RGB")
 
 
 # --- entry point -----------------------------------------------------------------------------------------
@@ -612,10 +662,16 @@ def _jpeg(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def _finish(c: Canvas) -> Image.Image:
+def _finish(c: Canvas, size: int) -> Image.Image:
+    """Upscale the working arrays to ``size`` and draw the vector strokes (vessels, hairs) sharply."""
     image = Image.fromarray(np.clip(c.image, 0, 255).astype(np.uint8), "RGB")
-    if c.lines:
-        _draw_lines(image, c.lines)
+    if size != c.size:
+        image = image.resize((size, size), Image.BICUBIC)
+    scale = size / c.size
+    draw = ImageDraw.Draw(image)
+    for points, colour, width in c.lines:
+        draw.line([(float(x) * scale, float(y) * scale) for x, y in points], fill=tuple(int(v) for v in colour),
+                  width=max(1, round(width * scale * 0.75)), joint="curve")
     return image
 
 
@@ -628,27 +684,26 @@ def draw_case_images(*, condition_code: str, group: str, malignant: bool, skin_t
     rng = np.random.default_rng([seed & 0xFFFFFFFF, zlib.crc32(condition_code.encode()), skin_tone, size])
     skin = np.array(FITZPATRICK_RGB[skin_tone], np.float32) * rng.uniform(0.95, 1.04, 3).astype(np.float32)
     main, accent = _palette(PALETTE_OVERRIDES.get(look.palette, look.palette), skin, skin_tone)
-    irregular = 2.2 if look.derm == "atypical" else 0.9 if look.clinical in {"patch", "plaque"} else 0.45
+    irregular = 1.35 if look.derm == "atypical" else 0.9 if look.clinical in {"patch", "plaque"} else 0.45
     shape = Shape.random(rng, irregular)
+    work = max(64, size // 2)  # the array work runs at half size: four times fewer pixels
     images = {}
     for role in ("clinical", "dermoscopic"):
         dermoscopic = role == "dermoscopic"
-        canvas = Canvas(rng, size, skin, skin_tone, look, shape, main, accent,
-                        _skin_background(rng, size, skin, dermoscopic), [])
+        canvas = Canvas(rng, work, skin, skin_tone, look, shape, main, accent,
+                        _skin_background(rng, work, skin, dermoscopic), [])
         if not dermoscopic:
-            RENDERERS[look.clinical](canvas, size * rng.uniform(0.1, 0.17))
+            RENDERERS[look.clinical](canvas, work * rng.uniform(0.11, 0.19))
             if look.clinical not in {"hair", "nail"} and rng.random() < 0.35:
-                _hairs(canvas, int(rng.integers(10, 40)), size * 0.12, 1, colour=(50, 38, 30))
-            picture = _finish(canvas)
+                _hairs(canvas, int(rng.integers(10, 40)), work * 0.12, 1, colour=(50, 38, 30))
+            picture = _finish(canvas, size)
         else:
             if look.derm in {"follicles", "nail"}:
                 _derm_full_field(canvas)
             else:
                 _derm_lesion(canvas)
                 if rng.random() < 0.3:
-                    _hairs(canvas, int(rng.integers(3, 8)), size * 0.5, 3, colour=(45, 34, 28))
-            image = _finish(canvas)
-            field = _dermoscope_field(np.asarray(image, np.float32), size)
-            picture = Image.fromarray(field.astype(np.uint8), "RGB")
+                    _hairs(canvas, int(rng.integers(3, 8)), work * 0.5, 3, colour=(45, 34, 28))
+            picture = ImageChops.multiply(_finish(canvas, size), _dermoscope_field(size))
         images[role] = _jpeg(picture)
     return images

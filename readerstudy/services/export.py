@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from readerstudy import outcomes
-from readerstudy.models import ManagementRating, Reading, ScheduleItem, Study, Taxonomy
+from readerstudy.models import Condition, ManagementRating, Reading, ScheduleItem, Study
 from readerstudy.study_settings import SettingsError, StudySettings, parse_study_settings
 
 # The contract, in order; extra columns follow.
@@ -81,7 +81,7 @@ _READING_FIELDS = {
 def readings_table(study: Study, *, include_training: bool = False) -> pd.DataFrame:
     """One row per submitted reading: the contract columns in order, then the extras."""
     parsed = _settings(study)
-    groups, matrix = outcome_lookups(study.case_set.taxonomy)
+    groups, matrix = outcome_lookups(study)
     readings = (
         Reading.objects.filter(schedule_item__study=study)
         .order_by("schedule_item__membership__reader_index", "schedule_item__membership_id", "schedule_item__position")
@@ -152,12 +152,12 @@ def reading_duration_s(shown_at: datetime | None, submitted_at: datetime | None)
 def ai_top_codes(snapshot: Any) -> list[str]:
     """The condition codes the AI panel showed, best first; empty when nothing was shown.
 
-    Accepts the snapshot shapes the reader pages store: ``{"top": [{"code": .., "probability": ..}]}``
-    (also under ``suggestions`` or ``top_k``), ``{"top_codes": [..]}`` or ``{"probabilities": {code: p}}``.
+    The reader pages store ``{"items": [{"rank": 1, "code": .., ...}], ...}``; also accepted: the same
+    list under ``top`` or ``suggestions``, ``{"top_codes": [..]}`` or ``{"probabilities": {code: p}}``.
     """
     if not isinstance(snapshot, Mapping) or not snapshot or snapshot.get("shown") is False:
         return []
-    for key in ("top", "suggestions", "top_k", "differential", "top_codes"):
+    for key in ("items", "top", "suggestions", "top_codes"):
         entries = snapshot.get(key)
         if isinstance(entries, Sequence) and not isinstance(entries, str) and entries:
             return [str(entry["code"]) if isinstance(entry, Mapping) else str(entry) for entry in entries]
@@ -167,13 +167,15 @@ def ai_top_codes(snapshot: Any) -> list[str]:
     return []
 
 
-def outcome_lookups(taxonomy: Taxonomy) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
-    """Code -> group, and (condition code, management code) -> rating, for :mod:`readerstudy.outcomes`."""
-    groups = dict(taxonomy.conditions.values_list("code", "group"))
+def outcome_lookups(study: Study) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+    """Code -> group, and (condition code, management code) -> rating, in the study's taxonomy (2 queries)."""
+    groups = dict(
+        Condition.objects.filter(taxonomy__case_sets=study.case_set_id).values_list("code", "group")
+    )
+    ratings = ManagementRating.objects.filter(condition__taxonomy__case_sets=study.case_set_id)
     matrix = {
         (condition, management): rating
-        for condition, management, rating in ManagementRating.objects.filter(condition__taxonomy=taxonomy)
-        .values_list("condition__code", "management__code", "rating")
+        for condition, management, rating in ratings.values_list("condition__code", "management__code", "rating")
     }
     return groups, matrix
 

@@ -340,10 +340,22 @@ def study_launch(*, study: Study, actor: Actor) -> Study:
     plan = schedule_plan(locked)
     readers = Membership.objects.filter(study=locked, role=Role.READER).order_by("reader_index")
     generated = sum(len(_store_schedule(membership, locked, plan)) for membership in readers)
+    _freeze_model_outputs(locked, actor)
     audit_record(actor=actor, action="study.launch", study=locked, obj=locked,
                  data={"seed": locked.seed, "readers": len(readers), "schedule_items": generated})
     study.refresh_from_db()
     return study
+
+
+def _freeze_model_outputs(study: Study, actor: Actor) -> None:
+    """The AI outputs a launched study shows must not change under its readers."""
+    if study.model_version_id is None:
+        return
+    try:
+        from inference.services import model_outputs_freeze
+    except ImportError:  # no inference app: nothing to freeze
+        return
+    model_outputs_freeze(study=study, actor=actor)
 
 
 @transaction.atomic

@@ -9,6 +9,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("case-sets/", imports.case_sets, name="case_sets"),
     path("case-sets/import/", imports.case_set_import, name="case_set_import"),
+    path("", include("readerstudy.views.analysis_urls")),
     path("", include("readerstudy.views.coordinator_urls")),
     path("", include("readerstudy.views.reader_urls")),
 ]

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
+from analysis.cli import main
 from analysis.simulate import StudySpec, simulate_study
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,62 +106,82 @@ def test_mrmc_on_vandyke(tmp_path):
 
 
 def test_mrmc_delong(tmp_path):
-    done = run(
+    code = main([
         "mrmc", "--readings", str(VANDYKE), "--score", "rating", "--truth", "truth",
         "--control", "1", "--treatment", "2", "--arm-col", "treatment", "--cov", "delong",
         "--out", str(tmp_path),
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    ])  # fmt: skip
+    assert code == 0
     # published.json rrrc_delong (MRMCaov): F 4.484854
     assert_allclose(json.loads((tmp_path / "results.json").read_text())["rrrc"]["statistic"], 4.484854, atol=5e-7)
+
+
+def test_bad_input_exits_2_from_the_process(readings, tmp_path):
+    done = run("compare", "--readings", str(readings), "--outcome", "correct_top1", "--control", "unaided",
+               "--treatment", "robot", "--out", str(tmp_path), "--no-glmm")  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: unknown arm 'robot' in column 'arm' (arms present: ai, unaided)"
+    assert done.stdout == ""
+
+
+def bad_input(args: list[str], capsys) -> str:
+    """Run in-process; assert exit status 2 and a one-line message; return it."""
+    assert main(args) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    return lines[0]
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"--outcome": "not_a_column"}, "not_a_column"),
+        ({"--outcome": "not_a_column"}, "missing column(s) in readings: not_a_column"),
         ({"--treatment": "robot"}, "unknown arm 'robot'"),
+        ({"--control": "ai"}, "control and treatment arms are the same"),
         ({"--outcome": "differential"}, "column 'differential' is not numeric"),
-        ({"--readings": "/nonexistent/readings.csv"}, "/nonexistent/readings.csv"),
+        ({"--readings": "/nonexistent/readings.csv"}, "cannot read readings file /nonexistent/readings.csv"),
+        ({"--by-case": "site"}, "missing column(s) in readings: site"),
     ],
 )
-def test_compare_bad_input_exits_2_with_one_line(readings, tmp_path, change, message):
+def test_compare_bad_input(readings, tmp_path, capsys, change, message):
     args = {"--readings": str(readings), "--outcome": "correct_top1", "--control": "unaided",
-            "--treatment": "ai", "--out": str(tmp_path)} | change  # fmt: skip
-    done = run("compare", *[x for pair in args.items() for x in pair], "--no-glmm")
-    assert done.returncode == 2
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0]
-    assert not (tmp_path / "results.json").exists()
+            "--treatment": "ai", "--out": str(tmp_path / "out")} | change  # fmt: skip
+    line = bad_input(["compare", *[x for pair in args.items() for x in pair], "--no-glmm"], capsys)
+    assert message in line
+    assert not (tmp_path / "out" / "results.json").exists()
 
 
-def test_unreadable_file_exits_2(tmp_path):
+def test_unreadable_file(tmp_path, capsys):
     bad = tmp_path / "bad.parquet"
     bad.write_text("this is not parquet")
-    done = run("mrmc", "--readings", str(bad), "--score", "s", "--truth", "t", "--control", "a",
-               "--treatment", "b", "--out", str(tmp_path / "out"))  # fmt: skip
-    assert done.returncode == 2
-    assert "bad.parquet" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    line = bad_input(["mrmc", "--readings", str(bad), "--score", "s", "--truth", "t", "--control", "a",
+                      "--treatment", "b", "--out", str(tmp_path / "out")], capsys)  # fmt: skip
+    assert "bad.parquet" in line
 
 
-def test_mrmc_missing_truth_column_exits_2(tmp_path):
-    done = run("mrmc", "--readings", str(VANDYKE), "--score", "rating", "--truth", "disease",
-               "--control", "1", "--treatment", "2", "--arm-col", "treatment", "--out", str(tmp_path))  # fmt: skip
-    assert done.returncode == 2 and "disease" in done.stderr
+def test_mrmc_missing_truth_column(tmp_path, capsys):
+    line = bad_input(["mrmc", "--readings", str(VANDYKE), "--score", "rating", "--truth", "disease",
+                      "--control", "1", "--treatment", "2", "--arm-col", "treatment",
+                      "--out", str(tmp_path)], capsys)  # fmt: skip
+    assert "disease" in line
+
+
+def test_mrmc_non_binary_truth(tmp_path, capsys):
+    line = bad_input(["mrmc", "--readings", str(VANDYKE), "--score", "truth", "--truth", "rating",
+                      "--control", "1", "--treatment", "2", "--arm-col", "treatment",
+                      "--out", str(tmp_path)], capsys)  # fmt: skip
+    assert "truth column 'rating' must be 0/1" in line
 
 
 def test_power_and_simulate_commands(tmp_path):
-    done = run("power", "--readers", "6", "10", "--cases", "20", "--n-sim", "20", "--out", str(tmp_path))
-    assert done.returncode == 0, done.stderr
+    assert main(["power", "--readers", "6", "10", "--cases", "20", "--n-sim", "20", "--out", str(tmp_path)]) == 0
     power = json.loads((tmp_path / "power.json").read_text())
     assert len(power["grid"]) == 2
     assert 0 <= power["grid"][0]["power"]["reader_t"]["power"] <= 1
     target = tmp_path / "sim.parquet"
-    done = run("simulate", "--out", str(target), "--readers", "4", "--cases", "10")
-    assert done.returncode == 0, done.stderr
+    assert main(["simulate", "--out", str(target), "--readers", "4", "--cases", "10"]) == 0
     assert len(pd.read_parquet(target)) == 80
 
 
-def test_power_bad_accuracy_exits_2(tmp_path):
-    done = run("power", "--control-accuracy", "1.5", "--n-sim", "2")
-    assert done.returncode == 2 and "control_accuracy" in done.stderr
+def test_power_bad_accuracy(capsys):
+    assert "control_accuracy" in bad_input(["power", "--control-accuracy", "1.5", "--n-sim", "2"], capsys)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import pickle
 import shutil
 
 import numpy as np
@@ -55,10 +54,7 @@ def test_hf_text_tower_loads_offline_with_real_minilm_weights(hf_model_dir):
     assert torch.equal(ours, minilm[key])
     vectors = class_embeddings(model.encode_texts, CLASSES, DEFAULT_TEMPLATES)
     assert vectors.shape == (3, 32)
-    # BERT semantics survive the random projection: synonyms sit closer than unrelated words.
-    pair = model.encode_texts(["a mole", "a naevus", "psoriasis plaques"]).numpy()
     assert spec.architecture.endswith("hf:all-MiniLM-L6-v2")
-    assert pair.shape == (3, 32)
 
 
 def test_checksum_mismatch_is_refused(tiny_model_dir, tmp_path):
@@ -87,7 +83,7 @@ def test_unsafe_pickle_is_refused_and_never_runs(tiny_model_dir, tmp_path):
     shutil.copy(tiny_model_dir / "open_clip_config.json", folder)
     marker = tmp_path / "pwned"
     torch.save({"state_dict": {"visual.proj": torch.zeros(1)}, "payload": _Exploit(marker)},
-               folder / "open_clip_pytorch_model.bin", pickle_protocol=pickle.HIGHEST_PROTOCOL)
+               folder / "open_clip_pytorch_model.bin")
     with pytest.raises(UnsafeCheckpoint):
         load_model(folder, expected_sha256=sha256_file(folder / "open_clip_pytorch_model.bin"), device="cpu")
     assert not marker.exists()

@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from inference.models import JobStatus, ModelVersion, PrecomputeJob
-from inference.precompute import precompute_run
+from inference.precompute import precompute_fail, precompute_run
 from inference.services import precompute_start
 from readerstudy.models import Study
 
@@ -39,7 +39,11 @@ class Command(BaseCommand):
                     bar.set_postfix(failed=j.failed, img_s=f"{j.images_per_s or 0:.1f}")
                     bar.refresh()
 
-                job = precompute_run(job.pk, on_progress=update, batch_size=batch_size)
+                try:
+                    job = precompute_run(job.pk, on_progress=update, batch_size=batch_size)
+                except Exception as exc:
+                    precompute_fail(job.pk, f"{exc.__class__.__name__}: {exc}")
+                    raise CommandError(f"{exc.__class__.__name__}: {exc}") from exc
         style = self.style.SUCCESS if job.status == JobStatus.DONE and not job.failed else self.style.WARNING
         self.stdout.write(style(f"Job {job.pk} {job.status}: {job.done} done, {job.failed} failed of {job.total}"))
         if job.status == JobStatus.FAILED:

@@ -1,0 +1,66 @@
+"""One error body for every API failure: ``{"error": {"code", "message", "details"}}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from readerstudy.services.studies import StudyError
+
+
+class ApiError(exceptions.APIException):
+    """A refusal with an explicit status, a stable machine-readable code and optional details."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "invalid"
+
+    def __init__(self, message: str, *, code: str = "invalid", status_code: int = 400, details: Any = None):
+        super().__init__(detail=message, code=code)
+        self.status_code = status_code
+        self.error_code = code
+        self.details = details
+
+
+def study_refused(exc: StudyError, *, status_code: int = status.HTTP_409_CONFLICT) -> ApiError:
+    """A study service refusal (lifecycle or configuration), with its sentences as details."""
+    return ApiError(exc.problems[0] if len(exc.problems) == 1 else "The study refused the change.",
+                    code="study_refused", status_code=status_code, details={"problems": exc.problems})
+
+
+def django_validation_details(exc: DjangoValidationError) -> Any:
+    if hasattr(exc, "error_dict"):
+        return {field: [str(m) for m in messages] for field, messages in exc.message_dict.items()}
+    return {"non_field_errors": [str(m) for m in exc.messages]}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler, with Django's exceptions translated and the body reshaped."""
+    if isinstance(exc, DjangoValidationError):
+        exc = ApiError("The request is invalid.", code="invalid", details=django_validation_details(exc))
+    elif isinstance(exc, StudyError):
+        exc = study_refused(exc)
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) or "Not found.")
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    response.data = {"error": error_body(exc)}
+    return response
+
+
+def error_body(exc: exceptions.APIException) -> dict[str, Any]:
+    if isinstance(exc, ApiError):
+        return {"code": exc.error_code, "message": str(exc.detail), "details": exc.details}
+    if isinstance(exc, exceptions.ValidationError):
+        return {"code": "invalid", "message": "Some fields are invalid.", "details": exc.detail}
+    codes = exc.get_codes()
+    code = codes if isinstance(codes, str) else exc.default_code
+    return {"code": code, "message": str(exc.detail), "details": None}

@@ -1,0 +1,104 @@
+"""Analyses started from the web app: queued as Celery tasks, results stored with the run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from readerstudy.models import AnalysisRun, ArmKind, RunStatus, Study
+from readerstudy.services.audit import audit_record
+
+OUTCOMES = {
+    "correct_top1": "Top-1 diagnosis correct",
+    "correct_top3": "Correct diagnosis in the top 3",
+    "management_appropriate": "Appropriate management",
+    "management_harmful": "Harmful management",
+    "confidence": "Confidence (1-5)",
+    "malignancy_score": "Malignancy score (0-100)",
+}
+
+
+class AnalysisRunError(ValueError):
+    pass
+
+
+def default_arms(study: Study) -> tuple[str, str]:
+    """Control = the unaided arm, treatment = the first AI arm (or the second arm for parallel designs)."""
+    arms = list(study.arms.order_by("kind", "order"))
+    unaided = [a.name for a in arms if a.kind == ArmKind.UNAIDED]
+    aided = [a.name for a in arms if a.kind == ArmKind.AI]
+    names = [a.name for a in arms]
+    control = unaided[0] if unaided else names[0]
+    treatment = aided[0] if aided else next((n for n in names if n != control), control)
+    return control, treatment
+
+
+@transaction.atomic
+def analysis_run_start(
+    *, study: Study, actor, outcome: str = "correct_top1", control: str | None = None,
+    treatment: str | None = None, by: Sequence[str] = ("reader_group",), by_case: Sequence[str] = ("truth_group",),
+) -> AnalysisRun:
+    """Queue a compare analysis of the study's readings; it runs on a worker once this commits."""
+    default_control, default_treatment = default_arms(study)
+    control, treatment = control or default_control, treatment or default_treatment
+    arm_names = set(study.arms.values_list("name", flat=True))
+    problems = [f"unknown arm {name!r}" for name in (control, treatment) if name not in arm_names]
+    if outcome not in OUTCOMES:
+        problems.append(f"unknown outcome {outcome!r}; choose one of {', '.join(OUTCOMES)}")
+    if control == treatment:
+        problems.append("control and treatment must be different arms")
+    if problems:
+        raise AnalysisRunError("; ".join(problems))
+    run = AnalysisRun.objects.create(
+        study=study, kind="compare", created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        params={"outcome": outcome, "control": control, "treatment": treatment, "by": list(by),
+                "by_case": list(by_case)},
+    )
+    audit_record(actor=actor, action="analysis.start", study=study, obj=run, data=run.params)
+    from readerstudy.tasks import analysis_run_execute
+
+    transaction.on_commit(lambda: analysis_run_execute.delay(run.pk))
+    return run
+
+
+def _set(run_id: int, **fields) -> None:
+    AnalysisRun.objects.filter(pk=run_id).update(**fields)
+
+
+def analysis_run_perform(*, run_id: int) -> None:
+    """Export the readings, run the comparison, store results.json and the HTML report."""
+    from analysis.compare import compare
+    from analysis.readings import InputError
+    from analysis.report import compare_report
+    from analysis.results import to_jsonable
+    from readerstudy.services.export import readings_table
+
+    run = AnalysisRun.objects.select_related("study").get(pk=run_id)
+    if run.status == RunStatus.DONE:
+        return  # a redelivered task: the work is already stored
+    _set(run_id, status=RunStatus.RUNNING, progress=10, error="")
+    params = run.params
+    try:
+        table = readings_table(run.study)
+        if table.empty:
+            raise AnalysisRunError("the study has no submitted readings yet")
+        _set(run_id, progress=30)
+        by = [c for c in params.get("by", []) if c in table.columns and table[c].notna().any()]
+        by_case = [c for c in params.get("by_case", []) if c in table.columns and table[c].notna().any()]
+        result = compare(table, outcome=params["outcome"], control=params["control"],
+                         treatment=params["treatment"], by=by, by_case=by_case)
+        _set(run_id, progress=80)
+        report = compare_report(result)
+    except (InputError, AnalysisRunError, ValueError) as exc:
+        _set(run_id, status=RunStatus.FAILED, error=str(exc), finished_at=timezone.now())
+        return
+    path = f"reports/{run.study.slug}/{run_id}/report.html"
+    if default_storage.exists(path):
+        default_storage.delete(path)
+    default_storage.save(path, ContentFile(report.encode("utf-8")))
+    _set(run_id, status=RunStatus.DONE, progress=100, results=to_jsonable(result.to_dict()), report_path=path,
+         finished_at=timezone.now())

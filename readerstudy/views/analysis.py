@@ -1,0 +1,117 @@
+"""Analyses in the web app (coordinators and statisticians): start, watch progress, read results."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+from django_htmx.http import HttpResponseStopPolling
+
+from readerstudy.models import AnalysisRun, RunStatus, Study
+from readerstudy.permissions import STAFF_ROLES, study_for_user
+from readerstudy.services.analysis_runs import OUTCOMES, AnalysisRunError, analysis_run_start, default_arms
+
+
+class AnalysisForm(forms.Form):
+    outcome = forms.ChoiceField(choices=list(OUTCOMES.items()))
+    control = forms.ChoiceField(label="Control arm")
+    treatment = forms.ChoiceField(label="Treatment arm")
+
+    def __init__(self, *args, study: Study, **kwargs):
+        super().__init__(*args, **kwargs)
+        arms = [(a.name, a.label) for a in study.arms.order_by("order")]
+        self.fields["control"].choices = arms
+        self.fields["treatment"].choices = arms
+        self.initial.setdefault("control", default_arms(study)[0])
+        self.initial.setdefault("treatment", default_arms(study)[1])
+
+
+def _run(study: Study, run_id: int) -> AnalysisRun:
+    try:
+        return AnalysisRun.objects.get(pk=run_id, study=study)
+    except AnalysisRun.DoesNotExist:
+        raise Http404("No such analysis") from None
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def analysis_list(request: HttpRequest, slug: str) -> HttpResponse:
+    study = study_for_user(request.user, slug, roles=STAFF_ROLES)
+    form = AnalysisForm(request.POST or None, study=study)
+    if request.method == "POST" and form.is_valid():
+        try:
+            run = analysis_run_start(study=study, actor=request.user, **form.cleaned_data)
+        except AnalysisRunError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Analysis started.")
+            return redirect("analysis:detail", slug=study.slug, run_id=run.pk)
+    runs = study.analysis_runs.select_related("created_by").order_by("-created_at")[:50]
+    return render(request, "analysis/list.html", {"study": study, "form": form, "runs": runs})
+
+
+@login_required
+def analysis_detail(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
+    study = study_for_user(request.user, slug, roles=STAFF_ROLES)
+    run = _run(study, run_id)
+    finished = run.status in (RunStatus.DONE, RunStatus.FAILED)
+    context = {"study": study, "run": run, "finished": finished, "summary": _summary(run)}
+    if request.htmx:
+        response = render(request, "analysis/_status.html", context)
+        if finished:
+            response.status_code = HttpResponseStopPolling.status_code
+            response["HX-Refresh"] = "true"  # reload once to show the full results
+        return response
+    return render(request, "analysis/detail.html", context)
+
+
+@login_required
+def analysis_report(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
+    study = study_for_user(request.user, slug, roles=STAFF_ROLES)
+    run = _run(study, run_id)
+    if not run.report_path:
+        raise Http404("No report yet")
+    with default_storage.open(run.report_path, "rb") as handle:
+        response = HttpResponse(handle.read(), content_type="text/html; charset=utf-8")
+    if request.GET.get("download"):
+        response["Content-Disposition"] = f'attachment; filename="{study.slug}-analysis-{run.pk}.html"'
+    return response
+
+
+@login_required
+def analysis_results_json(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
+    study = study_for_user(request.user, slug, roles=STAFF_ROLES)
+    run = _run(study, run_id)
+    if run.results is None:
+        raise Http404("No results yet")
+    response = HttpResponse(json.dumps(run.results, indent=2), content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="{study.slug}-analysis-{run.pk}-results.json"'
+    return response
+
+
+def _summary(run: AnalysisRun) -> dict | None:
+    """The headline numbers for the results page (the full tables are in the report)."""
+    if not run.results:
+        return None
+    r = run.results
+    level = r.get("reader_level") or {}
+    glmm = r.get("glmm") or {}
+    odds = glmm.get("treatment_odds_ratio") or {}
+    return {
+        "n": (r.get("n_readers"), r.get("n_cases"), r.get("n_readings")),
+        "control": level.get("control") or {},
+        "treatment": level.get("treatment") or {},
+        "difference": level.get("difference") or {},
+        "paired_t": level.get("paired_t") or {},
+        "wilcoxon": level.get("wilcoxon") or {},
+        "mcnemar": (r.get("paired_readings") or {}).get("mcnemar") or {},
+        "odds": odds,
+        "glmm_formula": glmm.get("formula"),
+        "warnings": r.get("warnings") or [],
+    }
