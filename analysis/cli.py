@@ -35,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _id_columns(args: argparse.Namespace) -> tuple[str, str, str]:
+    return (args.reader_col, args.case_col, args.arm_col)
+
+
 def _columns(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reader-col", default="reader")
     parser.add_argument("--case-col", default="case")
@@ -75,7 +79,7 @@ def _compare(args: argparse.Namespace):
     from analysis.readings import load_readings
 
     return compare(
-        load_readings(args.readings),
+        load_readings(args.readings, _id_columns(args)),
         outcome=args.outcome,
         control=args.control,
         treatment=args.treatment,
@@ -125,7 +129,7 @@ def run_mrmc(args: argparse.Namespace) -> int:
     from analysis.tables import mrmc_tables
 
     data = prepare(
-        load_readings(args.readings),
+        load_readings(args.readings, _id_columns(args)),
         value_cols=[args.score, args.truth],
         control=args.control,
         treatment=args.treatment,

@@ -7,12 +7,17 @@ against the model without `arm`, and the model-implied accuracy in each arm.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy import special
+
+if TYPE_CHECKING:
+    from analysis.glmm import GlmmResult
 
 Z_975 = 1.959964
 ARM_TERM = "arm"
@@ -153,7 +158,9 @@ def _failed(formula: str, family: str, n_obs: int, message: str) -> MixedModelSu
     )
 
 
-def summarise(full, lrt, *, control: str, treatment: str, family: str) -> MixedModelSummary:
+def summarise(
+    full: GlmmResult, lrt: tuple[float, float, float] | None, *, control: str, treatment: str, family: str
+) -> MixedModelSummary:
     """Reader-study summary of a GlmmResult and an optional (chi2, df, p) LRT."""
     fixed = tuple(
         {"term": fe.term, "estimate": fe.estimate, "se": fe.se, "z": fe.z, "p_value": fe.p_value}
@@ -199,7 +206,7 @@ def _wald(estimate: float, se: float, p_value: float, transform) -> TreatmentEff
     )
 
 
-def arm_estimates(full, family: str, control: str, treatment: str) -> tuple[ArmEstimate, ...]:
+def arm_estimates(full: GlmmResult, family: str, control: str, treatment: str) -> tuple[ArmEstimate, ...]:
     """Outcome per arm implied by the fixed effects (only for intercept + arm models)."""
     terms = {fe.term: fe.estimate for fe in full.fixed_effects}
     if set(terms) != {"(Intercept)", ARM_TERM}:
@@ -219,11 +226,17 @@ def marginal_probability(eta: float, variance: float, points: int = 40) -> float
     """E[expit(eta + u)], u ~ N(0, variance), by Gauss-Hermite quadrature."""
     if variance <= 0:
         return float(special.expit(eta))
-    nodes, weights = np.polynomial.hermite.hermgauss(points)
+    nodes, weights = _hermite(points)
     values = special.expit(eta + math.sqrt(2 * variance) * nodes)
     return float(np.sum(weights * values) / math.sqrt(math.pi))
 
 
+@functools.lru_cache(maxsize=8)
+def _hermite(points: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.polynomial.hermite.hermgauss(points)
+
+
+@functools.lru_cache(maxsize=256)
 def logit_for_marginal(probability: float, variance: float) -> float:
     """The conditional intercept eta whose marginal probability (see above) is `probability`."""
     from scipy.optimize import brentq

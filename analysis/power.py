@@ -95,14 +95,15 @@ def simulate_power(
         data = simulate_outcomes(spec, np.random.default_rng(child))
         diff, p_t = reader_level_test(data, spec.design)
         differences.append(float(np.mean(diff)))
-        sds.append(float(np.std(diff, ddof=1)) if diff.size > 1 else math.nan)
+        sds.append(float(np.std(diff, ddof=1)) if diff.size > 1 else math.nan)  # nan: parallel
         for method in methods:
             p = p_t if method == "reader_t" else glmm_lrt_p(data)
             if p is None or not np.isfinite(p):
                 failures[method] += 1
             else:
                 rejections[method].append(p < alpha)
-    mean_diff, sd_diff = float(np.mean(differences)), float(np.nanmean(sds))
+    mean_diff = float(np.mean(differences))
+    sd_diff = float(np.nanmean(sds)) if np.isfinite(sds).any() else math.nan
     return PowerResult(
         spec=spec,
         n_sim=n_sim,
@@ -121,15 +122,27 @@ def simulate_power(
 
 def reader_level_test(data, design: str) -> tuple[np.ndarray, float]:
     """Reader differences (treatment - control) and the reader-level t-test p-value."""
-    means = data.groupby(["reader", "arm"])["correct"].mean().unstack("arm")
+    means = _reader_arm_means(data)
     if design == "parallel":
-        control, treatment = means[0].dropna().to_numpy(), means[1].dropna().to_numpy()
+        control, treatment = means[:, 0], means[:, 1]
+        control, treatment = control[np.isfinite(control)], treatment[np.isfinite(treatment)]
         p = stats.ttest_ind(treatment, control, equal_var=False).pvalue
         return np.array([treatment.mean() - control.mean()]), float(p)
-    diff = (means[1] - means[0]).dropna().to_numpy()
+    diff = means[:, 1] - means[:, 0]
+    diff = diff[np.isfinite(diff)]
     if diff.size < 2 or np.allclose(diff, diff[0]):
         return diff, math.nan
     return diff, float(stats.ttest_1samp(diff, 0.0).pvalue)
+
+
+def _reader_arm_means(data) -> np.ndarray:
+    """(readers, 2) mean outcome per reader and arm; NaN where a reader has no readings."""
+    index = data["reader_idx"].to_numpy() * 2 + data["arm"].to_numpy()
+    size = 2 * (int(data["reader_idx"].max()) + 1)
+    totals = np.bincount(index, weights=data["correct"].to_numpy(float), minlength=size)
+    counts = np.bincount(index, minlength=size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (totals / counts).reshape(-1, 2)
 
 
 def glmm_lrt_p(data, formula: str | None = None) -> float | None:

@@ -60,8 +60,11 @@ class InputError(ValueError):
     """Bad input: the message is one line naming the file, column or arm at fault."""
 
 
-def load_readings(path: str | Path) -> pd.DataFrame:
-    """Read a readings table from CSV or Parquet (chosen by the file suffix)."""
+def load_readings(path: str | Path, text_columns: Sequence[str] = ("reader", "case", "arm")) -> pd.DataFrame:
+    """Read a readings table from CSV or Parquet (chosen by the file suffix).
+
+    Identifier columns (`text_columns`) are read from CSV as text, so ids like "007" survive.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"cannot read readings file {path}: no such file")
@@ -69,7 +72,7 @@ def load_readings(path: str | Path) -> pd.DataFrame:
         if path.suffix.lower() in {".parquet", ".pq"}:
             frame = pd.read_parquet(path)
         else:
-            frame = pd.read_csv(path, dtype={"reader": str, "case": str, "arm": str})
+            frame = pd.read_csv(path, dtype=dict.fromkeys(text_columns, str))
     except Exception as exc:  # noqa: BLE001 - any parser failure is an input error
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"cannot read readings file {path}: {first_line}") from exc

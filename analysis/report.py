@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from html import escape
 
 import pandas as pd
@@ -375,7 +375,3 @@ def mrmc_methods(result: MrmcResult) -> str:
         "chi-square test for fixed readers and an F test for fixed cases; Dorfman-Berbaum-Metz "
         "analysis of jackknife pseudovalues. Differences are treatment - control."
     )
-
-
-def join_lines(lines: Sequence[str]) -> str:
-    return "".join(paragraph(line) for line in lines)

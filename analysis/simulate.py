@@ -20,7 +20,6 @@ __all__ = ["DESIGNS", "StudySpec", "schedule", "simulate_outcomes", "simulate_st
 MALIGNANT = ("MEL", "BCC", "SCC")
 BENIGN = ("NEV", "SK", "DF", "ECZ", "PSO", "TIN", "ACN", "ROS")
 GROUPS = ("dermatologist", "resident", "general practitioner")
-MANAGEMENT = ("reassure", "monitor", "treat", "biopsy", "refer")
 
 
 def schedule(spec: StudySpec, rng: np.random.Generator) -> pd.DataFrame:

@@ -67,6 +67,12 @@ def clear_model_cache() -> None:
         _MODELS.clear()
 
 
+def batch_pause_s() -> float:
+    """Optional pause after each batch (INFERENCE_BATCH_PAUSE_S): lets a shared GPU breathe, and lets the
+    worker integration test interrupt a run mid-way."""
+    return float(getattr(settings, "INFERENCE_BATCH_PAUSE_S", 0) or os.environ.get("INFERENCE_BATCH_PAUSE_S") or 0)
+
+
 def decode_workers() -> int:
     return int(getattr(settings, "INFERENCE_DECODE_WORKERS", 0) or default_decode_workers())
 
@@ -165,12 +171,12 @@ def iter_case_embeddings(
     if not todo:
         return
     model = loaded_model(model_version)
-    batches = iter_decoded_batches(todo.values(), preprocess=model.preprocess, image_size=model.image_size,
+    batches = iter_decoded_batches(todo.values(), pil_transform=model.pil_transform, image_size=model.image_size,
                                    batch_size=batch_size, workers=workers or decode_workers())
     for batch in batches:
         errors.update(batch.errors)
         if batch.pixels is not None:
-            vectors = model.encode_images(batch.pixels).numpy().astype(np.float32)
+            vectors = model.encode_uint8(batch.pixels).numpy().astype(np.float32)
             ImageEmbedding.objects.bulk_create(
                 [ImageEmbedding(model_version=model_version, image_sha256=item.key, vector=vec.tobytes(),
                                 dim=vec.shape[0]) for item, vec in zip(batch.items, vectors, strict=True)],
@@ -331,14 +337,18 @@ def precompute_run(job_id: int, *, on_progress: ProgressCallback | None = None, 
     started, images = time.perf_counter(), 0
     model_version, taxonomy = job.model_version, job.case_set.taxonomy
     for chunk in iter_case_results(cases, model_version=model_version, taxonomy=taxonomy, batch_size=batch_size):
-        ModelOutput.objects.bulk_create([_output_for(model_version, taxonomy, r) for r in chunk], ignore_conflicts=True)
-        images += sum(r.n_images for r in chunk)
-        _refresh_counts(job)
-        job.images_per_s = images / max(time.perf_counter() - started, 1e-9)
-        job.heartbeat_at = timezone.now()
-        job.save(update_fields=["done", "failed", "images_per_s", "heartbeat_at"])
+        with transaction.atomic():  # one commit per batch
+            ModelOutput.objects.bulk_create([_output_for(model_version, taxonomy, r) for r in chunk],
+                                            ignore_conflicts=True)
+            images += sum(r.n_images for r in chunk)
+            _refresh_counts(job)
+            job.images_per_s = images / max(time.perf_counter() - started, 1e-9)
+            job.heartbeat_at = timezone.now()
+            job.save(update_fields=["done", "failed", "images_per_s", "heartbeat_at"])
         if on_progress:
             on_progress(job)
+        if pause := batch_pause_s():
+            time.sleep(pause)
     job.status = JobStatus.DONE
     job.finished_at = timezone.now()
     job.save(update_fields=["status", "finished_at"])

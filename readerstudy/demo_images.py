@@ -17,15 +17,21 @@ import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
 FITZPATRICK_RGB = {
-    1: (241, 218, 200), 2: (228, 192, 165), 3: (205, 160, 124),
-    4: (168, 118, 82), 5: (118, 78, 52), 6: (76, 51, 39),
+    1: (241, 218, 200),
+    2: (228, 192, 165),
+    3: (205, 160, 124),
+    4: (168, 118, 82),
+    5: (118, 78, 52),
+    6: (76, 51, 39),
 }
 JPEG_QUALITY = 88
 
 
 @dataclass(frozen=True)
 class Look:
-    clinical: str  # renderer: pigmented, pearly, keratotic, stuck_on, plaque, annular, papules, nodule, patch,
+    clinical: (
+        str  # renderer: pigmented, pearly, keratotic, stuck_on, plaque, annular, papules, nodule, patch,
+    )
     #                ulcer, hair, nail, spider
     derm: str  # network, atypical, arborizing, cysts, lacunae, dotted, strawberry, central_white, structureless,
     #            follicles, nail
@@ -35,60 +41,109 @@ class Look:
 
 _L = Look
 LOOKS: dict[str, Look] = {
-    "MEL": _L("pigmented", "atypical", "melanoma"), "LM": _L("pigmented", "atypical", "lentigo_maligna"),
-    "BCC": _L("pearly", "arborizing", "pearl"), "SCC": _L("keratotic", "strawberry", "scc"),
-    "KA": _L("nodule", "strawberry", "keratin"), "MCC": _L("nodule", "arborizing", "violet"),
-    "KS": _L("nodule", "lacunae", "purple"), "MF": _L("plaque", "dotted", "pink"),
-    "DFSP": _L("nodule", "structureless", "pink"), "CUT_MET": _L("nodule", "arborizing", "pink"),
-    "AK": _L("keratotic", "strawberry", "ak"), "BOWEN": _L("keratotic", "dotted", "bowen"),
-    "ACTINIC_CHEILITIS": _L("keratotic", "strawberry", "ak"), "DN": _L("pigmented", "network", "atypical_nevus"),
-    "CUT_HORN": _L("keratotic", "strawberry", "keratin"), "POROK": _L("annular", "structureless", "brown"),
-    "NEV": _L("pigmented", "network", "nevus"), "CNEV": _L("pigmented", "network", "congenital"),
-    "BLUE_NEV": _L("pigmented", "structureless", "blue"), "SPITZ": _L("nodule", "dotted", "pink"),
-    "SK": _L("stuck_on", "cysts", "sk"), "DPN": _L("papules", "cysts", "dark", many=True),
-    "DF": _L("nodule", "central_white", "df"), "ACRO": _L("nodule", "structureless", "tag"),
-    "SH": _L("papules", "arborizing", "yellow"), "MILIA": _L("papules", "structureless", "white", many=True),
-    "EIC": _L("nodule", "structureless", "cyst"), "LIPOMA": _L("nodule", "structureless", "skin"),
+    "MEL": _L("pigmented", "atypical", "melanoma"),
+    "LM": _L("pigmented", "atypical", "lentigo_maligna"),
+    "BCC": _L("pearly", "arborizing", "pearl"),
+    "SCC": _L("keratotic", "strawberry", "scc"),
+    "KA": _L("nodule", "strawberry", "keratin"),
+    "MCC": _L("nodule", "arborizing", "violet"),
+    "KS": _L("nodule", "lacunae", "purple"),
+    "MF": _L("plaque", "dotted", "pink"),
+    "DFSP": _L("nodule", "structureless", "pink"),
+    "CUT_MET": _L("nodule", "arborizing", "pink"),
+    "AK": _L("keratotic", "strawberry", "ak"),
+    "BOWEN": _L("keratotic", "dotted", "bowen"),
+    "ACTINIC_CHEILITIS": _L("keratotic", "strawberry", "ak"),
+    "DN": _L("pigmented", "network", "atypical_nevus"),
+    "CUT_HORN": _L("keratotic", "strawberry", "keratin"),
+    "POROK": _L("annular", "structureless", "brown"),
+    "NEV": _L("pigmented", "network", "nevus"),
+    "CNEV": _L("pigmented", "network", "congenital"),
+    "BLUE_NEV": _L("pigmented", "structureless", "blue"),
+    "SPITZ": _L("nodule", "dotted", "pink"),
+    "SK": _L("stuck_on", "cysts", "sk"),
+    "DPN": _L("papules", "cysts", "dark", many=True),
+    "DF": _L("nodule", "central_white", "df"),
+    "ACRO": _L("nodule", "structureless", "tag"),
+    "SH": _L("papules", "arborizing", "yellow"),
+    "MILIA": _L("papules", "structureless", "white", many=True),
+    "EIC": _L("nodule", "structureless", "cyst"),
+    "LIPOMA": _L("nodule", "structureless", "skin"),
     "NEUROFIBROMA": _L("nodule", "structureless", "skin"),
-    "CHERRY_ANGIOMA": _L("nodule", "lacunae", "cherry"), "PYOGENIC_GRANULOMA": _L("nodule", "lacunae", "pg"),
-    "INFANTILE_HAEMANGIOMA": _L("nodule", "lacunae", "strawberry"), "SPIDER_NAEVUS": _L("spider", "dotted", "red"),
-    "VENOUS_LAKE": _L("nodule", "lacunae", "venous"), "PORT_WINE_STAIN": _L("patch", "dotted", "wine"),
-    "ANGIOKERATOMA": _L("nodule", "lacunae", "venous"), "VASCULITIS": _L("papules", "dotted", "purpura", many=True),
+    "CHERRY_ANGIOMA": _L("nodule", "lacunae", "cherry"),
+    "PYOGENIC_GRANULOMA": _L("nodule", "lacunae", "pg"),
+    "INFANTILE_HAEMANGIOMA": _L("nodule", "lacunae", "strawberry"),
+    "SPIDER_NAEVUS": _L("spider", "dotted", "red"),
+    "VENOUS_LAKE": _L("nodule", "lacunae", "venous"),
+    "PORT_WINE_STAIN": _L("patch", "dotted", "wine"),
+    "ANGIOKERATOMA": _L("nodule", "lacunae", "venous"),
+    "VASCULITIS": _L("papules", "dotted", "purpura", many=True),
     "VENOUS_ULCER": _L("ulcer", "structureless", "slough"),
-    "AD": _L("plaque", "dotted", "eczema"), "IRRITANT_CD": _L("plaque", "dotted", "eczema"),
-    "ALLERGIC_CD": _L("plaque", "dotted", "eczema"), "SD": _L("plaque", "dotted", "greasy"),
-    "NUM": _L("plaque", "dotted", "eczema"), "DYS": _L("papules", "structureless", "vesicle", many=True),
-    "STASIS": _L("plaque", "dotted", "stasis"), "LSC": _L("plaque", "dotted", "lichenified"),
-    "PSO": _L("plaque", "dotted", "psoriasis"), "GPSO": _L("papules", "dotted", "psoriasis", many=True),
-    "LP": _L("papules", "dotted", "violet", many=True), "LS": _L("patch", "structureless", "white"),
-    "PR": _L("annular", "dotted", "salmon"), "ACNE": _L("papules", "structureless", "acne", many=True),
-    "ROS": _L("papules", "dotted", "red", many=True), "POD": _L("papules", "dotted", "red", many=True),
-    "HS": _L("nodule", "structureless", "red"), "URT": _L("papules", "dotted", "wheal", many=True),
-    "EM": _L("annular", "dotted", "target"), "GA": _L("annular", "structureless", "skin_ring"),
-    "PYODERMA_GANGRENOSUM": _L("ulcer", "structureless", "pg_ulcer"), "INTERTRIGO": _L("patch", "dotted", "red"),
-    "INSECT_BITE": _L("papules", "dotted", "red", many=True), "CNH": _L("nodule", "structureless", "keratin"),
-    "TINEA_CORPORIS": _L("annular", "dotted", "tinea"), "TINEA_PEDIS": _L("plaque", "dotted", "maceration"),
-    "TINEA_CRURIS": _L("annular", "dotted", "tinea"), "TINEA_CAPITIS": _L("hair", "follicles", "scaly_scalp"),
-    "TINEA_VERSICOLOR": _L("papules", "structureless", "versicolor", many=True), "CANDIDA": _L("patch", "dotted", "red"),
-    "IMPETIGO": _L("plaque", "structureless", "honey"), "CELLULITIS": _L("patch", "dotted", "cellulitis"),
-    "FOLLICULITIS": _L("papules", "structureless", "acne", many=True), "ABSCESS": _L("nodule", "structureless", "red"),
-    "WART": _L("stuck_on", "dotted", "wart"), "MOLLUSCUM": _L("papules", "structureless", "molluscum", many=True),
-    "HSV": _L("papules", "structureless", "vesicle", many=True), "HZ": _L("papules", "structureless", "vesicle",
-                                                                         many=True),
-    "SCABIES": _L("papules", "dotted", "red", many=True), "LYME": _L("annular", "dotted", "lyme"),
+    "AD": _L("plaque", "dotted", "eczema"),
+    "IRRITANT_CD": _L("plaque", "dotted", "eczema"),
+    "ALLERGIC_CD": _L("plaque", "dotted", "eczema"),
+    "SD": _L("plaque", "dotted", "greasy"),
+    "NUM": _L("plaque", "dotted", "eczema"),
+    "DYS": _L("papules", "structureless", "vesicle", many=True),
+    "STASIS": _L("plaque", "dotted", "stasis"),
+    "LSC": _L("plaque", "dotted", "lichenified"),
+    "PSO": _L("plaque", "dotted", "psoriasis"),
+    "GPSO": _L("papules", "dotted", "psoriasis", many=True),
+    "LP": _L("papules", "dotted", "violet", many=True),
+    "LS": _L("patch", "structureless", "white"),
+    "PR": _L("annular", "dotted", "salmon"),
+    "ACNE": _L("papules", "structureless", "acne", many=True),
+    "ROS": _L("papules", "dotted", "red", many=True),
+    "POD": _L("papules", "dotted", "red", many=True),
+    "HS": _L("nodule", "structureless", "red"),
+    "URT": _L("papules", "dotted", "wheal", many=True),
+    "EM": _L("annular", "dotted", "target"),
+    "GA": _L("annular", "structureless", "skin_ring"),
+    "PYODERMA_GANGRENOSUM": _L("ulcer", "structureless", "pg_ulcer"),
+    "INTERTRIGO": _L("patch", "dotted", "red"),
+    "INSECT_BITE": _L("papules", "dotted", "red", many=True),
+    "CNH": _L("nodule", "structureless", "keratin"),
+    "TINEA_CORPORIS": _L("annular", "dotted", "tinea"),
+    "TINEA_PEDIS": _L("plaque", "dotted", "maceration"),
+    "TINEA_CRURIS": _L("annular", "dotted", "tinea"),
+    "TINEA_CAPITIS": _L("hair", "follicles", "scaly_scalp"),
+    "TINEA_VERSICOLOR": _L("papules", "structureless", "versicolor", many=True),
+    "CANDIDA": _L("patch", "dotted", "red"),
+    "IMPETIGO": _L("plaque", "structureless", "honey"),
+    "CELLULITIS": _L("patch", "dotted", "cellulitis"),
+    "FOLLICULITIS": _L("papules", "structureless", "acne", many=True),
+    "ABSCESS": _L("nodule", "structureless", "red"),
+    "WART": _L("stuck_on", "dotted", "wart"),
+    "MOLLUSCUM": _L("papules", "structureless", "molluscum", many=True),
+    "HSV": _L("papules", "structureless", "vesicle", many=True),
+    "HZ": _L("papules", "structureless", "vesicle", many=True),
+    "SCABIES": _L("papules", "dotted", "red", many=True),
+    "LYME": _L("annular", "dotted", "lyme"),
     "SYPHILIS": _L("papules", "structureless", "copper", many=True),
-    "VITILIGO": _L("patch", "structureless", "depigmented"), "MELASMA": _L("patch", "network", "melasma"),
-    "PIH": _L("patch", "structureless", "brown"), "SOLAR_LENTIGO": _L("pigmented", "network", "lentigo"),
-    "EPHELIDES": _L("papules", "network", "freckle", many=True), "CALM": _L("patch", "network", "cafe"),
-    "PITYRIASIS_ALBA": _L("patch", "structureless", "hypo"), "IGH": _L("papules", "structureless", "white", many=True),
-    "ACANTHOSIS_NIGRICANS": _L("patch", "cysts", "velvet"), "CDM": _L("patch", "structureless", "blue"),
-    "AA": _L("hair", "follicles", "alopecia"), "AGA": _L("hair", "follicles", "thinning"),
-    "TE": _L("hair", "follicles", "thinning"), "LPP": _L("hair", "follicles", "scarring"),
-    "ONYCHOMYCOSIS": _L("nail", "nail", "onychomycosis"), "PARONYCHIA": _L("nail", "nail", "paronychia"),
-    "INGROWN_NAIL": _L("nail", "nail", "paronychia"), "NAIL_PSO": _L("nail", "nail", "pitting"),
-    "MELANONYCHIA": _L("nail", "nail", "melanonychia"), "SUBUNGUAL_HAEMATOMA": _L("nail", "nail", "haematoma"),
-    "KELOID": _L("nodule", "structureless", "keloid"), "XEROSIS": _L("patch", "structureless", "xerosis"),
-    "XANTHELASMA": _L("patch", "structureless", "yellow"), "CALLUS": _L("stuck_on", "structureless", "callus"),
+    "VITILIGO": _L("patch", "structureless", "depigmented"),
+    "MELASMA": _L("patch", "network", "melasma"),
+    "PIH": _L("patch", "structureless", "brown"),
+    "SOLAR_LENTIGO": _L("pigmented", "network", "lentigo"),
+    "EPHELIDES": _L("papules", "network", "freckle", many=True),
+    "CALM": _L("patch", "network", "cafe"),
+    "PITYRIASIS_ALBA": _L("patch", "structureless", "hypo"),
+    "IGH": _L("papules", "structureless", "white", many=True),
+    "ACANTHOSIS_NIGRICANS": _L("patch", "cysts", "velvet"),
+    "CDM": _L("patch", "structureless", "blue"),
+    "AA": _L("hair", "follicles", "alopecia"),
+    "AGA": _L("hair", "follicles", "thinning"),
+    "TE": _L("hair", "follicles", "thinning"),
+    "LPP": _L("hair", "follicles", "scarring"),
+    "ONYCHOMYCOSIS": _L("nail", "nail", "onychomycosis"),
+    "PARONYCHIA": _L("nail", "nail", "paronychia"),
+    "INGROWN_NAIL": _L("nail", "nail", "paronychia"),
+    "NAIL_PSO": _L("nail", "nail", "pitting"),
+    "MELANONYCHIA": _L("nail", "nail", "melanonychia"),
+    "SUBUNGUAL_HAEMATOMA": _L("nail", "nail", "haematoma"),
+    "KELOID": _L("nodule", "structureless", "keloid"),
+    "XEROSIS": _L("patch", "structureless", "xerosis"),
+    "XANTHELASMA": _L("patch", "structureless", "yellow"),
+    "CALLUS": _L("stuck_on", "structureless", "callus"),
     "KP": _L("papules", "structureless", "red", many=True),
 }
 GROUP_LOOKS = {
@@ -130,38 +185,67 @@ def _palette(key: str, skin: np.ndarray, tone: int) -> tuple[np.ndarray, np.ndar
         return np.asarray(a, np.float32) * (1 - t) + np.asarray(b, np.float32) * t
 
     table = {
-        "melanoma": (brown, dark), "lentigo_maligna": (mix(skin, brown, 0.7), dark),
-        "nevus": (brown, mix(brown, dark, 0.5)), "atypical_nevus": (mix(skin, brown, 0.85), mix(brown, dark, 0.4)),
-        "congenital": (mix(brown, dark, 0.3), dark), "lentigo": (mix(skin, brown, 0.6), brown),
-        "freckle": (mix(skin, brown, 0.45), brown), "cafe": (mix(skin, brown, 0.45), mix(skin, brown, 0.5)),
-        "melasma": (mix(skin, brown, 0.45), mix(skin, brown, 0.6)), "brown": (mix(skin, brown, 0.6), brown),
-        "dark": (mix(brown, dark, 0.5), dark), "sk": (mix(brown, skin, 0.15), mix(brown, dark, 0.5)),
+        "melanoma": (brown, dark),
+        "lentigo_maligna": (mix(skin, brown, 0.7), dark),
+        "nevus": (brown, mix(brown, dark, 0.5)),
+        "atypical_nevus": (mix(skin, brown, 0.85), mix(brown, dark, 0.4)),
+        "congenital": (mix(brown, dark, 0.3), dark),
+        "lentigo": (mix(skin, brown, 0.6), brown),
+        "freckle": (mix(skin, brown, 0.45), brown),
+        "cafe": (mix(skin, brown, 0.45), mix(skin, brown, 0.5)),
+        "melasma": (mix(skin, brown, 0.45), mix(skin, brown, 0.6)),
+        "brown": (mix(skin, brown, 0.6), brown),
+        "dark": (mix(brown, dark, 0.5), dark),
+        "sk": (mix(brown, skin, 0.15), mix(brown, dark, 0.5)),
         "blue": (mix(skin, (70, 85, 120), 0.55), mix(skin, (40, 50, 80), 0.7)),
-        "pearl": (mix(skin, (236, 196, 200), 0.55), red), "pink": (mix(skin, red, 0.55), red),
-        "red": (red, mix(red, violet, 0.5)), "violet": (violet, mix(violet, dark, 0.3)),
+        "pearl": (mix(skin, (236, 196, 200), 0.55), red),
+        "pink": (mix(skin, red, 0.55), red),
+        "red": (red, mix(red, violet, 0.5)),
+        "violet": (violet, mix(violet, dark, 0.3)),
         "purple": (mix(violet, (90, 40, 90), 0.5), mix(violet, dark, 0.4)),
         "purpura": (mix(violet, (130, 30, 60), 0.5), violet),
-        "cherry": ((196, 30, 52), (150, 20, 40)), "pg": ((200, 45, 60), (230, 90, 100)),
-        "strawberry": ((206, 46, 58), (170, 30, 50)), "venous": ((70, 50, 110), (40, 30, 80)),
-        "wine": (mix(skin, (150, 40, 80), 0.6), (140, 30, 70)), "df": (mix(skin, brown, 0.55), mix(skin, WHITE, 0.5)),
-        "tag": (mix(skin, brown, 0.25), brown), "yellow": (mix(skin, (235, 205, 130), 0.55), red),
-        "white": (mix(skin, WHITE, 0.75), WHITE), "cyst": (mix(skin, (240, 225, 200), 0.2), dark),
-        "skin": (mix(skin, WHITE, 0.05), skin), "keloid": (mix(skin, red, 0.35), mix(skin, WHITE, 0.3)),
-        "keratin": (mix(skin, red, 0.45), (235, 222, 190)), "scc": (mix(skin, red, 0.75), (226, 208, 168)),
-        "ak": (mix(skin, red, 0.6), (238, 228, 208)), "bowen": (red, (232, 220, 200)),
-        "psoriasis": (mix(skin, red, 0.85), (236, 234, 232)), "eczema": (mix(skin, red, 0.6), (228, 210, 196)),
-        "greasy": (mix(skin, red, 0.45), (232, 212, 160)), "stasis": (mix(red, brown, 0.4), brown),
-        "lichenified": (mix(mix(skin, red, 0.4), brown, 0.3), dark), "salmon": (mix(skin, red, 0.55), WHITE),
-        "tinea": (mix(skin, red, 0.7), (232, 222, 210)), "lyme": (mix(skin, red, 0.6), red),
-        "target": (red, violet), "skin_ring": (mix(skin, violet, 0.35), skin), "honey": (red, (214, 160, 60)),
-        "maceration": (mix(skin, WHITE, 0.5), red), "cellulitis": (mix(skin, red, 0.65), red),
-        "versicolor": (mix(skin, WHITE, 0.35), mix(skin, brown, 0.4)), "hypo": (mix(skin, WHITE, 0.3), WHITE),
-        "depigmented": (mix(skin, WHITE, 0.92), WHITE), "velvet": (mix(brown, dark, 0.3), dark),
-        "xerosis": (mix(skin, WHITE, 0.3), mix(skin, brown, 0.3)), "callus": (mix(skin, (230, 210, 150), 0.4), brown),
-        "wart": (mix(skin, (200, 185, 160), 0.4), (90, 40, 40)), "acne": (red, (238, 230, 190)),
+        "cherry": ((196, 30, 52), (150, 20, 40)),
+        "pg": ((200, 45, 60), (230, 90, 100)),
+        "strawberry": ((206, 46, 58), (170, 30, 50)),
+        "venous": ((70, 50, 110), (40, 30, 80)),
+        "wine": (mix(skin, (150, 40, 80), 0.6), (140, 30, 70)),
+        "df": (mix(skin, brown, 0.55), mix(skin, WHITE, 0.5)),
+        "tag": (mix(skin, brown, 0.25), brown),
+        "yellow": (mix(skin, (235, 205, 130), 0.55), red),
+        "white": (mix(skin, WHITE, 0.75), WHITE),
+        "cyst": (mix(skin, (240, 225, 200), 0.2), dark),
+        "skin": (mix(skin, WHITE, 0.05), skin),
+        "keloid": (mix(skin, red, 0.35), mix(skin, WHITE, 0.3)),
+        "keratin": (mix(skin, red, 0.45), (235, 222, 190)),
+        "scc": (mix(skin, red, 0.75), (226, 208, 168)),
+        "ak": (mix(skin, red, 0.6), (238, 228, 208)),
+        "bowen": (red, (232, 220, 200)),
+        "psoriasis": (mix(skin, red, 0.85), (236, 234, 232)),
+        "eczema": (mix(skin, red, 0.6), (228, 210, 196)),
+        "greasy": (mix(skin, red, 0.45), (232, 212, 160)),
+        "stasis": (mix(red, brown, 0.4), brown),
+        "lichenified": (mix(mix(skin, red, 0.4), brown, 0.3), dark),
+        "salmon": (mix(skin, red, 0.55), WHITE),
+        "tinea": (mix(skin, red, 0.7), (232, 222, 210)),
+        "lyme": (mix(skin, red, 0.6), red),
+        "target": (red, violet),
+        "skin_ring": (mix(skin, violet, 0.35), skin),
+        "honey": (red, (214, 160, 60)),
+        "maceration": (mix(skin, WHITE, 0.5), red),
+        "cellulitis": (mix(skin, red, 0.65), red),
+        "versicolor": (mix(skin, WHITE, 0.35), mix(skin, brown, 0.4)),
+        "hypo": (mix(skin, WHITE, 0.3), WHITE),
+        "depigmented": (mix(skin, WHITE, 0.92), WHITE),
+        "velvet": (mix(brown, dark, 0.3), dark),
+        "xerosis": (mix(skin, WHITE, 0.3), mix(skin, brown, 0.3)),
+        "callus": (mix(skin, (230, 210, 150), 0.4), brown),
+        "wart": (mix(skin, (200, 185, 160), 0.4), (90, 40, 40)),
+        "acne": (red, (238, 230, 190)),
         "molluscum": (mix(skin, (245, 225, 215), 0.5), mix(skin, brown, 0.3)),
-        "vesicle": (mix(skin, (240, 225, 215), 0.6), red), "wheal": (mix(skin, (240, 200, 200), 0.4), red),
-        "copper": (mix(skin, (170, 90, 60), 0.5), brown), "slough": ((190, 60, 60), (220, 196, 110)),
+        "vesicle": (mix(skin, (240, 225, 215), 0.6), red),
+        "wheal": (mix(skin, (240, 200, 200), 0.4), red),
+        "copper": (mix(skin, (170, 90, 60), 0.5), brown),
+        "slough": ((190, 60, 60), (220, 196, 110)),
         "pg_ulcer": ((180, 50, 60), violet),
     }
     main, accent = table.get(key, (red, dark))
@@ -204,8 +288,13 @@ class Shape:
         radii = np.ones(360)
         for k in range(2, 9):
             radii += irregular * rng.normal(0, 0.35 / k) * np.cos(k * theta + rng.uniform(0, 2 * np.pi))
-        return cls(radii.astype(np.float32), float(rng.uniform(1.0, 1.35)), float(rng.uniform(0, np.pi)),
-                   float(rng.uniform(-0.06, 0.06)), float(rng.uniform(-0.06, 0.06)))
+        return cls(
+            radii.astype(np.float32),
+            float(rng.uniform(1.0, 1.35)),
+            float(rng.uniform(0, np.pi)),
+            float(rng.uniform(-0.06, 0.06)),
+            float(rng.uniform(-0.06, 0.06)),
+        )
 
 
 def _polar(c: Canvas, shape: Shape, cx: float | None, cy: float | None) -> tuple[np.ndarray, np.ndarray]:
@@ -224,8 +313,14 @@ def _polar(c: Canvas, shape: Shape, cx: float | None, cy: float | None) -> tuple
     return c.polar[key]
 
 
-def _blob(c: Canvas, radius: float, edge: float, cx: float | None = None, cy: float | None = None,
-          shape: Shape | None = None) -> np.ndarray:
+def _blob(
+    c: Canvas,
+    radius: float,
+    edge: float,
+    cx: float | None = None,
+    cy: float | None = None,
+    shape: Shape | None = None,
+) -> np.ndarray:
     """Soft mask of the lesion outline at ``radius`` pixels with an edge ``edge`` pixels wide."""
     distance, radii = _polar(c, shape or c.shape, cx, cy)
     return _smoothstep(-edge / 2, edge / 2, radius * radii - distance)
@@ -238,7 +333,9 @@ def _blend(image: np.ndarray, colour: np.ndarray, alpha: np.ndarray) -> np.ndarr
     return image
 
 
-def _spots(rng: np.random.Generator, size: int, centres: np.ndarray, radii: np.ndarray, blur: float) -> np.ndarray:
+def _spots(
+    rng: np.random.Generator, size: int, centres: np.ndarray, radii: np.ndarray, blur: float
+) -> np.ndarray:
     """A mask of filled circles, softened."""
     canvas = Image.new("L", (size, size), 0)
     draw = ImageDraw.Draw(canvas)
@@ -291,7 +388,9 @@ def _pigmented(c: Canvas, radius: float, atypical: bool) -> None:
     size = c.size
     mask = _blob(c, radius, edge=size * (0.02 if atypical else 0.012))
     n1, n2 = _noise(c.rng, size, 10), _noise(c.rng, size, 7)
-    colour = _blend(np.broadcast_to(c.main, (size, size, 3)).copy(), c.accent, _smoothstep(0.45, 0.8, n1) * 0.8)
+    colour = _blend(
+        np.broadcast_to(c.main, (size, size, 3)).copy(), c.accent, _smoothstep(0.45, 0.8, n1) * 0.8
+    )
     if atypical:
         blue = np.array([105, 115, 140], np.float32) * (c.skin.mean() / 200) ** 0.5
         colour = _blend(colour, blue, _smoothstep(0.7, 0.9, n2) * 0.5)
@@ -357,7 +456,9 @@ def _dots(c: Canvas, within: np.ndarray, n: int, radius: float, colour: np.ndarr
     if len(xs) == 0:
         return
     pick = c.rng.integers(0, len(xs), n)
-    spots = _spots(c.rng, size, np.stack([xs[pick], ys[pick]], 1), c.rng.uniform(0.6, 1.4, n) * radius, blur=1)
+    spots = _spots(
+        c.rng, size, np.stack([xs[pick], ys[pick]], 1), c.rng.uniform(0.6, 1.4, n) * radius, blur=1
+    )
     c.image = _blend(c.image, colour, spots * alpha)
 
 
@@ -368,8 +469,17 @@ def _plaque(c: Canvas, radius: float) -> None:
     for _ in range(rng.integers(0, 3)):
         offset = rng.uniform(-0.3, 0.3, 2) * size
         other = Shape.random(rng, 1.0)
-        mask = np.maximum(mask, _blob(c, radius * rng.uniform(0.3, 0.6), size * 0.04,
-                                      size / 2 + offset[0], size / 2 + offset[1], shape=other))
+        mask = np.maximum(
+            mask,
+            _blob(
+                c,
+                radius * rng.uniform(0.3, 0.6),
+                size * 0.04,
+                size / 2 + offset[0],
+                size / 2 + offset[1],
+                shape=other,
+            ),
+        )
     c.image = _blend(c.image, c.main, mask * 0.85)
     scale = _smoothstep(0.5, 0.72, _noise(rng, size, 90)) * _smoothstep(0.3, 0.6, _noise(rng, size, 8)) * mask
     c.image = _blend(c.image, c.accent, scale * (0.75 if c.look.palette == "psoriasis" else 0.35))
@@ -391,7 +501,9 @@ def _annular(c: Canvas, radius: float) -> None:
 def _papules(c: Canvas, radius: float) -> None:
     size, rng, key = c.size, c.rng, c.look.palette
     n = int(rng.integers(12, 40)) if c.look.many else int(rng.integers(1, 4))
-    centres = _cluster(rng, size, n, spread=0.05 if key == "vesicle" else 0.2, band=key == "vesicle" and n > 20)
+    centres = _cluster(
+        rng, size, n, spread=0.05 if key == "vesicle" else 0.2, band=key == "vesicle" and n > 20
+    )
     radii = rng.uniform(0.011, 0.026, n) * size * (2.2 if key in {"wheal", "versicolor"} else 1)
     if key == "vesicle":  # red halo under clear vesicles
         c.image = _blend(c.image, c.accent, _spots(rng, size, centres, radii * 1.8, blur=4) * 0.6)
@@ -414,17 +526,26 @@ def _nodule(c: Canvas, radius: float) -> None:
     if key in {"df", "keratin"}:  # pale or keratin centre
         c.image = _blend(c.image, c.accent, _blob(c, radius * 0.35, size * 0.04) * 0.75)
     if key == "cyst":
-        c.image = _blend(c.image, c.accent, _spots(c.rng, size, np.array([[cx, cy]]), [size * 0.006], 1) * 0.8)
+        c.image = _blend(
+            c.image, c.accent, _spots(c.rng, size, np.array([[cx, cy]]), [size * 0.006], 1) * 0.8
+        )
     glossy = key in {"cherry", "pg", "strawberry", "keloid", "purple", "violet", "pink", "venous"}
-    highlight = np.exp(-((xx - cx + radius * 0.35) ** 2 + (yy - cy + radius * 0.35) ** 2) / (radius * 0.18) ** 2)
-    c.image = _blend(c.image, np.array([255, 250, 248], np.float32), highlight * mask * (0.45 if glossy else 0.15))
+    highlight = np.exp(
+        -((xx - cx + radius * 0.35) ** 2 + (yy - cy + radius * 0.35) ** 2) / (radius * 0.18) ** 2
+    )
+    c.image = _blend(
+        c.image, np.array([255, 250, 248], np.float32), highlight * mask * (0.45 if glossy else 0.15)
+    )
 
 
 def _patch(c: Canvas, radius: float) -> None:
     size, rng, key = c.size, c.rng, c.look.palette
-    sharp = key in {"depigmented", "cafe", "white", "yellow"}
-    mask = _blob(c, radius * (1.6 if key in {"cellulitis", "wine", "melasma"} else 1.2),
-                 edge=size * (0.015 if sharp else 0.09))
+    sharp = key in {"depigmented", "cafe", "yellow"}
+    mask = _blob(
+        c,
+        radius * (1.6 if key in {"cellulitis", "wine", "melasma"} else 1.2),
+        edge=size * (0.015 if sharp else 0.09),
+    )
     mottle = 1.0 if sharp else 0.55 + 0.45 * _noise(rng, size, 9)
     c.image = _blend(c.image, c.main, mask * mottle * 0.9)
     if key in {"xerosis", "velvet"}:  # crazy-paving cracks, or velvety furrows
@@ -435,8 +556,9 @@ def _patch(c: Canvas, radius: float) -> None:
 def _ulcer(c: Canvas, radius: float) -> None:
     size = c.size
     rim = _blob(c, radius * 1.25, edge=size * 0.06)
-    c.image = _blend(c.image, c.accent if c.look.palette == "pg_ulcer" else _palette("red", c.skin, c.tone)[0],
-                     rim * 0.7)
+    c.image = _blend(
+        c.image, c.accent if c.look.palette == "pg_ulcer" else _palette("red", c.skin, c.tone)[0], rim * 0.7
+    )
     base = _blob(c, radius, edge=size * 0.02)
     granulation = c.main[None, None, :] * (0.8 + 0.35 * _noise(c.rng, size, 40)[..., None])
     c.image = _blend(c.image, granulation, base)
@@ -451,17 +573,31 @@ def _spider(c: Canvas, radius: float) -> None:
         angle += c.rng.normal(0, 0.2)
         reach = radius * c.rng.uniform(0.6, 1.1)
         end = (cx + reach * np.cos(angle), cy + reach * np.sin(angle))
-        c.lines.append(([(cx, cy), ((cx + end[0]) / 2 + c.rng.normal(0, 3), (cy + end[1]) / 2), end],
-                        tuple(int(v) for v in c.main), 2))
+        c.lines.append(
+            (
+                [(cx, cy), ((cx + end[0]) / 2 + c.rng.normal(0, 3), (cy + end[1]) / 2), end],
+                tuple(int(v) for v in c.main),
+                2,
+            )
+        )
     c.image = _blend(c.image, c.main, _spots(c.rng, size, np.array([[cx, cy]]), [size * 0.012], 2) * 0.95)
 
 
-def _hairs(c: Canvas, n: int, length: float, width: int, avoid: np.ndarray | None = None,
-           colour: tuple = (44, 32, 26)) -> None:
+def _hairs(
+    c: Canvas,
+    n: int,
+    length: float,
+    width: int,
+    avoid: np.ndarray | None = None,
+    colour: tuple = (44, 32, 26),
+) -> None:
     rng, size = c.rng, c.size
     starts = rng.uniform(0, size, (n, 2))
     if avoid is not None:
-        keep = avoid[starts[:, 1].astype(int).clip(0, size - 1), starts[:, 0].astype(int).clip(0, size - 1)] < 0.5
+        keep = (
+            avoid[starts[:, 1].astype(int).clip(0, size - 1), starts[:, 0].astype(int).clip(0, size - 1)]
+            < 0.5
+        )
         starts = starts[keep]
     base = rng.uniform(0, 2 * np.pi)
     for x, y in starts:
@@ -481,8 +617,11 @@ def _hair(c: Canvas, radius: float) -> None:
     if key == "scarring":
         c.image = _blend(c.image, _blend_pink(c.skin), bald * 0.5)
     if key == "scaly_scalp":
-        c.image = _blend(c.image, np.array([232, 226, 216], np.float32),
-                         bald * _smoothstep(0.45, 0.7, _noise(c.rng, size, 40)) * 0.7)
+        c.image = _blend(
+            c.image,
+            np.array([232, 226, 216], np.float32),
+            bald * _smoothstep(0.45, 0.7, _noise(c.rng, size, 40)) * 0.7,
+        )
     density = {"thinning": 350, "alopecia": 900, "scarring": 900, "scaly_scalp": 800}.get(key, 800)
     colour = (30, 22, 18) if c.tone > 2 else (82, 58, 40)
     _hairs(c, density, size * 0.18, 2, avoid=None if key == "thinning" else bald, colour=colour)
@@ -517,14 +656,31 @@ def _nail(c: Canvas, radius: float) -> None:
 
 RENDERERS = {
     "pigmented": lambda c, r: _pigmented(c, r, atypical=c.look.derm == "atypical"),
-    "pearly": _pearly, "keratotic": _keratotic, "stuck_on": _stuck_on, "plaque": _plaque, "annular": _annular,
-    "papules": _papules, "nodule": _nodule, "patch": _patch, "ulcer": _ulcer, "spider": _spider, "hair": _hair,
+    "pearly": _pearly,
+    "keratotic": _keratotic,
+    "stuck_on": _stuck_on,
+    "plaque": _plaque,
+    "annular": _annular,
+    "papules": _papules,
+    "nodule": _nodule,
+    "patch": _patch,
+    "ulcer": _ulcer,
+    "spider": _spider,
+    "hair": _hair,
     "nail": _nail,
 }
 
-PALETTE_OVERRIDES = {"melanonychia": "brown", "onychomycosis": "yellow", "haematoma": "venous",
-                     "paronychia": "red", "pitting": "skin", "alopecia": "skin", "thinning": "skin",
-                     "scarring": "skin", "scaly_scalp": "skin"}
+PALETTE_OVERRIDES = {
+    "melanonychia": "brown",
+    "onychomycosis": "yellow",
+    "haematoma": "venous",
+    "paronychia": "red",
+    "pitting": "skin",
+    "alopecia": "skin",
+    "thinning": "skin",
+    "scarring": "skin",
+    "scaly_scalp": "skin",
+}
 
 
 # --- dermoscopic patterns -----------------------------------------------------------------------------------
@@ -545,7 +701,9 @@ def _network(c: Canvas, mask: np.ndarray, irregular: bool) -> None:
     lines = 1 - _smoothstep(-1.2, 0.6, _lattice(c, 0.055 if irregular else 0.045, 9 if irregular else 5))
     if irregular:
         lines *= _smoothstep(0.3, 0.6, _noise(c.rng, c.size, 14))
-    c.image = _blend(c.image, c.accent, lines * (mask if irregular else mask**2) * (0.85 if irregular else 0.6))
+    c.image = _blend(
+        c.image, c.accent, lines * (mask if irregular else mask**2) * (0.85 if irregular else 0.6)
+    )
 
 
 def _derm_atypical(c: Canvas, mask: np.ndarray, radius: float) -> None:
@@ -579,7 +737,9 @@ def _derm_lacunae(c: Canvas, mask: np.ndarray, radius: float) -> None:
 def _derm_dots(c: Canvas, mask: np.ndarray, radius: float) -> None:
     """Regular dotted vessels, or white follicular openings in a red pseudo-network (strawberry)."""
     size, strawberry = c.size, c.look.derm == "strawberry"
-    grid = np.stack(np.meshgrid(np.arange(0, size, size / 22), np.arange(0, size, size / 22)), -1).reshape(-1, 2)
+    grid = np.stack(np.meshgrid(np.arange(0, size, size / 22), np.arange(0, size, size / 22)), -1).reshape(
+        -1, 2
+    )
     grid = grid + c.rng.normal(0, size * 0.006, grid.shape)
     inside = mask[grid[:, 1].astype(int).clip(0, size - 1), grid[:, 0].astype(int).clip(0, size - 1)] > 0.5
     colour = np.array([236, 226, 210], np.float32) if strawberry else np.array([170, 30, 50], np.float32)
@@ -596,9 +756,14 @@ def _derm_central_white(c: Canvas, mask: np.ndarray, radius: float) -> None:
 
 
 DERM_PATTERNS = {
-    "network": lambda c, mask, radius: _network(c, mask, irregular=False), "atypical": _derm_atypical,
-    "arborizing": _derm_arborizing, "cysts": _derm_cysts, "lacunae": _derm_lacunae, "dotted": _derm_dots,
-    "strawberry": _derm_dots, "central_white": _derm_central_white,
+    "network": lambda c, mask, radius: _network(c, mask, irregular=False),
+    "atypical": _derm_atypical,
+    "arborizing": _derm_arborizing,
+    "cysts": _derm_cysts,
+    "lacunae": _derm_lacunae,
+    "dotted": _derm_dots,
+    "strawberry": _derm_dots,
+    "central_white": _derm_central_white,
 }
 
 
@@ -617,10 +782,13 @@ def _derm_lesion(c: Canvas) -> None:
             heads = _spots(c.rng, size, centres, radii * 0.35, blur=3)
     elif c.look.clinical == "annular":
         mask = mask * (1 - _blob(c, radius * 0.65, edge=size * 0.08))
-    calm = c.look.clinical in {"patch", "papules"}
+    calm = c.look.clinical in {"patch", "papules"} or pattern == "structureless"
     structure = 0.9 + 0.1 * _noise(c.rng, size, 20) if calm else 0.7 + 0.3 * _noise(c.rng, size, 20)
-    c.image = _blend(c.image, c.main[None, None, :] * structure[..., None],
-                     mask * (0.55 if pattern in {"dotted", "strawberry"} else 0.9))
+    c.image = _blend(
+        c.image,
+        c.main[None, None, :] * structure[..., None],
+        mask * (0.55 if pattern in {"dotted", "strawberry"} else 0.9),
+    )
     if heads is not None:
         c.image = _blend(c.image, c.accent if key != "vesicle" else WHITE, heads * 0.6)
     if pattern in DERM_PATTERNS:
@@ -633,7 +801,9 @@ def _derm_full_field(c: Canvas) -> None:
         grid = c.rng.uniform(0, size, (90, 2))
         key = c.look.palette
         colour = np.array([210, 180, 90], np.float32) if key == "alopecia" else c.skin * 0.55
-        c.image = _blend(c.image, colour, _spots(c.rng, size, grid, np.full(90, size * 0.008), blur=1.5) * 0.8)
+        c.image = _blend(
+            c.image, colour, _spots(c.rng, size, grid, np.full(90, size * 0.008), blur=1.5) * 0.8
+        )
         n = {"thinning": 40, "alopecia": 12, "scarring": 10}.get(key, 30)
         hair_colour = (30, 22, 18) if c.tone > 2 else (82, 58, 40)
         _hairs(c, n, size * 0.5, 6 if key != "thinning" else 3, colour=hair_colour)
@@ -670,13 +840,18 @@ def _finish(c: Canvas, size: int) -> Image.Image:
     scale = size / c.size
     draw = ImageDraw.Draw(image)
     for points, colour, width in c.lines:
-        draw.line([(float(x) * scale, float(y) * scale) for x, y in points], fill=tuple(int(v) for v in colour),
-                  width=max(1, round(width * scale * 0.75)), joint="curve")
+        draw.line(
+            [(float(x) * scale, float(y) * scale) for x, y in points],
+            fill=tuple(int(v) for v in colour),
+            width=max(1, round(width * scale * 0.75)),
+            joint="curve",
+        )
     return image
 
 
-def draw_case_images(*, condition_code: str, group: str, malignant: bool, skin_tone: int, seed: int,
-                     size: int = 512) -> dict[str, bytes]:
+def draw_case_images(
+    *, condition_code: str, group: str, malignant: bool, skin_tone: int, seed: int, size: int = 512
+) -> dict[str, bytes]:
     """JPEG bytes for a "clinical" and a "dermoscopic" picture, the same for the same arguments."""
     if skin_tone not in FITZPATRICK_RGB:
         raise ValueError(f"skin_tone must be a Fitzpatrick type 1..6, got {skin_tone!r}")
@@ -690,8 +865,18 @@ def draw_case_images(*, condition_code: str, group: str, malignant: bool, skin_t
     images = {}
     for role in ("clinical", "dermoscopic"):
         dermoscopic = role == "dermoscopic"
-        canvas = Canvas(rng, work, skin, skin_tone, look, shape, main, accent,
-                        _skin_background(rng, work, skin, dermoscopic), [])
+        canvas = Canvas(
+            rng,
+            work,
+            skin,
+            skin_tone,
+            look,
+            shape,
+            main,
+            accent,
+            _skin_background(rng, work, skin, dermoscopic),
+            [],
+        )
         if not dermoscopic:
             RENDERERS[look.clinical](canvas, work * rng.uniform(0.11, 0.19))
             if look.clinical not in {"hair", "nail"} and rng.random() < 0.35:

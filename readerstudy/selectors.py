@@ -32,6 +32,7 @@ class ReaderProgress:
 class CaseProgress:
     case: str
     by_arm: dict[str, tuple[int, int]]  # arm name -> (read, scheduled)
+    cells: tuple[tuple[int, int] | None, ...] = ()  # (read, scheduled) per arm, in the study's arm order
 
     @property
     def read(self) -> int:
@@ -82,8 +83,8 @@ def reader_progress(study: Study) -> list[ReaderProgress]:
     ]
 
 
-def case_progress(study: Study) -> list[CaseProgress]:
-    """Per case and arm, measured readings done and scheduled (1 query)."""
+def case_progress(study: Study, arm_names: list[str] | None = None) -> list[CaseProgress]:
+    """Per case and arm, measured readings done and scheduled (1 query); cells follow ``arm_names``."""
     counts = (
         ScheduleItem.objects.filter(study=study, training=False)
         .values("case__key", "arm__name")
@@ -93,7 +94,11 @@ def case_progress(study: Study) -> list[CaseProgress]:
     by_case: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
     for row in counts:
         by_case[row["case__key"]][row["arm__name"]] = (row["read"], row["scheduled"])
-    return [CaseProgress(case=key, by_arm=arms) for key, arms in by_case.items()]
+    names = arm_names or []
+    return [
+        CaseProgress(case=key, by_arm=arms, cells=tuple(arms.get(name) for name in names))
+        for key, arms in by_case.items()
+    ]
 
 
 def study_progress(study: Study) -> StudyProgress:
@@ -102,7 +107,7 @@ def study_progress(study: Study) -> StudyProgress:
     arms = list(study.arms.all())
     return StudyProgress(
         readers=readers,
-        cases=case_progress(study),
+        cases=case_progress(study, [arm.name for arm in arms]),
         arms=arms,
         totals={
             "readers": len(readers),

@@ -51,22 +51,40 @@ def current_item(membership: Membership) -> ScheduleItem | None:
 
 @dataclass(frozen=True)
 class Progress:
+    """Readings done of the schedule (for the bar) and the case number the reader is on.
+
+    Cases count phase-1 items, so the two phases of a sequential case are both "Case n of N".
+    """
+
     done: int
     total: int
-
-    @property
-    def number(self) -> int:
-        """1-based number of the case being read now ("Case n of N")."""
-        return min(self.done + 1, self.total)
+    number: int
+    cases: int
 
     @property
     def percent(self) -> int:
         return round(100 * self.done / self.total) if self.total else 100
 
+    @property
+    def complete(self) -> bool:
+        return self.done >= self.total
+
 
 def reader_progress(membership: Membership) -> Progress:
-    items = ScheduleItem.objects.filter(membership=membership)
-    return Progress(done=items.filter(reading__isnull=False).count(), total=items.count())
+    rows = list(
+        ScheduleItem.objects.filter(membership=membership)
+        .order_by("position")
+        .values_list("phase", "reading__id")
+    )
+    first_phase = [reading is not None for phase, reading in rows if phase == 1]
+    current = next((i for i, (_, reading) in enumerate(rows) if reading is None), len(rows))
+    number = sum(1 for phase, _ in rows[: current + 1] if phase == 1)
+    return Progress(
+        done=sum(1 for _, reading in rows if reading is not None),
+        total=len(rows),
+        number=max(1, min(number, len(first_phase))),
+        cases=len(first_phase),
+    )
 
 
 def session_opens_at(membership: Membership) -> dt.datetime | None:

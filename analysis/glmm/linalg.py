@@ -10,7 +10,9 @@ factor's size, which beats a general sparse Cholesky because crossed designs fil
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve
+from scipy.linalg import cho_solve
+from scipy.linalg.blas import dsyrk
+from scipy.linalg.lapack import dpotrf, dpotri
 
 # Largest dense Schur complement we allow (levels outside the largest term); 8000^2 doubles is 0.5 GB.
 MAX_DENSE_LEVELS = 8000
@@ -35,8 +37,16 @@ class ReStructure:
                 f"random terms other than the largest have {self.q_rest} levels in total; "
                 f"the dense engine supports up to {MAX_DENSE_LEVELS}"
             )
-        # positions of each observation inside the Schur block, per remaining term
+        # positions of each observation inside the Schur block, per remaining term, and flat
+        # indices into the dense lead x rest cross block and the rest x rest block
         self.rest_pos = {k: self.rest_offsets[k] + codes[k] for k in self.rest}
+        if self.n_terms:
+            self.cross_flat = {k: codes[self.lead] * self.q_rest + self.rest_pos[k] for k in self.rest}
+        self.pair_flat = {
+            (k, m): self.rest_pos[k] * self.q_rest + self.rest_pos[m]
+            for i, k in enumerate(self.rest)
+            for m in self.rest[i + 1 :]
+        }
         if self.n_terms:
             self.lead_index = self.offsets[self.lead] + np.arange(n_levels[self.lead])
             rest_blocks = [self.offsets[k] + np.arange(n_levels[k]) for k in self.rest]
@@ -60,41 +70,50 @@ class ReStructure:
 
 
 class Factor:
-    """Cholesky-type factorisation of A = Lambda Z' W Z Lambda + I for one (theta, w)."""
+    """Cholesky-type factorisation of A = Lambda Z' W Z Lambda + I for one (theta, w).
+
+    Blocks: D (diagonal, lead term), C (lead x rest), S = A22 - C' D^-1 C = L L'. We keep
+    cs = D^-1/2 C rather than C, which saves a pass over the largest array.
+    """
 
     def __init__(self, s: ReStructure, theta: np.ndarray, w: np.ndarray) -> None:
         self.s = s
         self.theta = theta
         lead = s.lead
         self.d1 = 1.0 + theta[lead] ** 2 * np.bincount(s.codes[lead], w, s.n_levels[lead])
+        self.sd = np.sqrt(self.d1)
         qr = s.q_rest
         if qr == 0:
-            self.cross = np.zeros((s.n_levels[lead], 0))
+            self.cs = np.zeros((s.n_levels[lead], 0))
             self.chol = None
             return
         q1 = s.n_levels[lead]
-        cross = np.zeros(q1 * qr)
+        w_scaled = w / self.sd[s.codes[lead]]
+        cs = np.zeros(q1 * qr)
         for k in s.rest:
-            flat = s.codes[lead] * qr + s.rest_pos[k]
-            cross += np.bincount(flat, w * (theta[lead] * theta[k]), q1 * qr)
-        self.cross = cross.reshape(q1, qr)
-        schur = self._rest_block(w)
-        scaled = self.cross / np.sqrt(self.d1)[:, None]
-        schur -= scaled.T @ scaled
-        self.chol = cho_factor(schur, lower=True, check_finite=False)
+            cs += np.bincount(s.cross_flat[k], w_scaled * (theta[lead] * theta[k]), q1 * qr)
+        self.cs = cs.reshape(q1, qr)
+        # S = A22 - cs' cs; only the lower triangle is formed and read
+        schur = dsyrk(-1.0, self.cs, beta=1.0, c=self._rest_block(w), trans=1, lower=1, overwrite_c=1)
+        factor, info = dpotrf(schur, lower=1, overwrite_a=1)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"Schur complement not positive definite (dpotrf info {info})")
+        self.chol = (factor, True)
 
     def _rest_block(self, w: np.ndarray) -> np.ndarray:
+        """A22 = I + Lambda Z'WZ Lambda on the non-lead terms, Fortran order, lower triangle."""
         s, theta, qr = self.s, self.theta, self.s.q_rest
-        block = np.zeros(qr * qr)
-        for i, k in enumerate(s.rest):
-            diagonal = s.rest_pos[k] * (qr + 1)
-            block += np.bincount(diagonal, w * theta[k] ** 2, qr * qr)
-            for m in s.rest[i + 1 :]:
-                flat = s.rest_pos[k] * qr + s.rest_pos[m]
-                block += np.bincount(flat, w * (theta[k] * theta[m]), qr * qr)
-        block = block.reshape(qr, qr)
-        block = block + np.triu(block, 1).T  # the loops above filled the upper triangle only
-        block[np.diag_indices(qr)] += 1.0
+        diagonal = np.ones(qr)
+        for k in s.rest:
+            diagonal[s.rest_offsets[k] : s.rest_offsets[k] + s.n_levels[k]] += theta[k] ** 2 * np.bincount(
+                s.codes[k], w, s.n_levels[k]
+            )
+        upper = np.zeros(qr * qr)  # C order: pairs (k < m) land in the upper triangle
+        for (k, m), flat in s.pair_flat.items():
+            upper += np.bincount(flat, w * (theta[k] * theta[m]), qr * qr)
+        # the upper triangle in C order is the lower triangle in Fortran order
+        block = upper.reshape(qr, qr, order="F")
+        block[np.diag_indices(qr)] = diagonal
         return block
 
     def logdet(self) -> float:
@@ -107,16 +126,15 @@ class Factor:
     def solve(self, b: np.ndarray) -> np.ndarray:
         """A^{-1} b for b of shape (q,) or (q, m), by block elimination of the lead term."""
         s = self.s
-        d1 = self.d1 if b.ndim == 1 else self.d1[:, None]
-        b1 = b[s.lead_index]
+        sd = self.sd if b.ndim == 1 else self.sd[:, None]
+        b1 = b[s.lead_index] / sd
         out = np.empty_like(b, dtype=float)
         if self.chol is None:
-            out[s.lead_index] = b1 / d1
+            out[s.lead_index] = b1 / sd
             return out
-        b2 = b[s.rest_index]
-        x2 = cho_solve(self.chol, b2 - self.cross.T @ (b1 / d1), check_finite=False)
+        x2 = cho_solve(self.chol, b[s.rest_index] - self.cs.T @ b1, check_finite=False)
         out[s.rest_index] = x2
-        out[s.lead_index] = (b1 - self.cross @ x2) / d1
+        out[s.lead_index] = (b1 - self.cs @ x2) / sd
         return out
 
     def inverse_gathers(self) -> list[np.ndarray]:
@@ -129,12 +147,13 @@ class Factor:
         codes = s.codes[lead]
         if self.chol is None:
             return [theta[lead] / self.d1[codes]]
-        qr = s.q_rest
-        s_inv = cho_solve(self.chol, np.eye(qr), check_finite=False)
-        m = (self.cross / self.d1[:, None]) @ s_inv  # A^{-1} lead-rest block is -m
-        diag_lead = 1.0 / self.d1 + np.einsum("ij,ij->i", m, self.cross / self.d1[:, None])
-        m_flat, s_flat = m.ravel(), s_inv.ravel()
-        cross_at = {k: m_flat[codes * qr + s.rest_pos[k]] for k in s.rest}
+        s_inv, info = dpotri(self.chol[0], lower=1)
+        s_inv = np.tril(s_inv) + np.tril(s_inv, -1).T  # dpotri fills the lower triangle only
+        cs_s_inv = self.cs @ s_inv
+        diag_lead = (1.0 + np.einsum("ij,ij->i", cs_s_inv, self.cs)) / self.d1
+        qr, s_flat, inv_sd = s.q_rest, s_inv.ravel(), 1.0 / self.sd[codes]
+        # the lead-rest block of A^{-1} is -D^-1/2 cs S^-1
+        cross_at = {k: cs_s_inv.ravel()[s.cross_flat[k]] * inv_sd for k in s.rest}
         g = {lead: theta[lead] * diag_lead[codes] - sum(theta[k] * cross_at[k] for k in s.rest)}
         for k in s.rest:
             total = -theta[lead] * cross_at[k]

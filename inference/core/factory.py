@@ -25,6 +25,9 @@ class LoadedModel:
     model: torch.nn.Module
     tokenize: Callable[[list[str]], torch.Tensor]
     preprocess: Callable[[Image.Image], torch.Tensor]
+    pil_transform: Callable[[Image.Image], Image.Image]  # resize, crop, RGB: the part that runs in decode threads
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
     image_size: int
     device: torch.device
     logit_scale: float
@@ -35,6 +38,13 @@ class LoadedModel:
         with inference_context(self.device):
             features = self.model.encode_image(pixels.to(self.device, non_blocking=True))
         return torch.nn.functional.normalize(features.float(), dim=-1).cpu()
+
+    def encode_uint8(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Embeddings of a uint8 NHWC batch: scaled and normalised on the device (4x less to copy than float)."""
+        x = pixels.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
+        mean = torch.tensor(self.mean, device=self.device).view(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=self.device).view(1, -1, 1, 1)
+        return self.encode_images(x.sub_(mean).div_(std))
 
     def encode_texts(self, texts: list[str]) -> torch.Tensor:
         """L2-normalised float32 text embeddings, on the CPU."""
@@ -96,15 +106,29 @@ def _build_architecture(folder: Path, model_cfg: Mapping[str, Any]) -> tuple[tor
     return model, tokenizer
 
 
-def _preprocess(model: torch.nn.Module, preprocess_cfg: Mapping[str, Any]) -> tuple[Callable, int]:
+@dataclass(frozen=True)
+class _Preprocessing:
+    full: Callable[[Image.Image], torch.Tensor]
+    pil_stage: Callable[[Image.Image], Image.Image]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    side: int
+
+
+def _preprocess(model: torch.nn.Module, preprocess_cfg: Mapping[str, Any]) -> _Preprocessing:
+    """open_clip's eval transform, split where PIL ends: threads resize and crop, the batch is normalised at once."""
     from open_clip.transform import PreprocessCfg, image_transform_v2, merge_preprocess_dict
+    from torchvision.transforms import Compose, Normalize, ToTensor
 
     merged = merge_preprocess_dict(PreprocessCfg(), dict(preprocess_cfg))
     size = getattr(model.visual, "image_size", merged.get("size", 224))
     merged["size"] = size
     transform = image_transform_v2(PreprocessCfg(**merged), is_train=False)
+    steps = list(transform.transforms)
+    cut = next(i for i, step in enumerate(steps) if isinstance(step, ToTensor))
+    normalize = next(step for step in steps if isinstance(step, Normalize))
     side = size if isinstance(size, int) else max(size)
-    return transform, side
+    return _Preprocessing(transform, Compose(steps[:cut]), tuple(normalize.mean), tuple(normalize.std), side)
 
 
 def load_model(folder: Path | str, *, expected_sha256: str, device: str = "auto") -> LoadedModel:
@@ -121,12 +145,15 @@ def load_model(folder: Path | str, *, expected_sha256: str, device: str = "auto"
         raise CheckpointError(f"weights do not fit the architecture in {folder}: {exc}") from exc
     target = resolve_device(device)
     model.eval().to(target)
-    transform, side = _preprocess(model, config.get("preprocess_cfg", {}))
+    prep = _preprocess(model, config.get("preprocess_cfg", {}))
     return LoadedModel(
         model=model,
         tokenize=tokenizer,
-        preprocess=transform,
-        image_size=side,
+        preprocess=prep.full,
+        pil_transform=prep.pil_stage,
+        mean=prep.mean,
+        std=prep.std,
+        image_size=prep.side,
         device=target,
         logit_scale=float(model.logit_scale.detach().exp().reshape(-1)[0]),
         weights_sha256=expected_sha256,

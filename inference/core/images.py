@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
@@ -28,7 +29,7 @@ class ImageItem:
 @dataclass(frozen=True)
 class DecodedBatch:
     items: tuple[ImageItem, ...]  # successfully decoded, in the order of `pixels`
-    pixels: torch.Tensor | None
+    pixels: torch.Tensor | None  # uint8, N x H x W x 3
     errors: dict[str, str]  # image key -> why it could not be decoded
 
 
@@ -36,8 +37,11 @@ def default_decode_workers() -> int:
     return max(1, min(16, (os.cpu_count() or 2) - 1))
 
 
-def decode(item: ImageItem, preprocess: Callable[[Image.Image], torch.Tensor], image_size: int) -> torch.Tensor:
-    """Read, check the content hash, decode (JPEG at reduced scale when that is lossless enough), preprocess."""
+def decode(item: ImageItem, pil_transform: Callable[[Image.Image], Image.Image], image_size: int) -> np.ndarray:
+    """Read, check the content hash, decode (JPEG at reduced scale), resize and crop: uint8 H x W x 3.
+
+    No torch here: torch ops from several threads make OpenMP pools fight over the cores.
+    """
     data = item.path.read_bytes()
     if hashlib.sha256(data).hexdigest() != item.key:
         raise ValueError("file content does not match its sha256")
@@ -45,26 +49,27 @@ def decode(item: ImageItem, preprocess: Callable[[Image.Image], torch.Tensor], i
         # JPEG DCT scaling decodes straight to >= 2x the model's input size: far less work, same result
         # after the bicubic resize.
         image.draft("RGB", (2 * image_size, 2 * image_size))
-        return preprocess(image.convert("RGB"))
+        return np.asarray(pil_transform(image.convert("RGB")), dtype=np.uint8)
 
 
-def _decode_batch(items: Sequence[ImageItem], preprocess: Callable, image_size: int) -> DecodedBatch:
+def _decode_batch(items: Sequence[ImageItem], pil_transform: Callable, image_size: int) -> DecodedBatch:
     ok: list[ImageItem] = []
-    tensors: list[torch.Tensor] = []
+    arrays: list[np.ndarray] = []
     errors: dict[str, str] = {}
     for item in items:
         try:
-            tensors.append(decode(item, preprocess, image_size))
+            arrays.append(decode(item, pil_transform, image_size))
             ok.append(item)
         except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
             errors[item.key] = f"{item.path.name}: {exc.__class__.__name__}: {exc}"
-    return DecodedBatch(items=tuple(ok), pixels=torch.stack(tensors) if tensors else None, errors=errors)
+    pixels = torch.from_numpy(np.stack(arrays)) if arrays else None
+    return DecodedBatch(items=tuple(ok), pixels=pixels, errors=errors)
 
 
 def iter_decoded_batches(
     items: Iterable[ImageItem],
     *,
-    preprocess: Callable[[Image.Image], torch.Tensor],
+    pil_transform: Callable[[Image.Image], Image.Image],
     image_size: int,
     batch_size: int,
     workers: int | None = None,
@@ -84,7 +89,7 @@ def iter_decoded_batches(
 
         def submit(batch: list[ImageItem]) -> None:
             queue.append([
-                pool.submit(_decode_batch, batch[i : i + chunk], preprocess, image_size)
+                pool.submit(_decode_batch, batch[i : i + chunk], pil_transform, image_size)
                 for i in range(0, len(batch), chunk)
             ])
 

@@ -422,3 +422,42 @@ class ExportQuerySerializer(serializers.Serializer):
                                   help_text="iMRMC / RJafroc: the 0/1 truth column.")
     case_ids = serializers.ChoiceField(required=False, default="keys", choices=["keys", "numbers"],
                                        help_text="numbers: cases as 1..N (RJafroc's iMRMC reader needs integers).")
+
+
+# --- me and interchange ---------------------------------------------------------------------------
+
+
+class MembershipBriefSerializer(serializers.Serializer):
+    study = serializers.SlugField()
+    role = serializers.ChoiceField(choices=Role.choices)
+    pseudonym = serializers.CharField()
+
+
+class MeSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    is_staff = serializers.BooleanField()
+    memberships = MembershipBriefSerializer(many=True)
+
+
+class ReadingsImportSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="A long CSV: one row per reading.")
+    mapping = serializers.CharField(required=False, allow_blank=True, max_length=10_000,
+                                    help_text='JSON: {"reader": "ReaderID", ...}; default: same-named columns.')
+    study = serializers.CharField(required=False, allow_blank=True, max_length=80,
+                                  help_text="The study column's value when the file has none.")
+
+
+class ProblemSerializer(serializers.Serializer):
+    row = serializers.IntegerField(allow_null=True, help_text="1-based data row; null for the whole file.")
+    field = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ReadingsImportResultSerializer(serializers.Serializer):
+    columns = serializers.ListField(child=serializers.CharField())
+    mapping = serializers.DictField(child=serializers.CharField())
+    n_rows = serializers.IntegerField()
+    ok = serializers.BooleanField()
+    problems = ProblemSerializer(many=True)
+    preview = serializers.ListField(child=serializers.DictField())
+    csv = serializers.CharField(allow_null=True, help_text="The readings table (DESIGN 5.1) when every row is valid.")

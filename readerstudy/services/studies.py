@@ -61,6 +61,7 @@ FIELD_REASONS = {
     "consent_text": "readers consented to this text",
     "consent_version": "readers consented to this version",
 }
+RESERVED_SLUGS = frozenset({"new"})  # taken by the study-create URL
 STAFF_PREFIX = {Role.COORDINATOR: "C", Role.STATISTICIAN: "S"}
 
 
@@ -252,6 +253,7 @@ def _replace_arms(study: Study, arms: list[ArmSpec]) -> None:
 def _unique_slug(text: str, exclude: int | None = None) -> str:
     base = slugify(text)[:70] or "study"
     taken = set(Study.objects.filter(slug__startswith=base).exclude(pk=exclude).values_list("slug", flat=True))
+    taken |= RESERVED_SLUGS
     slug, n = base, 2
     while slug in taken:
         slug, n = f"{base}-{n}", n + 1

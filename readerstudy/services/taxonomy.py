@@ -80,8 +80,9 @@ class TaxonomyError(ValueError):
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_text(problems: list[str], where: str, field: str, value: Any, *, limit: int | None,
-                required: bool = True) -> None:
+def _check_text(
+    problems: list[str], where: str, field: str, value: Any, *, limit: int | None, required: bool = True
+) -> None:
     if value is None or value == "":
         if required:
             problems.append(f"{where}: missing field '{field}'")
@@ -158,7 +159,9 @@ def _validate_condition_fields(where: str, row: dict, problems: list[str]) -> No
         _check_text(problems, where, "name", row["name"], limit=MAX_LEN["condition.name"])
     group = row.get("group")
     if group not in (None, "") and group not in GROUPS:
-        problems.append(f"{where}: field 'group' unknown group {group!r} (expected one of {', '.join(GROUPS_ORDERED)})")
+        problems.append(
+            f"{where}: field 'group' unknown group {group!r} (expected one of {', '.join(GROUPS_ORDERED)})"
+        )
     malignant = row.get("malignant")
     if malignant not in (None, "") and not isinstance(malignant, bool):
         problems.append(f"{where}: field 'malignant' must be true or false, got {malignant!r}")
@@ -174,8 +177,9 @@ def _validate_condition_fields(where: str, row: dict, problems: list[str]) -> No
         problems.append(f"{where}: field 'icd10' {icd10!r} is not an ICD-10 code like L40.0")
 
 
-def _validate_condition(index: int, row: Any, option_codes: list[str], seen: set[str],
-                        problems: list[str]) -> None:
+def _validate_condition(
+    index: int, row: Any, option_codes: list[str], seen: set[str], problems: list[str]
+) -> None:
     where = f"condition row {index}"
     if not isinstance(row, dict):
         problems.append(f"{where}: must be an object")
@@ -284,10 +288,12 @@ def taxonomy_load(
         stored = taxonomy_to_dict(existing)
         if stored == content:
             return existing
-        raise TaxonomyError([
-            f"taxonomy: '{content['name']}' version '{content['version']}' already exists with different "
-            f"content ({'; '.join(_differences(stored, content))}); load it under a new version"
-        ])
+        raise TaxonomyError(
+            [
+                f"taxonomy: '{content['name']}' version '{content['version']}' already exists with different "
+                f"content ({'; '.join(_differences(stored, content))}); load it under a new version"
+            ]
+        )
     return _create(content=content, actor=actor, source=source)
 
 
@@ -301,8 +307,14 @@ def _create(*, content: dict, actor: AbstractBaseUser | AnonymousUser | None, so
     )
     conditions = Condition.objects.bulk_create(
         Condition(
-            taxonomy=taxonomy, code=row["code"], name=row["name"], synonyms=row["synonyms"], group=row["group"],
-            malignant=row["malignant"], icd10=row["icd10"], order=i,
+            taxonomy=taxonomy,
+            code=row["code"],
+            name=row["name"],
+            synonyms=row["synonyms"],
+            group=row["group"],
+            malignant=row["malignant"],
+            icd10=row["icd10"],
+            order=i,
         )
         for i, row in enumerate(content["conditions"])
     )
@@ -388,7 +400,9 @@ def _read_matrix(source: str | Path | IO[str]) -> dict[str, dict[str, str]]:
     for row in csv.DictReader(io.StringIO(_read_text(source))):
         condition = (row.get("condition") or "").strip()
         if condition:
-            matrix.setdefault(condition, {})[(row.get("management") or "").strip()] = (row.get("rating") or "").strip()
+            matrix.setdefault(condition, {})[(row.get("management") or "").strip()] = (
+                row.get("rating") or ""
+            ).strip()
     return matrix
 
 
@@ -416,8 +430,10 @@ def taxonomy_from_csv(
         extra = [column for column in header if column not in CSV_CONDITION_COLUMNS]
         if not extra and matrix is not None:
             extra = list(STANDARD_OPTION_LABELS)
-        options = [{"code": code, "label": STANDARD_OPTION_LABELS.get(code, code.replace("_", " ").capitalize())}
-                   for code in extra]
+        options = [
+            {"code": code, "label": STANDARD_OPTION_LABELS.get(code, code.replace("_", " ").capitalize())}
+            for code in extra
+        ]
     option_codes = [o.get("code") for o in options if isinstance(o, dict)]
     ratings_by_code = _read_matrix(matrix) if matrix is not None else {}
     conditions = []
@@ -427,10 +443,14 @@ def taxonomy_from_csv(
             if column in header:
                 condition[column] = row.get(column, "").strip()
         if "synonyms" in condition:
-            condition["synonyms"] = [s.strip() for s in condition["synonyms"].split(SYNONYM_SEPARATOR) if s.strip()]
+            condition["synonyms"] = [
+                s.strip() for s in condition["synonyms"].split(SYNONYM_SEPARATOR) if s.strip()
+            ]
         if "malignant" in condition and condition["malignant"] != "":
             condition["malignant"] = _parse_bool(condition["malignant"])
-        ratings = {code: row[code].strip() for code in option_codes if code in header and row.get(code, "").strip()}
+        ratings = {
+            code: row[code].strip() for code in option_codes if code in header and row.get(code, "").strip()
+        }
         ratings.update(ratings_by_code.get(condition.get("code", ""), {}))
         condition["management"] = ratings
         conditions.append(condition)
@@ -467,22 +487,24 @@ def taxonomy_to_dict(taxonomy: Taxonomy) -> dict:
     options = list(taxonomy.management_options.order_by("order", "pk"))
     option_codes = [o.code for o in options]
     ratings: dict[int, dict[str, str]] = {}
-    for condition_id, code, rating in ManagementRating.objects.filter(condition__taxonomy=taxonomy).values_list(
-        "condition_id", "management__code", "rating"
-    ):
+    for condition_id, code, rating in ManagementRating.objects.filter(
+        condition__taxonomy=taxonomy
+    ).values_list("condition_id", "management__code", "rating"):
         ratings.setdefault(condition_id, {})[code] = rating
     conditions = []
     for condition in taxonomy.conditions.order_by("order", "pk"):
         stored = ratings.get(condition.pk, {})
-        conditions.append({
-            "code": condition.code,
-            "name": condition.name,
-            "synonyms": list(condition.synonyms or []),
-            "group": condition.group,
-            "malignant": condition.malignant,
-            "icd10": condition.icd10,
-            "management": {code: stored[code] for code in option_codes if code in stored},
-        })
+        conditions.append(
+            {
+                "code": condition.code,
+                "name": condition.name,
+                "synonyms": list(condition.synonyms or []),
+                "group": condition.group,
+                "malignant": condition.malignant,
+                "icd10": condition.icd10,
+                "management": {code: stored[code] for code in option_codes if code in stored},
+            }
+        )
     return {
         "name": taxonomy.name,
         "version": taxonomy.version,
@@ -494,6 +516,7 @@ def taxonomy_to_dict(taxonomy: Taxonomy) -> dict:
 
 def taxonomy_dumps(content: dict) -> str:
     """JSON text with one line per field of each condition: readable and diff-friendly."""
+
     def line(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)
 
@@ -523,8 +546,14 @@ def taxonomy_csv(content: dict) -> str:
     writer.writerow(CSV_CONDITION_COLUMNS + option_codes)
     for row in content["conditions"]:
         writer.writerow(
-            [row["code"], row["name"], SYNONYM_SEPARATOR.join(row["synonyms"]), row["group"],
-             "1" if row["malignant"] else "0", row["icd10"]]
+            [
+                row["code"],
+                row["name"],
+                SYNONYM_SEPARATOR.join(row["synonyms"]),
+                row["group"],
+                "1" if row["malignant"] else "0",
+                row["icd10"],
+            ]
             + [row["management"].get(code, "") for code in option_codes]
         )
     return buffer.getvalue()

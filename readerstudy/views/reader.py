@@ -8,6 +8,7 @@ diagnoses) is decided in ``readerstudy.selectors_reader``, never in templates.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import mimetypes
 import uuid
 from pathlib import Path
@@ -165,7 +166,7 @@ def consent(request: HttpRequest, slug: str) -> HttpResponse:
     membership = reader_membership(request.user, slug)
     if _off_step(membership, "consent"):
         return redirect(_step_url(membership))
-    form = ConsentForm(request.POST or None)
+    form = ConsentForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         consent_record(membership=membership, agreed=True)
         return redirect(_step_url(membership))
@@ -180,7 +181,7 @@ def demographics(request: HttpRequest, slug: str) -> HttpResponse:
     if _off_step(membership, "demographics"):
         return redirect(_step_url(membership))
     profile = ReaderProfile.objects.filter(user=request.user).first()
-    form = DemographicsForm(request.POST or None, instance=profile)
+    form = DemographicsForm(request.POST if request.method == "POST" else None, instance=profile)
     if request.method == "POST" and form.is_valid():
         demographics_save(membership=membership, data=form.cleaned_data)
         return redirect(_step_url(membership))
@@ -304,7 +305,7 @@ def _timing(item: ScheduleItem, limit_s: int | None) -> dict[str, Any]:
     context: dict[str, Any] = {"server_now_ms": int(now.timestamp() * 1000)}
     if limit_s and item.shown_at:
         deadline = item.shown_at + dt.timedelta(seconds=limit_s)
-        remaining = max(0, int((deadline - now).total_seconds()))
+        remaining = max(0, math.ceil((deadline - now).total_seconds()))
         context.update(deadline_ms=int(deadline.timestamp() * 1000), remaining_s=remaining,
                        remaining_label=f"{remaining // 60:02d}:{remaining % 60:02d}")
     return context

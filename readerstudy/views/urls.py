@@ -12,4 +12,5 @@ urlpatterns = [
     path("", include("readerstudy.views.analysis_urls")),
     path("", include("readerstudy.views.coordinator_urls")),
     path("", include("readerstudy.views.reader_urls")),
+    path("", include("readerstudy.views.interchange_urls")),
 ]

@@ -113,7 +113,9 @@ def test_mrmc_delong(tmp_path):
     ])  # fmt: skip
     assert code == 0
     # published.json rrrc_delong (MRMCaov): F 4.484854
-    assert_allclose(json.loads((tmp_path / "results.json").read_text())["rrrc"]["statistic"], 4.484854, atol=5e-7)
+    assert_allclose(
+        json.loads((tmp_path / "results.json").read_text())["rrrc"]["statistic"], 4.484854, atol=5e-7
+    )
 
 
 def test_bad_input_exits_2_from_the_process(readings, tmp_path):
@@ -174,7 +176,9 @@ def test_mrmc_non_binary_truth(tmp_path, capsys):
 
 
 def test_power_and_simulate_commands(tmp_path):
-    assert main(["power", "--readers", "6", "10", "--cases", "20", "--n-sim", "20", "--out", str(tmp_path)]) == 0
+    assert (
+        main(["power", "--readers", "6", "10", "--cases", "20", "--n-sim", "20", "--out", str(tmp_path)]) == 0
+    )
     power = json.loads((tmp_path / "power.json").read_text())
     assert len(power["grid"]) == 2
     assert 0 <= power["grid"][0]["power"]["reader_t"]["power"] <= 1

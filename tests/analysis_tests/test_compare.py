@@ -240,7 +240,11 @@ def test_glmm_gaussian_for_a_score_and_custom_formula(study):
 
 def test_glmm_failure_is_reported_not_raised(study):
     result = compare(
-        study, outcome="correct_top1", control="unaided", treatment="ai", glmm_formula="correct_top1 ~ arm + (1|nope)"
+        study,
+        outcome="correct_top1",
+        control="unaided",
+        treatment="ai",
+        glmm_formula="correct_top1 ~ arm + (1|nope)",
     )
     assert result.glmm.error
     assert result.glmm.converged is False

@@ -144,7 +144,9 @@ def test_delong_rrrc(delong):
 def test_dbm_equals_orh_and_matches_rjafroc(jackknife):
     # Hillis (2007): DBM with jackknife pseudovalues = ORH with jackknife covariances.
     dbm, orh = jackknife.auc.dbm, jackknife.auc.rrrc
-    assert_allclose([dbm.rrrc.statistic, dbm.rrrc.df2, dbm.rrrc.p_value], [orh.statistic, orh.df2, orh.p_value])
+    assert_allclose(
+        [dbm.rrrc.statistic, dbm.rrrc.df2, dbm.rrrc.p_value], [orh.statistic, orh.df2, orh.p_value]
+    )
     assert_allclose(dbm.rrfc.statistic, jackknife.auc.rrfc.statistic)
     # RJafroc SsPowerGivenJK example 5A: DBM variance components of dataset02 (11 significant digits)
     expected = {

@@ -206,3 +206,23 @@ def test_auc_and_evaluation_against_hand_values():
     assert result.per_class_recall["NEV"].value == pytest.approx(0.5)
     assert result.malignant_auc.value == pytest.approx(1.0)
     assert result.top1.ci_low <= 0.75 <= result.top1.ci_high
+
+
+def test_threaded_uint8_pipeline_matches_open_clip_preprocess(tiny_model_dir, tmp_path):
+    """Decode threads stop after resize/crop; normalising the batch later gives open_clip's exact input."""
+    import hashlib
+
+    from inference.core.images import ImageItem, iter_decoded_batches
+
+    spec = spec_from_folder(tiny_model_dir, name="tiny")
+    model = load_model(tiny_model_dir, expected_sha256=spec.weights_sha256, device="cpu")
+    items = []
+    for i, size in enumerate([(50, 40), (40, 90), (33, 33)]):
+        path = tmp_path / f"{i}.png"
+        Image.fromarray(np.random.default_rng(i).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(path)
+        items.append(ImageItem(hashlib.sha256(path.read_bytes()).hexdigest(), path))
+    (batch,) = list(iter_decoded_batches(items, pil_transform=model.pil_transform, image_size=model.image_size,
+                                         batch_size=8, workers=2))
+    assert batch.pixels.dtype == torch.uint8 and not batch.errors
+    reference = torch.stack([model.preprocess(Image.open(item.path)) for item in items])
+    assert_allclose(model.encode_uint8(batch.pixels).numpy(), model.encode_images(reference).numpy(), atol=1e-5)

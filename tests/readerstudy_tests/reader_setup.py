@@ -14,7 +14,14 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from inference.models import ModelOutput, ModelVersion
 from readerstudy import models as m
-from tests.factories import ArmFactory, CaseFactory, CaseSetFactory, MembershipFactory, StudyFactory, UserFactory
+from tests.factories import (
+    ArmFactory,
+    CaseFactory,
+    CaseSetFactory,
+    MembershipFactory,
+    StudyFactory,
+    UserFactory,
+)
 
 # The precomputed AI output every case gets: distinctive names and numbers to look for in responses.
 AI_TOP = (("PSO", 0.8731), ("TIN", 0.0912), ("SK", 0.0213))

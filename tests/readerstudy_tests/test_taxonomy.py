@@ -49,18 +49,47 @@ def small(**changes) -> dict:
         "description": "for tests",
         "management_options": [{"code": code, "label": code.title()} for code in OPTIONS],
         "conditions": [
-            {"code": "MEL", "name": "Melanoma", "synonyms": ["malignant melanoma"], "group": "malignant_neoplasm",
-             "malignant": True, "icd10": "C43.9",
-             "management": dict(zip(OPTIONS, ["dangerous", "dangerous", "dangerous", "optimal", "optimal"],
-                                    strict=True))},
-            {"code": "SK", "name": "Seborrhoeic keratosis", "synonyms": [], "group": "benign_neoplasm",
-             "malignant": False, "icd10": "L82",
-             "management": dict(zip(OPTIONS, ["optimal", "appropriate", "appropriate", "inappropriate",
-                                              "inappropriate"], strict=True))},
-            {"code": "PSO", "name": "Psoriasis", "synonyms": ["plaque psoriasis"], "group": "inflammatory",
-             "malignant": False, "icd10": "L40.0",
-             "management": dict(zip(OPTIONS, ["inappropriate", "inappropriate", "optimal", "inappropriate",
-                                              "appropriate"], strict=True))},
+            {
+                "code": "MEL",
+                "name": "Melanoma",
+                "synonyms": ["malignant melanoma"],
+                "group": "malignant_neoplasm",
+                "malignant": True,
+                "icd10": "C43.9",
+                "management": dict(
+                    zip(OPTIONS, ["dangerous", "dangerous", "dangerous", "optimal", "optimal"], strict=True)
+                ),
+            },
+            {
+                "code": "SK",
+                "name": "Seborrhoeic keratosis",
+                "synonyms": [],
+                "group": "benign_neoplasm",
+                "malignant": False,
+                "icd10": "L82",
+                "management": dict(
+                    zip(
+                        OPTIONS,
+                        ["optimal", "appropriate", "appropriate", "inappropriate", "inappropriate"],
+                        strict=True,
+                    )
+                ),
+            },
+            {
+                "code": "PSO",
+                "name": "Psoriasis",
+                "synonyms": ["plaque psoriasis"],
+                "group": "inflammatory",
+                "malignant": False,
+                "icd10": "L40.0",
+                "management": dict(
+                    zip(
+                        OPTIONS,
+                        ["inappropriate", "inappropriate", "optimal", "inappropriate", "appropriate"],
+                        strict=True,
+                    )
+                ),
+            },
         ],
     }
     data.update(changes)
@@ -68,8 +97,10 @@ def small(**changes) -> dict:
 
 
 def row_counts() -> tuple[int, ...]:
-    return tuple(model.objects.count() for model in (Taxonomy, Condition, ManagementOption, ManagementRating,
-                                                     AuditEvent))
+    return tuple(
+        model.objects.count()
+        for model in (Taxonomy, Condition, ManagementOption, ManagementRating, AuditEvent)
+    )
 
 
 # --- the shipped default --------------------------------------------------------------------------------
@@ -80,11 +111,15 @@ def test_default_taxonomy_loads_about_100_conditions_with_a_complete_matrix():
     conditions = list(taxonomy.conditions.all())
     assert 90 <= len(conditions) <= 120
     assert [o.code for o in taxonomy.management_options.all()] == OPTIONS
-    assert ManagementRating.objects.filter(condition__taxonomy=taxonomy).count() == len(conditions) * len(OPTIONS)
+    assert ManagementRating.objects.filter(condition__taxonomy=taxonomy).count() == len(conditions) * len(
+        OPTIONS
+    )
     codes = [c.code for c in conditions]
     assert len(set(codes)) == len(codes)
     assert {c.group for c in conditions} == set(ConditionGroup.values)
-    assert all(ICD10.match(c.icd10) for c in conditions), [c.code for c in conditions if not ICD10.match(c.icd10)]
+    assert all(ICD10.match(c.icd10) for c in conditions), [
+        c.code for c in conditions if not ICD10.match(c.icd10)
+    ]
     assert all(c.name and isinstance(c.synonyms, list) for c in conditions)
     assert AuditEvent.objects.filter(action="taxonomy.load", object_id=str(taxonomy.pk)).count() == 1
 
@@ -128,8 +163,12 @@ def test_exporting_the_default_reproduces_the_shipped_file():
 
 def test_condition_search_index():
     index = condition_search_index(default_taxonomy())
-    assert index[0] == {"code": "MEL", "name": "Melanoma", "synonyms": shipped()["conditions"][0]["synonyms"],
-                        "group": "malignant_neoplasm"}
+    assert index[0] == {
+        "code": "MEL",
+        "name": "Melanoma",
+        "synonyms": shipped()["conditions"][0]["synonyms"],
+        "group": "malignant_neoplasm",
+    }
     assert {"code", "name", "synonyms", "group"} == set(index[0])
     assert len(index) == len(shipped()["conditions"])
 
@@ -170,12 +209,18 @@ def test_csv_with_plain_metadata_lines_and_a_separate_matrix(tmp_path: Path):
         encoding="utf-8",
     )
     matrix = tmp_path / "matrix.csv"
-    ratings = {"MEL": ["dangerous", "dangerous", "dangerous", "optimal", "optimal"],
-               "SK": ["optimal", "appropriate", "appropriate", "inappropriate", "inappropriate"]}
-    matrix.write_text("condition,management,rating\n" + "".join(
-        f"{code},{option},{rating}\n" for code, row in ratings.items() for option, rating in zip(OPTIONS, row,
-                                                                                                  strict=True)
-    ))
+    ratings = {
+        "MEL": ["dangerous", "dangerous", "dangerous", "optimal", "optimal"],
+        "SK": ["optimal", "appropriate", "appropriate", "inappropriate", "inappropriate"],
+    }
+    matrix.write_text(
+        "condition,management,rating\n"
+        + "".join(
+            f"{code},{option},{rating}\n"
+            for code, row in ratings.items()
+            for option, rating in zip(OPTIONS, row, strict=True)
+        )
+    )
     taxonomy = taxonomy_load(data=taxonomy_from_csv(conditions, matrix))
     assert (taxonomy.name, taxonomy.version) == ("Hand-made", "1.10")
     content = taxonomy_to_dict(taxonomy)
@@ -195,28 +240,62 @@ def broken(mutate) -> dict:
 
 
 CASES = [
-    ("missing field", lambda d: d["conditions"][1].pop("group"), "condition SK (row 2): missing field 'group'"),
+    (
+        "missing field",
+        lambda d: d["conditions"][1].pop("group"),
+        "condition SK (row 2): missing field 'group'",
+    ),
     ("missing code", lambda d: d["conditions"][2].pop("code"), "condition row 3: missing field 'code'"),
-    ("unknown group", lambda d: d["conditions"][0].update(group="cancer"),
-     "condition MEL (row 1): field 'group' unknown group 'cancer'"),
-    ("duplicate code", lambda d: d["conditions"][2].update(code="SK"),
-     "condition SK (row 3): duplicate condition code 'SK'"),
-    ("incomplete matrix", lambda d: d["conditions"][0]["management"].pop("refer"),
-     "condition MEL (row 1): field 'management' incomplete matrix, no rating for refer"),
-    ("bad rating", lambda d: d["conditions"][2]["management"].update(monitor="fine"),
-     "condition PSO (row 3): field 'management.monitor' bad rating 'fine'"),
-    ("unknown option", lambda d: d["conditions"][1]["management"].update(laser="optimal"),
-     "condition SK (row 2): field 'management' names unknown management option 'laser'"),
-    ("malignant not bool", lambda d: d["conditions"][1].update(malignant="maybe"),
-     "condition SK (row 2): field 'malignant' must be true or false"),
-    ("bad icd10", lambda d: d["conditions"][0].update(icd10="melanoma"),
-     "condition MEL (row 1): field 'icd10' 'melanoma' is not an ICD-10 code"),
-    ("unknown field", lambda d: d["conditions"][0].update(synonym=["typo"]),
-     "condition MEL (row 1): unknown field 'synonym'"),
-    ("synonyms not a list", lambda d: d["conditions"][0].update(synonyms="mole"),
-     "condition MEL (row 1): field 'synonyms' must be a list"),
-    ("duplicate option", lambda d: d["management_options"].append({"code": "refer", "label": "Again"}),
-     "management option refer (row 6): duplicate management option code 'refer'"),
+    (
+        "unknown group",
+        lambda d: d["conditions"][0].update(group="cancer"),
+        "condition MEL (row 1): field 'group' unknown group 'cancer'",
+    ),
+    (
+        "duplicate code",
+        lambda d: d["conditions"][2].update(code="SK"),
+        "condition SK (row 3): duplicate condition code 'SK'",
+    ),
+    (
+        "incomplete matrix",
+        lambda d: d["conditions"][0]["management"].pop("refer"),
+        "condition MEL (row 1): field 'management' incomplete matrix, no rating for refer",
+    ),
+    (
+        "bad rating",
+        lambda d: d["conditions"][2]["management"].update(monitor="fine"),
+        "condition PSO (row 3): field 'management.monitor' bad rating 'fine'",
+    ),
+    (
+        "unknown option",
+        lambda d: d["conditions"][1]["management"].update(laser="optimal"),
+        "condition SK (row 2): field 'management' names unknown management option 'laser'",
+    ),
+    (
+        "malignant not bool",
+        lambda d: d["conditions"][1].update(malignant="maybe"),
+        "condition SK (row 2): field 'malignant' must be true or false",
+    ),
+    (
+        "bad icd10",
+        lambda d: d["conditions"][0].update(icd10="melanoma"),
+        "condition MEL (row 1): field 'icd10' 'melanoma' is not an ICD-10 code",
+    ),
+    (
+        "unknown field",
+        lambda d: d["conditions"][0].update(synonym=["typo"]),
+        "condition MEL (row 1): unknown field 'synonym'",
+    ),
+    (
+        "synonyms not a list",
+        lambda d: d["conditions"][0].update(synonyms="mole"),
+        "condition MEL (row 1): field 'synonyms' must be a list",
+    ),
+    (
+        "duplicate option",
+        lambda d: d["management_options"].append({"code": "refer", "label": "Again"}),
+        "management option refer (row 6): duplicate management option code 'refer'",
+    ),
     ("missing version", lambda d: d.pop("version"), "taxonomy: missing field 'version'"),
 ]
 
@@ -236,13 +315,16 @@ def test_every_problem_is_reported_at_once():
         d["conditions"][0].pop("name")
         d["conditions"][1]["group"] = "nope"
         d["conditions"][2]["management"] = {}
+
     with pytest.raises(TaxonomyError) as info:
         taxonomy_load(data=broken(many))
     problems = info.value.problems
     assert len(problems) == 3, problems
     assert problems[0] == "condition MEL (row 1): missing field 'name'"
-    assert problems[2].startswith("condition PSO (row 3): field 'management' incomplete matrix, no rating for "
-                                  "reassure, monitor, treat_locally, biopsy_excise, refer")
+    assert problems[2].startswith(
+        "condition PSO (row 3): field 'management' incomplete matrix, no rating for "
+        "reassure, monitor, treat_locally, biopsy_excise, refer"
+    )
 
 
 def test_same_name_and_version_with_different_content_is_refused():
@@ -283,16 +365,19 @@ def test_a_failure_after_validation_leaves_nothing_behind(monkeypatch):
 
 
 def test_csv_problems_name_code_and_field():
-    text = ("code,name,synonyms,group,malignant,icd10,reassure,monitor\n"
-            "MEL,Melanoma,,malignant_neoplasm,1,C43.9,dangerous,\n"
-            "SK,Seborrhoeic keratosis,,benign,0,L82,optimal,appropriate\n")
+    text = (
+        "code,name,synonyms,group,malignant,icd10,reassure,monitor\n"
+        "MEL,Melanoma,,malignant_neoplasm,1,C43.9,dangerous,\n"
+        "SK,Seborrhoeic keratosis,,benign,0,L82,optimal,appropriate\n"
+    )
     data = taxonomy_from_csv(io.StringIO(text), name="csv", version="1")
     with pytest.raises(TaxonomyError) as info:
         taxonomy_load(data=data)
     assert info.value.problems == [
         "condition MEL (row 1): field 'management' incomplete matrix, no rating for monitor",
         "condition SK (row 2): field 'group' unknown group 'benign' (expected one of "
-        + ", ".join(ConditionGroup.values) + ")",
+        + ", ".join(ConditionGroup.values)
+        + ")",
     ]
 
 
@@ -301,8 +386,15 @@ def test_csv_problems_name_code_and_field():
 
 def test_commands_export_and_load_end_to_end(tmp_path: Path):
     out = io.StringIO()
-    call_command("export_taxonomy", "--default", "--format", "csv", "--out", str(tmp_path / "t.csv"),
-                 stderr=io.StringIO())
+    call_command(
+        "export_taxonomy",
+        "--default",
+        "--format",
+        "csv",
+        "--out",
+        str(tmp_path / "t.csv"),
+        stderr=io.StringIO(),
+    )
     call_command("export_taxonomy", "--format", "json", stdout=out)
     assert json.loads(out.getvalue()) == shipped()
     assert Taxonomy.objects.count() == 1
@@ -322,8 +414,16 @@ def test_commands_export_and_load_end_to_end(tmp_path: Path):
 
 def test_load_command_reports_every_problem(tmp_path: Path):
     path = tmp_path / "bad.json"
-    path.write_text(json.dumps(broken(lambda d: (d["conditions"][0].update(group="x"),
-                                                 d["conditions"][2]["management"].pop("monitor")))))
+    path.write_text(
+        json.dumps(
+            broken(
+                lambda d: (
+                    d["conditions"][0].update(group="x"),
+                    d["conditions"][2]["management"].pop("monitor"),
+                )
+            )
+        )
+    )
     before = row_counts()
     with pytest.raises(CommandError) as info:
         call_command("load_taxonomy", str(path))

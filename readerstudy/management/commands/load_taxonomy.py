@@ -19,9 +19,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="taxonomy .json or conditions .csv")
-        parser.add_argument("--matrix", help="CSV only: separate matrix CSV with columns condition,management,rating")
+        parser.add_argument(
+            "--matrix", help="CSV only: separate matrix CSV with columns condition,management,rating"
+        )
         parser.add_argument("--name", help="taxonomy name (overrides the file's)")
-        parser.add_argument("--taxonomy-version", dest="taxonomy_version", help="taxonomy version (overrides the file's)")
+        parser.add_argument(
+            "--taxonomy-version", dest="taxonomy_version", help="taxonomy version (overrides the file's)"
+        )
         parser.add_argument("--description", help="description (overrides the file's)")
 
     def handle(self, *args, **options):
@@ -40,9 +44,10 @@ class Command(BaseCommand):
                 raise CommandError("--matrix applies to CSV input only")
             else:
                 data = taxonomy_read_file(path, **overrides)
-            existed = isinstance(data, dict) and Taxonomy.objects.filter(
-                name=data.get("name"), version=data.get("version")
-            ).exists()
+            existed = (
+                isinstance(data, dict)
+                and Taxonomy.objects.filter(name=data.get("name"), version=data.get("version")).exists()
+            )
             taxonomy = taxonomy_load(data=data, source=path.name)
         except TaxonomyError as exc:
             raise CommandError(f"{path.name}: {exc}") from None
@@ -51,7 +56,9 @@ class Command(BaseCommand):
             return
         n_conditions = taxonomy.conditions.count()
         n_options = taxonomy.management_options.count()
-        self.stdout.write(self.style.SUCCESS(
-            f"Loaded {taxonomy}: {n_conditions} conditions, {n_options} management options, "
-            f"{n_conditions * n_options} appropriateness ratings."
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Loaded {taxonomy}: {n_conditions} conditions, {n_options} management options, "
+                f"{n_conditions * n_options} appropriateness ratings."
+            )
+        )

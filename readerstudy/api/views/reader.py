@@ -1,0 +1,119 @@
+"""A reader's own endpoints: their schedule, their next case, the images of cases shown to them.
+
+Blinding: the case comes without its key, reference or extra metadata, and AI output only as
+:func:`readerstudy.selectors_reader.ai_display_for_item` decides (AI arms, never sequential phase 1).
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+
+from django.conf import settings as django_settings
+from django.db.models import Exists, OuterRef
+from django.http import FileResponse, Http404
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.response import Response
+
+from readerstudy import selectors_reader as reader_selectors
+from readerstudy.api.pagination import ApiCursorPagination
+from readerstudy.api.permissions import READER
+from readerstudy.api.serializers import NextItemSerializer, ScheduleItemSerializer
+from readerstudy.api.views.base import StudyView, errors, paginate
+from readerstudy.models import CaseImage, Reading, ScheduleItem
+from readerstudy.services.reader_flow import item_mark_shown
+
+TAG = ["reader"]
+
+
+class ScheduleView(StudyView):
+    """The reader's stored schedule, in order, with whether each item is answered."""
+
+    access = {"GET": READER}
+    pagination_class = ApiCursorPagination
+
+    @extend_schema(operation_id="studies_schedule_list", responses={200: ScheduleItemSerializer(many=True),
+                                                                     **errors()}, tags=TAG)
+    def get(self, request, slug: str):
+        queryset = (ScheduleItem.objects.filter(membership=self.membership).select_related("arm")
+                    .annotate(answered=Exists(Reading.objects.filter(schedule_item=OuterRef("pk")))))
+        return paginate(self, queryset, ScheduleItemSerializer, ordering="position")
+
+
+class NextItemView(StudyView):
+    """The reader's next step and, when it is a case, the case to read now.
+
+    Fetching the case starts its clock (the shown time is set once, as when the page shows it).
+    """
+
+    access = {"GET": READER}
+
+    @extend_schema(operation_id="studies_schedule_next", responses={200: NextItemSerializer, **errors()}, tags=TAG)
+    def get(self, request, slug: str):
+        membership = self.membership
+        step = reader_selectors.reader_next_step(membership)
+        progress = reader_selectors.reader_progress(membership)
+        item = reader_selectors.current_item(membership) if step == "case" else None
+        body = {"step": step, "done": progress.done, "total": progress.total,
+                "form": self._form(), "item": self._item(item) if item is not None else None}
+        return Response(NextItemSerializer(body).data)
+
+    def _form(self) -> dict:
+        parsed = reader_selectors.study_settings_for(self.study)
+        return {
+            "top_k": parsed.top_k, "ask_confidence": parsed.ask_confidence,
+            "ask_management": parsed.ask_management, "ask_malignancy": parsed.ask_malignancy,
+            "time_limit_s": parsed.time_limit_s,
+            "management_options": [{"code": o.code, "label": o.label}
+                                   for o in reader_selectors.management_options(self.study)],
+        }
+
+    def _item(self, item: ScheduleItem) -> dict:
+        item.study = self.study
+        shown_at = item_mark_shown(item=item)
+        previous = reader_selectors.phase1_reading(item)
+        return {
+            "id": item.pk, "position": item.position, "phase": item.phase, "session": item.session,
+            "arm": item.arm.name, "shown_at": shown_at, "case": item.case,
+            "images": [self._image(image) for image in item.case.images.order_by("order")],
+            "ai": reader_selectors.ai_display_for_item(item),
+            "phase1_answer": None if previous is None else {
+                "differential": list(previous.differential), "confidence": previous.confidence,
+                "management": previous.management, "malignancy_score": previous.malignancy_score,
+            },
+        }
+
+    def _image(self, image: CaseImage) -> dict:
+        url = self.request.build_absolute_uri(
+            reverse("api:reader-image", kwargs={"slug": self.study.slug, "image_id": image.pk}))
+        return {"id": image.pk, "role": image.role, "width": image.width, "height": image.height,
+                "url": f"{url}?size=full", "thumbnail_url": url}
+
+
+class ReaderImageView(StudyView):
+    """A case image, for a reader who has been shown that case."""
+
+    access = {"GET": READER}
+
+    @extend_schema(
+        operation_id="studies_images_retrieve",
+        parameters=[OpenApiParameter("size", str, enum=["thumb", "full"], required=False)],
+        responses={(200, "image/*"): OpenApiResponse(OpenApiTypes.BINARY, description="The image."), **errors()},
+        tags=TAG,
+    )
+    def get(self, request, slug: str, image_id: int):
+        picture = CaseImage.objects.filter(pk=image_id).only("case_id", "file", "thumbnail", "sha256").first()
+        if picture is None or not reader_selectors.item_may_view_image(self.membership, picture.case_id):
+            raise Http404("No such image")
+        full = request.query_params.get("size") == "full"
+        relative = picture.file if full else (picture.thumbnail or picture.file)
+        root = Path(django_settings.MEDIA_ROOT).resolve()
+        path = (root / relative).resolve()
+        if not path.is_relative_to(root) or not path.is_file():
+            raise Http404("No such image")
+        response = FileResponse(path.open("rb"), content_type=mimetypes.guess_type(path.name)[0]
+                                or "application/octet-stream")
+        response["Cache-Control"] = "private, max-age=86400"
+        return response

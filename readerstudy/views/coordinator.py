@@ -1,0 +1,278 @@
+"""Coordinator and statistician pages: study setup, launch, invitations, monitoring, exports.
+
+Every view reaches the study through ``permissions.study_for_user``: users without the role get 404.
+Coordinators manage; statisticians see progress and download data.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseStopPolling
+
+from readerstudy import selectors
+from readerstudy.forms import InvitationForm, StudyForm
+from readerstudy.models import Invitation, Role, Study, StudyStatus
+from readerstudy.permissions import can_manage, study_for_user
+from readerstudy.services import export, studies
+from readerstudy.services.audit import audit_record
+from readerstudy.services.studies import StudyError
+
+MANAGE = (Role.COORDINATOR,)
+MONITOR = (Role.COORDINATOR, Role.STATISTICIAN)
+# Progress polling stops once nothing has changed for this long (a button resumes it).
+PROGRESS_POLL_SECONDS = 5
+PROGRESS_IDLE_SECONDS = 60
+
+
+def _may_create(user) -> bool:
+    return user.is_staff or user.has_perm("readerstudy.add_study")
+
+
+def _links(study: Study) -> dict[str, str]:
+    """Pages other apps provide for a study; a page that is not installed is not linked."""
+    links = {}
+    for key, name in (("analysis", "analysis:list"), ("precompute", "inference:precompute"),
+                      ("evaluation", "inference:evaluation")):
+        try:
+            links[key] = reverse(name, args=[study.slug])
+        except NoReverseMatch:
+            continue
+    return links
+
+
+def _context(request: HttpRequest, study: Study, **extra) -> dict:
+    return {"study": study, "manager": can_manage(request.user, study), "links": _links(study), **extra}
+
+
+# --- setup --------------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def study_create(request: HttpRequest) -> HttpResponse:
+    if not _may_create(request.user):
+        raise Http404("No such page")
+    form = StudyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            study = studies.study_create(actor=request.user, arms=form.arm_specs(), **form.service_kwargs())
+        except StudyError as exc:
+            for problem in exc.problems:
+                form.add_error(None, problem)
+        else:
+            messages.success(request, f"Draft study “{study.title}” created. Invite readers, then launch it.")
+            return redirect("studies:detail", slug=study.slug)
+    return render(request, "studies/form.html", {"form": form, "creating": True})
+
+
+@login_required
+@require_GET
+def study_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    study = study_for_user(request.user, slug, roles=MONITOR)
+    context = _context(
+        request, study,
+        arms=study.arms.all(),
+        members=selectors.study_members(study),
+        settings=study.settings,
+        problems=studies.launch_problems(study) if study.status == StudyStatus.DRAFT else [],
+        n_cases=study.case_set.cases.count(),
+    )
+    return render(request, "studies/detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def study_edit(request: HttpRequest, slug: str) -> HttpResponse:
+    study = study_for_user(request.user, slug, roles=MANAGE)
+    form = StudyForm(request.POST or None, study=study)
+    if request.method == "POST" and form.is_valid():
+        try:
+            studies.study_update(study=study, actor=request.user, changes=form.service_kwargs(),
+                                 arms=None if form.locked else form.arm_specs())
+        except StudyError as exc:
+            for problem in exc.problems:
+                form.add_error(None, problem)
+        else:
+            messages.success(request, "Study saved.")
+            return redirect("studies:detail", slug=study.slug)
+    return render(request, "studies/form.html", _context(request, study, form=form, creating=False))
+
+
+# --- status -------------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def study_launch(request: HttpRequest, slug: str) -> HttpResponse:
+    study = study_for_user(request.user, slug, roles=MANAGE)
+    if request.method == "POST":
+        try:
+            studies.study_launch(study=study, actor=request.user)
+        except StudyError as exc:
+            for problem in exc.problems:
+                messages.error(request, problem)
+        else:
+            messages.success(request, "The study is launched: readers can start.")
+            return redirect("studies:detail", slug=study.slug)
+    problems = studies.launch_problems(study) if study.status == StudyStatus.DRAFT else []
+    readers = study.memberships.filter(role=Role.READER).count()
+    return render(request, "studies/launch.html", _context(request, study, problems=problems, readers=readers))
+
+
+def _status_view(service, done: str):
+    @login_required
+    @require_POST
+    def view(request: HttpRequest, slug: str) -> HttpResponse:
+        study = study_for_user(request.user, slug, roles=MANAGE)
+        try:
+            service(study=study, actor=request.user)
+        except StudyError as exc:
+            for problem in exc.problems:
+                messages.error(request, problem)
+        else:
+            messages.success(request, done)
+        return redirect("studies:detail", slug=study.slug)
+
+    return view
+
+
+study_pause = _status_view(studies.study_pause, "The study is paused: readers cannot submit until you resume it.")
+study_resume = _status_view(studies.study_resume, "The study is running again.")
+study_close = _status_view(studies.study_close, "The study is closed. Its readings are final.")
+
+
+# --- invitations --------------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def invitations(request: HttpRequest, slug: str) -> HttpResponse:
+    study = study_for_user(request.user, slug, roles=MANAGE)
+    form = InvitationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        single = data["kind"] == "single"
+        try:
+            for _ in range(data["count"] if single else 1):
+                studies.invitation_create(
+                    study=study, actor=request.user, role=data["role"], single_use=single,
+                    max_uses=None if single else data["max_uses"], email=data["email"],
+                    expires_at=data["expires_at"],
+                )
+        except StudyError as exc:
+            for problem in exc.problems:
+                form.add_error(None, problem)
+        else:
+            messages.success(request, "Invitation links created: copy them below.")
+            return redirect("studies:invitations", slug=study.slug)
+    rows = [
+        {"invitation": inv, "url": request.build_absolute_uri(_join_path(inv)), "problem": studies.invitation_problem(inv)}
+        for inv in selectors.study_invitations(study)
+    ]
+    return render(request, "studies/invitations.html", _context(request, study, form=form, rows=rows))
+
+
+def _join_path(invitation: Invitation) -> str:
+    try:
+        return reverse("reader:join", args=[invitation.token])
+    except NoReverseMatch:  # the reader pages are not installed
+        return f"/join/{invitation.token}/"
+
+
+@login_required
+@require_POST
+def invitation_revoke(request: HttpRequest, slug: str, invitation_id: int) -> HttpResponse:
+    study = study_for_user(request.user, slug, roles=MANAGE)
+    invitation = get_object_or_404(Invitation, pk=invitation_id, study=study)
+    studies.invitation_revoke(invitation=invitation, actor=request.user)
+    messages.success(request, "The link is withdrawn; nobody new can join with it.")
+    return redirect("studies:invitations", slug=study.slug)
+
+
+# --- monitoring ---------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def progress(request: HttpRequest, slug: str) -> HttpResponse:
+    """The full page, or under htmx the partial; polling stops when the study is closed or idle.
+
+    The partial's poll URL carries the fingerprint it shows and when it last changed: an
+    unchanged poll answers 204 (nothing to swap) until the idle time has passed, then 286.
+    """
+    study = study_for_user(request.user, slug, roles=MONITOR)
+    fingerprint = selectors.progress_fingerprint(study)
+    now = int(time.time())
+    if not request.htmx:
+        return render(request, "studies/progress.html", _progress_context(request, study, fingerprint, now))
+    since, changed_at = request.GET.get("since"), _int(request.GET.get("at"), now)
+    unchanged = since == fingerprint
+    idle = unchanged and now - changed_at >= PROGRESS_IDLE_SECONDS
+    if study.status == StudyStatus.CLOSED or idle:
+        context = _progress_context(request, study, fingerprint, changed_at if unchanged else now, polling=False)
+        return HttpResponseStopPolling(render_to_string("studies/_progress.html", context, request=request))
+    if unchanged:
+        return HttpResponse(status=204)
+    return render(request, "studies/_progress.html", _progress_context(request, study, fingerprint, now))
+
+
+def _progress_context(request: HttpRequest, study: Study, fingerprint: str, changed_at: int,
+                      polling: bool | None = None) -> dict:
+    if polling is None:
+        polling = study.status != StudyStatus.CLOSED
+    return _context(
+        request, study, progress=selectors.study_progress(study), fingerprint=fingerprint, changed_at=changed_at,
+        polling=polling, poll_seconds=PROGRESS_POLL_SECONDS,
+    )
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value is not None else default
+    except ValueError:
+        return default
+
+
+# --- exports ------------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def export_readings(request: HttpRequest, slug: str) -> HttpResponse:
+    """The readings table (DESIGN.md 5.1) as CSV, or Parquet with ?format=parquet."""
+    study = study_for_user(request.user, slug, roles=MONITOR)
+    fmt = request.GET.get("format", "csv")
+    if fmt not in ("csv", "parquet"):
+        raise Http404("Unknown format")
+    include_training = request.GET.get("training") == "1"
+    frame = export.readings_table(study, include_training=include_training)
+    audit_record(actor=request.user, action="export.readings", study=study,
+                 data={"format": fmt, "rows": len(frame), "training": include_training})
+    if fmt == "parquet":
+        return _download(export.to_parquet_bytes(frame), f"{study.slug}-readings.parquet",
+                         "application/vnd.apache.parquet")
+    return _download(export.to_csv_bytes(frame), f"{study.slug}-readings.csv", "text/csv; charset=utf-8")
+
+
+@login_required
+@require_GET
+def export_schedules(request: HttpRequest, slug: str) -> HttpResponse:
+    study = study_for_user(request.user, slug, roles=MONITOR)
+    frame = export.schedules_table(study)
+    audit_record(actor=request.user, action="export.schedules", study=study, data={"rows": len(frame)})
+    return _download(export.to_csv_bytes(frame), f"{study.slug}-schedules.csv", "text/csv; charset=utf-8")
+
+
+def _download(content: bytes, filename: str, content_type: str) -> HttpResponse:
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response
