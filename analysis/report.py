@@ -17,7 +17,7 @@ STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:960px;margin:2em auto;
 color:#1d2733;line-height:1.45;padding:0 1em}
 h1{font-size:1.6em}h2{font-size:1.25em;margin-top:2em;border-bottom:1px solid #d5dbe1}
-table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.9em;display:block;overflow-x:auto;max-width:100%}
 th,td{border:1px solid #d5dbe1;padding:.25em .55em;text-align:right}
 th:first-child,td:first-child{text-align:left}th{background:#f1f4f7}
 .note{color:#5b6773;font-size:.9em}.warn{color:#9a4d00}img{max-width:100%}
@@ -37,6 +37,12 @@ def fmt(value: object, digits: int = 3) -> str:
             return f"{value:.2e}"
         return f"{value:.{digits}f}"
     return str(value)
+
+
+def p_text(p: float | None) -> str:
+    """'p = 0.012' or 'p < 0.001' for running text."""
+    shown = fmt_p(p)
+    return f"p {shown}" if shown.startswith("<") else f"p = {shown}"
 
 
 def fmt_p(p: float | None) -> str:
@@ -122,8 +128,8 @@ def arm_section(result: CompareResult) -> str:
     text = (
         f"Difference {result.treatment} - {result.control}: {fmt(block.difference.mean)} "
         f"(95 % CI {fmt(block.difference.ci_low)} to {fmt(block.difference.ci_high)}), "
-        f"paired t p = {fmt_p(block.paired_t.p_value)}, Wilcoxon p = "
-        f"{fmt_p(block.wilcoxon.p_value)} (r = {fmt(block.wilcoxon.effect_size_r, 2)}), "
+        f"paired t {p_text(block.paired_t.p_value)}, Wilcoxon "
+        f"{p_text(block.wilcoxon.p_value)} (r = {fmt(block.wilcoxon.effect_size_r, 2)}), "
         f"{block.n_readers} readers with readings in both arms."
     )
     return section(
@@ -189,8 +195,8 @@ def mixed_model_section(result: CompareResult) -> str:
         parts.append(
             paragraph(
                 f"{name} {result.treatment} vs {result.control}: {fmt(effect.estimate)} (95 % Wald "
-                f"CI {fmt(effect.ci_low)} to {fmt(effect.ci_high)}), likelihood-ratio p = "
-                f"{fmt_p(effect.p_value)}."
+                f"CI {fmt(effect.ci_low)} to {fmt(effect.ci_high)}), likelihood-ratio "
+                f"{p_text(effect.p_value)}."
             )
         )
     parts.append(html_table(pd.DataFrame(list(glmm.fixed_effects))))
@@ -264,7 +270,7 @@ def _roc_parts(roc: MrmcResult) -> list[str]:
         f"Mean AUC {roc.control} {fmt(auc.mean(roc.control))}, {roc.treatment} "
         f"{fmt(auc.mean(roc.treatment))}; difference {fmt(auc.rrrc.difference)} "
         f"(95 % CI {fmt(auc.rrrc.ci_low)} to {fmt(auc.rrrc.ci_high)}, ORH random readers "
-        f"and cases, p = {fmt_p(auc.rrrc.p_value)})."
+        f"and cases, {p_text(auc.rrrc.p_value)})."
     )
     caption = (
         f"Points: each reader's operating point calling score >= {fmt(roc.threshold, 0)} positive."
@@ -342,7 +348,7 @@ def mrmc_report(result: MrmcResult) -> str:
         f"{result.n_negative} non-diseased). AUC difference {result.treatment} - "
         f"{result.control}: {fmt(auc.rrrc.difference, 4)} (95 % CI {fmt(auc.rrrc.ci_low, 4)}"
         f" to {fmt(auc.rrrc.ci_high, 4)}, F = {fmt(auc.rrrc.statistic)}, df = 1 and "
-        f"{fmt(auc.rrrc.df2, 2)}, p = {fmt_p(auc.rrrc.p_value)})."
+        f"{fmt(auc.rrrc.df2, 2)}, {p_text(auc.rrrc.p_value)})."
     )
     parts: list[str] = [
         section("overview", "Overview", paragraph(text), *(paragraph(w, "warn") for w in result.warnings)),

@@ -44,8 +44,14 @@ def simulate(readers: int, cases: int, per_reader: int, seed: int) -> pd.DataFra
     arm = np.tile(np.arange(per_reader) % 2, readers)
     eta = 0.4 + 0.35 * arm + rng.normal(0, 0.6, readers)[reader] + rng.normal(0, 1.1, cases)[case]
     correct = (rng.random(len(eta)) < 1 / (1 + np.exp(-eta))).astype(int)
-    return pd.DataFrame({"reader": [f"r{i:04d}" for i in reader], "case": [f"c{i:04d}" for i in case],
-                         "arm": arm, "correct_top1": correct})
+    return pd.DataFrame(
+        {
+            "reader": [f"r{i:04d}" for i in reader],
+            "case": [f"c{i:04d}" for i in case],
+            "arm": arm,
+            "correct_top1": correct,
+        }
+    )
 
 
 def time_lme4(csv: Path, formula: str) -> dict | None:
@@ -54,7 +60,9 @@ def time_lme4(csv: Path, formula: str) -> dict | None:
         return None
     script = csv.with_suffix(".R")
     script.write_text(R_SCRIPT)
-    done = subprocess.run([rscript, str(script), str(csv), formula], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [rscript, str(script), str(csv), formula], capture_output=True, text=True, check=False
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         print(f"lme4: Rscript failed: {done.stderr.strip()[-500:]}")
@@ -78,8 +86,10 @@ def main() -> None:
     result = fit_glmm(data, args.formula)
     ours = time.perf_counter() - start
     arm = result.fixed("arm")
-    print(f"analysis.glmm: {ours:.2f} s  arm {arm.estimate:.5f} (se {arm.se:.5f})  "
-          f"logLik {result.log_likelihood:.3f}  converged={result.converged}  warnings={list(result.warnings)}")
+    print(
+        f"analysis.glmm: {ours:.2f} s  arm {arm.estimate:.5f} (se {arm.se:.5f})  "
+        f"logLik {result.log_likelihood:.3f}  converged={result.converged}  warnings={list(result.warnings)}"
+    )
     print("  variances: " + ", ".join(f"{r.group} {r.variance:.5f}" for r in result.random_effects))
     if args.no_r:
         return
@@ -90,8 +100,10 @@ def main() -> None:
     if lme4 is None:
         print("lme4: Rscript with lme4 not available; no comparison")
         return
-    print(f"lme4 {lme4['version']} glmer: {lme4['seconds']:.2f} s  arm {lme4['arm']:.5f} (se {lme4['arm_se']:.5f})  "
-          f"logLik {lme4['log_likelihood']:.3f}")
+    print(
+        f"lme4 {lme4['version']} glmer: {lme4['seconds']:.2f} s  arm {lme4['arm']:.5f} (se {lme4['arm_se']:.5f})  "
+        f"logLik {lme4['log_likelihood']:.3f}"
+    )
     print(f"ratio lme4 / analysis.glmm: {lme4['seconds'] / ours:.1f}x")
 
 

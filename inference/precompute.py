@@ -11,6 +11,7 @@ import os
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -157,13 +158,13 @@ def iter_case_embeddings(
         for img in case.images.all():
             if img.sha256 not in known:
                 todo.setdefault(img.sha256, ImageItem(img.sha256, settings.MEDIA_ROOT / img.file))
-    waiting = list(cases)
+    waiting = deque(cases)
 
     def release() -> list[CaseEmbeddings]:
         ready = []
         while waiting and (item := _case_ready(waiting[0], known, errors)) is not None:
             ready.append(item)
-            waiting.pop(0)
+            waiting.popleft()
         return ready
 
     if first := release():

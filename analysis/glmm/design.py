@@ -45,9 +45,7 @@ def _level_label(level: object) -> str:
     return str(level)
 
 
-def _variable_columns(
-    frame: pd.DataFrame, variable: str, contrasts: bool
-) -> list[tuple[str, np.ndarray]]:
+def _variable_columns(frame: pd.DataFrame, variable: str, contrasts: bool) -> list[tuple[str, np.ndarray]]:
     series = frame[variable]
     if _is_numeric(series):
         return [(variable, series.to_numpy(dtype=float))]
@@ -129,8 +127,11 @@ def build_design(data: pd.DataFrame, parsed: ParsedFormula, family: str) -> Desi
     names = [name for name, _ in named]
     X = np.column_stack([values for _, values in named]) if named else np.empty((len(frame), 0))
     X, names, dropped = _drop_rank_deficient(X, names)
-    codes, n_levels = zip(*(_group_codes(frame, t.factors) for t in parsed.random_terms), strict=True) \
-        if parsed.random_terms else ((), ())
+    codes, n_levels = (
+        zip(*(_group_codes(frame, t.factors) for t in parsed.random_terms), strict=True)
+        if parsed.random_terms
+        else ((), ())
+    )
     return Design(
         y=y,
         X=X,

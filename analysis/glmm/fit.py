@@ -21,7 +21,12 @@ SINGULAR_TOL = 1e-4  # lme4's isSingular(): a relative SD below this counts as 0
 GRADIENT_TOL = 2e-3  # lme4's check.conv.grad: max |Hessian-scaled gradient|
 HESSIAN_STEP = 1e-4  # lme4's deriv12 delta; we difference the analytic gradient instead
 SEPARATION_LOGIT = 10.0
-ESCAPE_PROBE, ESCAPE_RESTART = 1e-2, 0.5  # theta probed / restarted from when stuck at 0  # |beta| beyond this on the logit scale means a probability of ~0 or ~1
+ITERATION_LIMIT = "optimiser did not converge within 1000 iterations"
+FAILURES = ("model failed", "penalised IRLS", "optimiser")  # warnings that mean converged=False
+ESCAPE_PROBE, ESCAPE_RESTART = (
+    1e-2,
+    0.5,
+)  # theta probed / restarted from when stuck at 0  # |beta| beyond this on the logit scale means a probability of ~0 or ~1
 
 
 def fit_glmm(data: pd.DataFrame, formula: str, family: str = "binomial", reml: bool = False) -> GlmmResult:
@@ -133,41 +138,52 @@ def _newton_polish(problem: BinomialLaplace, x: np.ndarray) -> tuple[np.ndarray,
     return x, _hessian(gradient, x)
 
 
-def _lbfgsb(problem: BinomialLaplace, x0: np.ndarray, bounds: list) -> np.ndarray:
+ValueAndGradient = Callable[[np.ndarray], tuple[float, np.ndarray]]
+
+
+def _lbfgsb(fun: ValueAndGradient, x0: np.ndarray, bounds: list) -> tuple[np.ndarray, bool]:
     opt = minimize(
-        problem.value_and_gradient, x0, jac=True, method="L-BFGS-B", bounds=bounds,
-        options={"maxiter": 500, "ftol": 1e-13, "gtol": 1e-7},
+        fun,
+        x0,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"maxiter": 1000, "ftol": 1e-13, "gtol": 1e-7},
     )
-    return opt.x
+    # "ABNORMAL_TERMINATION_IN_LNSRCH" at this ftol means no further progress is possible,
+    # which is convergence for our purpose; running out of iterations is not
+    return opt.x, opt.nit < 1000
 
 
-def _escapable(problem: BinomialLaplace, x: np.ndarray) -> np.ndarray:
+def _escapable(fun: ValueAndGradient, x: np.ndarray, n_theta: int) -> np.ndarray:
     """Thetas sitting at 0 although the deviance falls when they grow.
 
     The deviance is even in each theta, so its gradient is exactly 0 at theta = 0 and a
     gradient method that lands there never leaves; probe the slope a little inside instead.
     """
-    escapable = np.zeros(problem.n_theta, bool)
-    for k in np.flatnonzero(x[: problem.n_theta] < SINGULAR_TOL):
+    escapable = np.zeros(n_theta, bool)
+    for k in np.flatnonzero(x[:n_theta] < SINGULAR_TOL):
         probe = x.copy()
         probe[k] = ESCAPE_PROBE
-        escapable[k] = problem.value_and_gradient(probe)[1][k] < 0
+        escapable[k] = fun(probe)[1][k] < 0
     return escapable
 
 
-def _minimise_with_escapes(problem: BinomialLaplace, x0: np.ndarray, bounds: list) -> np.ndarray:
-    x = _lbfgsb(problem, x0, bounds)
-    for _ in range(problem.n_theta):
-        escapable = _escapable(problem, x)
+def _minimise_with_escapes(
+    fun: ValueAndGradient, x0: np.ndarray, bounds: list, n_theta: int
+) -> tuple[np.ndarray, bool]:
+    x, ok = _lbfgsb(fun, x0, bounds)
+    for _ in range(n_theta):
+        escapable = _escapable(fun, x, n_theta)
         if not escapable.any():
             break
         restart = x.copy()
-        restart[: problem.n_theta][escapable] = ESCAPE_RESTART
-        candidate = _lbfgsb(problem, restart, bounds)
-        if problem.deviance(candidate) >= problem.deviance(x):
+        restart[:n_theta][escapable] = ESCAPE_RESTART
+        candidate, candidate_ok = _lbfgsb(fun, restart, bounds)
+        if fun(candidate)[0] >= fun(x)[0]:
             break
-        x = candidate
-    return x
+        x, ok = candidate, candidate_ok
+    return x, ok
 
 
 def _hessian_vcov(h: np.ndarray, n_theta: int) -> np.ndarray | None:
@@ -223,7 +239,7 @@ def _fit_binomial(formula: str, design: Design, structure: ReStructure, notes: l
     k, p = structure.n_terms, design.X.shape[1]
     x0 = np.concatenate([np.ones(k), _glm_start(design.y, design.X)])  # lme4 also starts at theta = 1
     bounds = [(0.0, None)] * k + [(None, None)] * p
-    x = _minimise_with_escapes(problem, x0, bounds)
+    x, ok = _minimise_with_escapes(problem.value_and_gradient, x0, bounds, k)
     x, h = _newton_polish(problem, x)
     deviance, g = problem.value_and_gradient(x)
     theta, beta = np.abs(x[:k]), x[k:]
@@ -236,13 +252,16 @@ def _fit_binomial(formula: str, design: Design, structure: ReStructure, notes: l
         )
         vcov = problem.rx_vcov(theta, beta)
     warnings += _convergence_warnings(h, g, x, k)
+    if not ok:
+        warnings.append(ITERATION_LIMIT)
     if problem.pirls_failures:
         warnings.append(f"penalised IRLS did not converge in {problem.pirls_failures} evaluations")
     warnings += _singular_warnings(design.groups, theta)
     warnings += _separation_warnings(design.column_names, beta)
-    converged = not any(w.startswith(("model failed", "penalised IRLS")) for w in warnings)
-    return _result(formula, "binomial", "Laplace (ML)", converged, -deviance / 2, design, beta, vcov,
-                   theta**2, warnings)
+    converged = not any(w.startswith(FAILURES) for w in warnings)
+    return _result(
+        formula, "binomial", "Laplace (ML)", converged, -deviance / 2, design, beta, vcov, theta**2, warnings
+    )
 
 
 def _central_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, step: float = 1e-6) -> np.ndarray:
@@ -257,27 +276,42 @@ def _fit_gaussian(
     k = structure.n_terms
     # theta enters only through theta^2 and products, so the deviance is even: |theta| is allowed
     objective = lambda t: profile.deviance(np.abs(t))  # noqa: E731
-    opt = minimize(
-        objective, np.ones(k), jac=lambda t: _central_gradient(objective, t), method="L-BFGS-B",
-        bounds=[(0.0, None)] * k, options={"maxiter": 500, "ftol": 1e-14, "gtol": 1e-8},
-    )
-    theta = np.abs(opt.x)
+    fun = lambda t: (objective(t), _central_gradient(objective, t))  # noqa: E731
+    theta, ok = _minimise_with_escapes(fun, np.ones(k), [(0.0, None)] * k, k)
+    theta = np.abs(theta)
     solution = profile.solve(theta)
     sigma2 = profile.sigma2(solution)
     warnings = list(notes)
-    if not opt.success and "ABNORMAL" not in str(opt.message):
-        warnings.append(f"optimiser did not converge: {opt.message}")
+    if not ok:
+        warnings.append(ITERATION_LIMIT)
     warnings += _singular_warnings(design.groups, theta)
     variances = np.append(sigma2 * theta**2, sigma2)
-    return _result(formula, "gaussian", "REML" if reml else "ML", not any(
-        w.startswith("optimiser") for w in warnings), -profile.deviance(theta) / 2, design,
-        solution.beta, sigma2 * np.linalg.inv(solution.rx), variances, warnings,
-        groups=(*design.groups, "Residual"))
+    return _result(
+        formula,
+        "gaussian",
+        "REML" if reml else "ML",
+        ok,
+        -profile.deviance(theta) / 2,
+        design,
+        solution.beta,
+        sigma2 * np.linalg.inv(solution.rx),
+        variances,
+        warnings,
+        groups=(*design.groups, "Residual"),
+    )
 
 
 def _result(
-    formula: str, family: str, method: str, converged: bool, log_likelihood: float, design: Design,
-    beta: np.ndarray, vcov: np.ndarray, variances: np.ndarray, warnings: list[str],
+    formula: str,
+    family: str,
+    method: str,
+    converged: bool,
+    log_likelihood: float,
+    design: Design,
+    beta: np.ndarray,
+    vcov: np.ndarray,
+    variances: np.ndarray,
+    warnings: list[str],
     groups: tuple[str, ...] | None = None,
 ) -> GlmmResult:
     se = np.sqrt(np.diag(vcov))
@@ -288,7 +322,9 @@ def _result(
         converged=converged,
         log_likelihood=float(log_likelihood),
         n_obs=len(design.y),
-        fixed_effects=tuple(fixed_effect(n, b, s) for n, b, s in zip(design.column_names, beta, se, strict=True)),
+        fixed_effects=tuple(
+            fixed_effect(n, b, s) for n, b, s in zip(design.column_names, beta, se, strict=True)
+        ),
         random_effects=tuple(
             RandomEffect(group=g, variance=float(v))
             for g, v in zip(groups or design.groups, variances, strict=True)

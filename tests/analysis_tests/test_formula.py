@@ -25,7 +25,13 @@ def test_star_expands_and_duplicates_collapse():
     assert parsed.fixed_terms == (("a",), ("b",), ("a", "b"))
     three = parse_formula("y ~ a*b*c + (1|g)")
     assert three.fixed_terms == (
-        ("a",), ("b",), ("c",), ("a", "b"), ("a", "c"), ("b", "c"), ("a", "b", "c"),
+        ("a",),
+        ("b",),
+        ("c",),
+        ("a", "b"),
+        ("a", "c"),
+        ("b", "c"),
+        ("a", "b", "c"),
     )
 
 

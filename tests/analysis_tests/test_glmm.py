@@ -46,13 +46,21 @@ def _fit(name: str) -> GlmmResult:
 def _compare(result: GlmmResult, reference: dict, rtol: float, variance_atol: float) -> None:
     terms = [fe["term"] for fe in reference["fixed_effects"]]
     assert [fe.term for fe in result.fixed_effects] == terms
-    assert_allclose([result.fixed(t).estimate for t in terms],
-                    [fe["estimate"] for fe in reference["fixed_effects"]], rtol=rtol)
-    assert_allclose([result.fixed(t).se for t in terms],
-                    [fe["se"] for fe in reference["fixed_effects"]], rtol=rtol)
+    assert_allclose(
+        [result.fixed(t).estimate for t in terms],
+        [fe["estimate"] for fe in reference["fixed_effects"]],
+        rtol=rtol,
+    )
+    assert_allclose(
+        [result.fixed(t).se for t in terms], [fe["se"] for fe in reference["fixed_effects"]], rtol=rtol
+    )
     groups = [re_["group"] for re_ in reference["random_effects"]]
-    assert_allclose([result.random(g).variance for g in groups],
-                    [re_["variance"] for re_ in reference["random_effects"]], rtol=rtol, atol=variance_atol)
+    assert_allclose(
+        [result.random(g).variance for g in groups],
+        [re_["variance"] for re_ in reference["random_effects"]],
+        rtol=rtol,
+        atol=variance_atol,
+    )
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -87,8 +95,13 @@ def test_method_family_and_random_effect_names():
 def test_r_style_names_for_categorical_terms_and_interactions():
     names = [fe.term for fe in _fit("binary_groups").fixed_effects]
     assert names == [
-        "(Intercept)", "arm", "reader_groupdermatologist", "reader_groupresident", "confidence",
-        "arm:reader_groupdermatologist", "arm:reader_groupresident",
+        "(Intercept)",
+        "arm",
+        "reader_groupdermatologist",
+        "reader_groupresident",
+        "confidence",
+        "arm:reader_groupdermatologist",
+        "arm:reader_groupresident",
     ]
 
 
@@ -123,15 +136,26 @@ def test_likelihood_ratio_test_rejects_incomparable_fits():
 def test_to_dict_is_json_ready_and_odds_ratio_is_wald():
     result = _fit("binary_crossed")
     payload = json.loads(json.dumps(result.to_dict()))
-    for key in ("formula", "method", "converged", "log_likelihood", "fixed_effects", "random_effects", "warnings"):
+    for key in (
+        "formula",
+        "method",
+        "converged",
+        "log_likelihood",
+        "fixed_effects",
+        "random_effects",
+        "warnings",
+    ):
         assert key in payload
     assert set(payload["fixed_effects"][0]) == {"term", "estimate", "se", "z", "p_value"}
     assert set(payload["random_effects"][0]) == {"group", "variance"}
     arm = result.fixed("arm")
     odds = result.odds_ratio("arm")
     assert_allclose(odds["estimate"], np.exp(arm.estimate))
-    assert_allclose([np.log(odds["ci_low"]), np.log(odds["ci_high"])],
-                    [arm.estimate - 1.959964 * arm.se, arm.estimate + 1.959964 * arm.se], rtol=1e-6)
+    assert_allclose(
+        [np.log(odds["ci_low"]), np.log(odds["ci_high"])],
+        [arm.estimate - 1.959964 * arm.se, arm.estimate + 1.959964 * arm.se],
+        rtol=1e-6,
+    )
     assert_allclose(arm.z, arm.estimate / arm.se)
     with pytest.raises(KeyError, match="arm"):
         result.fixed("treatment")
@@ -150,10 +174,14 @@ def _small_readings(seed: int = 7, n_readers: int = 8, n_cases: int = 20) -> pd.
     case = np.tile(np.repeat(np.arange(n_cases), 2), n_readers)
     arm = np.tile([0, 1], n_readers * n_cases)
     eta = 0.2 + 0.6 * arm + rng.normal(0, 0.7, n_readers)[reader] + rng.normal(0, 1.0, n_cases)[case]
-    return pd.DataFrame({
-        "reader": [f"r{i}" for i in reader], "case": [f"c{i}" for i in case], "arm": arm,
-        "correct_top1": (rng.random(len(arm)) < 1 / (1 + np.exp(-eta))).astype(int),
-    })
+    return pd.DataFrame(
+        {
+            "reader": [f"r{i}" for i in reader],
+            "case": [f"c{i}" for i in case],
+            "arm": arm,
+            "correct_top1": (rng.random(len(arm)) < 1 / (1 + np.exp(-eta))).astype(int),
+        }
+    )
 
 
 def test_analytic_gradient_matches_finite_differences():
@@ -165,7 +193,9 @@ def test_analytic_gradient_matches_finite_differences():
         x = np.array(x)
         _, gradient = problem.value_and_gradient(x)
         step = 1e-5
-        numeric = [(problem.deviance(x + e) - problem.deviance(x - e)) / (2 * step) for e in np.eye(len(x)) * step]
+        numeric = [
+            (problem.deviance(x + e) - problem.deviance(x - e)) / (2 * step) for e in np.eye(len(x)) * step
+        ]
         assert_allclose(gradient, numeric, atol=1e-4)
 
 
