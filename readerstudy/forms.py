@@ -14,8 +14,20 @@ from readerstudy.study_settings import SettingsError, StudySettings, parse_study
 
 # Form field -> settings key, for the flat answer-form and design options.
 SETTINGS_FIELDS = (
-    "top_k", "ask_confidence", "ask_management", "ask_malignancy", "time_limit_s", "feedback", "allow_back",
-    "block_size", "washout_days", "repeat_cases", "quota", "stratify_by", "generic_credit", "max_readers",
+    "top_k",
+    "ask_confidence",
+    "ask_management",
+    "ask_malignancy",
+    "time_limit_s",
+    "feedback",
+    "allow_back",
+    "block_size",
+    "washout_days",
+    "repeat_cases",
+    "quota",
+    "stratify_by",
+    "generic_credit",
+    "max_readers",
     "completion_threshold",
 )
 LIVE_FIELDS = ("title", "description", "max_readers")  # editable after launch (see services.studies)
@@ -29,15 +41,19 @@ def _model_version_queryset():
 
 class StudyForm(forms.Form):
     title = forms.CharField(max_length=200)
-    slug = forms.SlugField(max_length=70, required=False, help_text="Short id used in links and exports; "
-                           "left empty, it is made from the title.")
+    slug = forms.SlugField(
+        max_length=70,
+        required=False,
+        help_text="Short id used in links and exports; left empty, it is made from the title.",
+    )
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
     case_set = forms.ModelChoiceField(queryset=CaseSet.objects.none())
     design = forms.ChoiceField(choices=Design.choices)
     arms = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}), required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
+        required=False,
         help_text="One arm per line: name | unaided or ai | label [| faulty rate]. The unaided (control) arm "
-                  "comes first. Leave empty for the design's usual arms.",
+        "comes first. Leave empty for the design's usual arms.",
     )
     model_version = forms.ModelChoiceField(queryset=None, required=False, help_text="Needed for AI arms.")
     seed = forms.IntegerField(required=False, min_value=0, help_text="Empty: drawn at random and recorded.")
@@ -54,22 +70,39 @@ class StudyForm(forms.Form):
     allow_back = forms.BooleanField(required=False, label="Readers may revisit earlier cases")
     block_size = forms.IntegerField(min_value=1, initial=10, label="Block size (randomised blocks)")
     washout_days = forms.IntegerField(min_value=0, initial=14, label="Washout in days (crossover)")
-    training_cases = forms.CharField(required=False, label="Training cases",
-                                     help_text="Case ids, separated by commas or spaces; read first, with "
-                                               "feedback, and kept apart from measured readings.")
+    training_cases = forms.CharField(
+        required=False,
+        label="Training cases",
+        help_text="Case ids, separated by commas or spaces; read first, with "
+        "feedback, and kept apart from measured readings.",
+    )
     repeat_cases = forms.IntegerField(min_value=0, initial=0, label="Repeat (attention) readings per reader")
     quota = forms.IntegerField(required=False, min_value=1, label="Cases per reader (empty: all)")
-    stratify_by = forms.CharField(required=False, label="Shuffle within strata of",
-                                  help_text="e.g. fitzpatrick, body_site, reference_group, or a metadata key.")
-    generic_credit = forms.BooleanField(required=False, label="Same-group diagnoses count as correct (generic)")
+    stratify_by = forms.CharField(
+        required=False,
+        label="Shuffle within strata of",
+        help_text="e.g. fitzpatrick, body_site, reference_group, or a metadata key.",
+    )
+    generic_credit = forms.BooleanField(
+        required=False, label="Same-group diagnoses count as correct (generic)"
+    )
     max_readers = forms.IntegerField(required=False, min_value=1, label="Reader cap (empty: none)")
-    completion_threshold = forms.FloatField(min_value=0.01, max_value=1, initial=0.95,
-                                            label="A reader counts when this share of readings is valid")
+    completion_threshold = forms.FloatField(
+        min_value=0.01,
+        max_value=1,
+        initial=0.95,
+        label="A reader counts when this share of readings is valid",
+    )
 
     ai_top_k = forms.IntegerField(min_value=1, max_value=10, initial=3, label="AI suggestions shown")
     ai_show_probabilities = forms.BooleanField(required=False, initial=True, label="Show AI probabilities")
-    ai_faulty_rate = forms.FloatField(min_value=0, max_value=1, initial=0, label="Faulty suggestion rate",
-                                      help_text="Share of cases with a deliberately wrong AI suggestion.")
+    ai_faulty_rate = forms.FloatField(
+        min_value=0,
+        max_value=1,
+        initial=0,
+        label="Faulty suggestion rate",
+        help_text="Share of cases with a deliberately wrong AI suggestion.",
+    )
 
     def __init__(self, *args: Any, study: Study | None = None, **kwargs: Any):
         if study is not None and "initial" not in kwargs:
@@ -96,7 +129,9 @@ class StudyForm(forms.Form):
                 continue
             parts = [part.strip() for part in line.split("|")]
             if len(parts) not in (3, 4) or parts[1] not in ArmKind.values:
-                raise forms.ValidationError(f"Line {number}: write name | unaided or ai | label [| faulty rate].")
+                raise forms.ValidationError(
+                    f"Line {number}: write name | unaided or ai | label [| faulty rate]."
+                )
             assist: dict[str, Any] = {}
             if len(parts) == 4:
                 try:
@@ -133,18 +168,31 @@ class StudyForm(forms.Form):
         """The arms as typed (or the design's defaults), with the AI display options on AI arms."""
         data = self.cleaned_data
         arms = data.get("arms") or [ArmSpec(a.name, a.label, a.kind) for a in default_arms(data["design"])]
-        display = {"top_k": data["ai_top_k"], "show_probabilities": data["ai_show_probabilities"],
-                   "faulty_rate": data["ai_faulty_rate"]}
+        display = {
+            "top_k": data["ai_top_k"],
+            "show_probabilities": data["ai_show_probabilities"],
+            "faulty_rate": data["ai_faulty_rate"],
+        }
         return [
-            ArmSpec(arm.name, arm.label, arm.kind, {**display, **arm.assist} if arm.kind == ArmKind.AI else {})
+            ArmSpec(
+                arm.name, arm.label, arm.kind, {**display, **arm.assist} if arm.kind == ArmKind.AI else {}
+            )
             for arm in arms
         ]
 
     def service_kwargs(self) -> dict[str, Any]:
         """Arguments for services.studies.study_create / the ``changes`` of study_update."""
         data = self.cleaned_data
-        fields = ("title", "description", "case_set", "design", "model_version", "instructions", "consent_text",
-                  "consent_version")
+        fields = (
+            "title",
+            "description",
+            "case_set",
+            "design",
+            "model_version",
+            "instructions",
+            "consent_text",
+            "consent_version",
+        )
         result = {name: data[name] for name in fields}
         result["settings"] = self.settings_dict()
         if data.get("slug"):
@@ -162,8 +210,17 @@ def initial_from_study(study: Study) -> dict[str, Any]:
     arms = list(study.arms.all())
     ai_arm = next((arm for arm in arms if arm.kind == ArmKind.AI), None)
     initial: dict[str, Any] = {
-        name: getattr(study, name) for name in (
-            "title", "slug", "description", "design", "seed", "instructions", "consent_text", "consent_version")
+        name: getattr(study, name)
+        for name in (
+            "title",
+            "slug",
+            "description",
+            "design",
+            "seed",
+            "instructions",
+            "consent_text",
+            "consent_version",
+        )
     }
     initial.update({name: getattr(settings, name) for name in SETTINGS_FIELDS})
     initial.update(
@@ -187,13 +244,17 @@ class InvitationForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices, initial=Role.READER)
     kind = forms.ChoiceField(
         choices=[("single", "Single-use link (one person)"), ("open", "Open link (several people)")],
-        initial="single", widget=forms.RadioSelect,
+        initial="single",
+        widget=forms.RadioSelect,
     )
     count = forms.IntegerField(min_value=1, max_value=200, initial=1, label="How many single-use links")
     max_uses = forms.IntegerField(min_value=1, required=False, label="Cap for an open link (empty: none)")
     email = forms.EmailField(required=False, help_text="Optional: only this address may use the link.")
-    expires_at = forms.DateTimeField(required=False, label="Expires (optional)",
-                                     widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    expires_at = forms.DateTimeField(
+        required=False,
+        label="Expires (optional)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
 
     def clean_expires_at(self):
         value = self.cleaned_data.get("expires_at")

@@ -121,12 +121,15 @@ def study_progress(study: Study) -> StudyProgress:
 def progress_fingerprint(study: Study) -> str:
     """Changes whenever the progress page would (2 queries): status, members, consents, readings."""
     members = Membership.objects.filter(study=study).aggregate(
-        n=Count("pk"), consented=Count("pk", filter=Q(consented_at__isnull=False)),
+        n=Count("pk"),
+        consented=Count("pk", filter=Q(consented_at__isnull=False)),
         finished=Count("pk", filter=Q(completed_at__isnull=False)),
     )
     readings = Reading.objects.filter(schedule_item__study=study).aggregate(n=Count("pk"), last=Max("pk"))
-    return (f"{study.status}-{members['n']}-{members['consented']}-{members['finished']}-"
-            f"{readings['n']}-{readings['last'] or 0}")
+    return (
+        f"{study.status}-{members['n']}-{members['consented']}-{members['finished']}-"
+        f"{readings['n']}-{readings['last'] or 0}"
+    )
 
 
 def study_invitations(study: Study) -> QuerySet[Invitation]:
@@ -138,4 +141,6 @@ def invitation_by_token(token: str) -> Invitation | None:
 
 
 def study_members(study: Study) -> QuerySet[Membership]:
-    return Membership.objects.filter(study=study).select_related("user").order_by("role", "reader_index", "pk")
+    return (
+        Membership.objects.filter(study=study).select_related("user").order_by("role", "reader_index", "pk")
+    )

@@ -121,6 +121,13 @@ class BinomialLaplace:
         return self._laplace(mode), self._gradient(self.split(x)[0], mode)
 
     def _gradient(self, theta: np.ndarray, mode: Mode) -> np.ndarray:
+        """d deviance / d(theta, beta) at the modes.
+
+        D + |u|^2 is stationary in u, so only its partial derivatives count. For log|A|:
+        d log|A| = tr(A^-1 dA|_W) + sum_i h_i w'_i d eta_i, with leverages h = diag(Z L A^-1 L Z')
+        (L = Lambda) and w' = dW/d eta; d eta includes du*/dx = A^-1 (...) from differentiating
+        the mode equation L Z'(y - mu) = u, which one extra solve (``a`` below) accounts for.
+        """
         s, mu, u = self.s, mode.mu, mode.u
         resid = self.y - mu
         w = mu * (1.0 - mu)

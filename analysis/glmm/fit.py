@@ -20,13 +20,11 @@ from analysis.glmm.result import GlmmResult, RandomEffect, fixed_effect
 SINGULAR_TOL = 1e-4  # lme4's isSingular(): a relative SD below this counts as 0
 GRADIENT_TOL = 2e-3  # lme4's check.conv.grad: max |Hessian-scaled gradient|
 HESSIAN_STEP = 1e-4  # lme4's deriv12 delta; we difference the analytic gradient instead
-SEPARATION_LOGIT = 10.0
+SEPARATION_LOGIT = 10.0  # |beta| beyond this on the logit scale means a probability of ~0 or ~1
+ESCAPE_PROBE = 1e-2  # theta at which the slope is probed when an optimum sits at theta = 0
+ESCAPE_RESTART = 0.5  # theta restarted from when the deviance falls away from 0
 ITERATION_LIMIT = "optimiser did not converge within 1000 iterations"
 FAILURES = ("model failed", "penalised IRLS", "optimiser")  # warnings that mean converged=False
-ESCAPE_PROBE, ESCAPE_RESTART = (
-    1e-2,
-    0.5,
-)  # theta probed / restarted from when stuck at 0  # |beta| beyond this on the logit scale means a probability of ~0 or ~1
 
 
 def fit_glmm(data: pd.DataFrame, formula: str, family: str = "binomial", reml: bool = False) -> GlmmResult:
@@ -54,9 +52,12 @@ def fit_glmm(data: pd.DataFrame, formula: str, family: str = "binomial", reml: b
 
 @contextmanager
 def _single_threaded_blas() -> Iterator[None]:
-    """One BLAS thread: the dense blocks are at most a few thousand wide, and on shared machines
-    (web workers, parallel power simulations) OpenBLAS threads oversubscribe cores and measured
-    8x slower on the 200,000-reading benchmark. threadpoolctl is optional."""
+    """One BLAS thread while fitting; threadpoolctl is optional.
+
+    The dense blocks are at most a few thousand wide, and on shared machines (web workers,
+    parallel power simulations) OpenBLAS threads oversubscribe the cores: the 200,000-reading
+    benchmark ran 8x slower with them on a loaded 2-core machine.
+    """
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
@@ -104,32 +105,23 @@ def _hessian(gradient: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.
     return (h + h.T) / 2
 
 
-def _free(x: np.ndarray, g: np.ndarray, n_theta: int) -> np.ndarray:
-    """Parameters not held at the theta >= 0 bound by a gradient pushing outward."""
-    at_bound = np.zeros(len(x), bool)
-    at_bound[:n_theta] = (x[:n_theta] <= 0) & (g[:n_theta] > 0)
-    return ~at_bound
-
-
 def _newton_polish(problem: BinomialLaplace, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A few Newton steps from the quasi-Newton optimum; returns x and the Hessian there.
 
     L-BFGS-B stops on relative changes of a deviance in the 10^5 range; the Newton step with the
-    Hessian we need for standard errors anyway removes what is left.
+    Hessian we need for standard errors anyway removes what is left. Thetas at 0 stay there
+    (their gradient is 0 by symmetry, so the Newton step leaves them alone).
     """
     n_theta = problem.n_theta
     gradient = lambda z: problem.value_and_gradient(z)[1]  # noqa: E731
     for _ in range(3):
         value, g = problem.value_and_gradient(x)
         h = _hessian(gradient, x)
-        free = _free(x, g, n_theta)
-        step = np.zeros(len(x))
         try:
-            step[free] = -np.linalg.solve(h[np.ix_(free, free)], g[free])
+            step = -np.linalg.solve(h, g)
         except np.linalg.LinAlgError:
             return x, h
-        candidate = x + step
-        candidate[:n_theta] = np.maximum(candidate[:n_theta], 0.0)
+        candidate = _fold_theta(x + step, n_theta)
         if problem.deviance(candidate) > value + 1e-9 * abs(value):
             return x, h
         x = candidate
@@ -141,55 +133,65 @@ def _newton_polish(problem: BinomialLaplace, x: np.ndarray) -> tuple[np.ndarray,
 ValueAndGradient = Callable[[np.ndarray], tuple[float, np.ndarray]]
 
 
-def _lbfgsb(fun: ValueAndGradient, x0: np.ndarray, bounds: list) -> tuple[np.ndarray, bool]:
+def _fold_theta(x: np.ndarray, n_theta: int) -> np.ndarray:
+    """|theta|, with values below lme4's singularity tolerance set to the boundary 0."""
+    x = x.copy()
+    theta = np.abs(x[:n_theta])
+    theta[theta < SINGULAR_TOL] = 0.0
+    x[:n_theta] = theta
+    return x
+
+
+def _lbfgs(fun: ValueAndGradient, x0: np.ndarray, n_theta: int) -> tuple[np.ndarray, bool]:
+    """Unconstrained over theta: the deviance is even in each theta, so theta may cross 0.
+
+    With a bound at 0 instead, a step projected onto the bound lands where the gradient is
+    exactly 0 by symmetry and the optimiser stops there even when the deviance falls inside.
+    """
     opt = minimize(
-        fun,
-        x0,
-        jac=True,
-        method="L-BFGS-B",
-        bounds=bounds,
-        options={"maxiter": 1000, "ftol": 1e-13, "gtol": 1e-7},
+        fun, x0, jac=True, method="L-BFGS-B", options={"maxiter": 1000, "ftol": 1e-13, "gtol": 1e-7}
     )
     # "ABNORMAL_TERMINATION_IN_LNSRCH" at this ftol means no further progress is possible,
     # which is convergence for our purpose; running out of iterations is not
-    return opt.x, opt.nit < 1000
+    return _fold_theta(opt.x, n_theta), opt.nit < 1000
 
 
 def _escapable(fun: ValueAndGradient, x: np.ndarray, n_theta: int) -> np.ndarray:
-    """Thetas sitting at 0 although the deviance falls when they grow.
-
-    The deviance is even in each theta, so its gradient is exactly 0 at theta = 0 and a
-    gradient method that lands there never leaves; probe the slope a little inside instead.
-    """
+    """Thetas at 0 although the deviance falls when they grow (probed a little inside)."""
     escapable = np.zeros(n_theta, bool)
-    for k in np.flatnonzero(x[:n_theta] < SINGULAR_TOL):
+    for k in np.flatnonzero(x[:n_theta] == 0):
         probe = x.copy()
         probe[k] = ESCAPE_PROBE
         escapable[k] = fun(probe)[1][k] < 0
     return escapable
 
 
-def _minimise_with_escapes(
-    fun: ValueAndGradient, x0: np.ndarray, bounds: list, n_theta: int
-) -> tuple[np.ndarray, bool]:
-    x, ok = _lbfgsb(fun, x0, bounds)
+def _minimise(fun: ValueAndGradient, x0: np.ndarray, n_theta: int) -> tuple[np.ndarray, bool]:
+    x, ok = _lbfgs(fun, x0, n_theta)
     for _ in range(n_theta):
         escapable = _escapable(fun, x, n_theta)
         if not escapable.any():
             break
         restart = x.copy()
         restart[:n_theta][escapable] = ESCAPE_RESTART
-        candidate, candidate_ok = _lbfgsb(fun, restart, bounds)
+        candidate, candidate_ok = _lbfgs(fun, restart, n_theta)
         if fun(candidate)[0] >= fun(x)[0]:
             break
         x, ok = candidate, candidate_ok
     return x, ok
 
 
-def _hessian_vcov(h: np.ndarray, n_theta: int) -> np.ndarray | None:
-    """lme4: 2 * solve(H)[beta, beta]; None when that is not positive definite."""
+def _hessian_vcov(h: np.ndarray, x: np.ndarray, n_theta: int) -> np.ndarray | None:
+    """lme4: 2 * solve(H)[beta, beta]; None when that is not positive definite.
+
+    Rows of thetas on the boundary are left out: their cross-derivatives are 0 by symmetry, so
+    the beta block is unchanged, and a flat direction at 0 cannot make the inverse fail.
+    """
+    keep = np.ones(len(x), bool)
+    keep[:n_theta] = x[:n_theta] != 0
+    n_free_theta = int(keep[:n_theta].sum())
     try:
-        v = 2.0 * np.linalg.inv(h)[n_theta:, n_theta:]
+        v = 2.0 * np.linalg.inv(h[np.ix_(keep, keep)])[n_free_theta:, n_free_theta:]
     except np.linalg.LinAlgError:
         return None
     v = (v + v.T) / 2
@@ -208,8 +210,7 @@ def _scaled_gradient(h: np.ndarray, g: np.ndarray) -> float | None:
 
 
 def _convergence_warnings(h: np.ndarray, g: np.ndarray, x: np.ndarray, n_theta: int) -> list[str]:
-    g = np.where(_free(x, g, n_theta), g, 0.0)
-    free = _free(x, g, n_theta) & ~((np.arange(len(x)) < n_theta) & (x <= 0))
+    free = ~((np.arange(len(x)) < n_theta) & (x == 0))  # a theta on the boundary is not free
     scaled = _scaled_gradient(h[np.ix_(free, free)], g[free])
     if scaled is None:
         return ["Hessian of the deviance is not positive definite: the model may be unidentifiable"]
@@ -236,15 +237,14 @@ def _separation_warnings(names: tuple[str, ...], beta: np.ndarray) -> list[str]:
 
 def _fit_binomial(formula: str, design: Design, structure: ReStructure, notes: list[str]) -> GlmmResult:
     problem = BinomialLaplace(design.y, design.X, structure)
-    k, p = structure.n_terms, design.X.shape[1]
+    k = structure.n_terms
     x0 = np.concatenate([np.ones(k), _glm_start(design.y, design.X)])  # lme4 also starts at theta = 1
-    bounds = [(0.0, None)] * k + [(None, None)] * p
-    x, ok = _minimise_with_escapes(problem.value_and_gradient, x0, bounds, k)
+    x, ok = _minimise(problem.value_and_gradient, x0, k)
     x, h = _newton_polish(problem, x)
     deviance, g = problem.value_and_gradient(x)
     theta, beta = np.abs(x[:k]), x[k:]
     warnings = list(notes)
-    vcov = _hessian_vcov(h, k)
+    vcov = _hessian_vcov(h, x, k)
     if vcov is None:
         warnings.append(
             "covariance from the finite-difference Hessian is not positive definite; "
@@ -277,8 +277,7 @@ def _fit_gaussian(
     # theta enters only through theta^2 and products, so the deviance is even: |theta| is allowed
     objective = lambda t: profile.deviance(np.abs(t))  # noqa: E731
     fun = lambda t: (objective(t), _central_gradient(objective, t))  # noqa: E731
-    theta, ok = _minimise_with_escapes(fun, np.ones(k), [(0.0, None)] * k, k)
-    theta = np.abs(theta)
+    theta, ok = _minimise(fun, np.ones(k), k)
     solution = profile.solve(theta)
     sigma2 = profile.sigma2(solution)
     warnings = list(notes)

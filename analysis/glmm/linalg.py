@@ -16,6 +16,7 @@ from scipy.linalg.lapack import dpotrf, dpotri
 
 # Largest dense Schur complement we allow (levels outside the largest term); 8000^2 doubles is 0.5 GB.
 MAX_DENSE_LEVELS = 8000
+MAX_CROSS_ENTRIES = 60_000_000  # the dense lead x rest block: 480 MB
 
 
 class ReStructure:
@@ -32,10 +33,12 @@ class ReStructure:
         sizes = [n_levels[k] for k in self.rest]
         self.rest_offsets = dict(zip(self.rest, np.concatenate([[0], np.cumsum(sizes)])[:-1], strict=True))
         self.q_rest = int(sum(sizes))
-        if self.q_rest > MAX_DENSE_LEVELS:
+        lead_levels = n_levels[self.lead] if n_levels else 0
+        if self.q_rest > MAX_DENSE_LEVELS or lead_levels * self.q_rest > MAX_CROSS_ENTRIES:
             raise ValueError(
-                f"random terms other than the largest have {self.q_rest} levels in total; "
-                f"the dense engine supports up to {MAX_DENSE_LEVELS}"
+                f"random terms other than the largest have {self.q_rest} levels in total "
+                f"(the largest has {lead_levels}); the dense engine supports up to {MAX_DENSE_LEVELS} "
+                f"and {MAX_CROSS_ENTRIES:,} cross entries"
             )
         # positions of each observation inside the Schur block, per remaining term, and flat
         # indices into the dense lead x rest cross block and the rest x rest block

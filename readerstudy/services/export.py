@@ -20,26 +20,91 @@ from readerstudy.study_settings import SettingsError, StudySettings, parse_study
 
 # The contract, in order; extra columns follow.
 READINGS_COLUMNS = [
-    "study", "reader", "reader_group", "reader_experience", "case", "truth", "truth_malignant", "arm", "phase",
-    "session", "position", "differential", "correct_top1", "correct_top3", "management",
-    "management_appropriate", "management_harmful", "confidence", "malignancy_score", "ai_shown", "ai_top1",
-    "ai_correct_top1", "duration_s", "timed_out", "submitted_at",
+    "study",
+    "reader",
+    "reader_group",
+    "reader_experience",
+    "case",
+    "truth",
+    "truth_malignant",
+    "arm",
+    "phase",
+    "session",
+    "position",
+    "differential",
+    "correct_top1",
+    "correct_top3",
+    "management",
+    "management_appropriate",
+    "management_harmful",
+    "confidence",
+    "malignancy_score",
+    "ai_shown",
+    "ai_top1",
+    "ai_correct_top1",
+    "duration_s",
+    "timed_out",
+    "submitted_at",
 ]
 READINGS_EXTRA_COLUMNS = [
-    "arm_kind", "training", "repeat", "truth_group", "reference_source", "correct_top1_exact",
-    "correct_top3_exact", "management_rating", "ai_correct_top3", "active_s", "shown_at", "first_input_at",
-    "reader_dermoscopy", "reader_country", "reader_age_band", "case_age", "case_sex", "case_fitzpatrick",
+    "arm_kind",
+    "training",
+    "repeat",
+    "truth_group",
+    "reference_source",
+    "correct_top1_exact",
+    "correct_top3_exact",
+    "management_rating",
+    "ai_correct_top3",
+    "active_s",
+    "shown_at",
+    "first_input_at",
+    "reader_dermoscopy",
+    "reader_country",
+    "reader_age_band",
+    "case_age",
+    "case_sex",
+    "case_fitzpatrick",
     "case_body_site",
 ]
 INT_COLUMNS = [
-    "reader_experience", "truth_malignant", "phase", "session", "position", "correct_top1", "correct_top3",
-    "management_appropriate", "management_harmful", "confidence", "malignancy_score", "ai_shown",
-    "ai_correct_top1", "timed_out", "training", "repeat", "correct_top1_exact", "correct_top3_exact",
-    "ai_correct_top3", "case_age", "case_fitzpatrick",
+    "reader_experience",
+    "truth_malignant",
+    "phase",
+    "session",
+    "position",
+    "correct_top1",
+    "correct_top3",
+    "management_appropriate",
+    "management_harmful",
+    "confidence",
+    "malignancy_score",
+    "ai_shown",
+    "ai_correct_top1",
+    "timed_out",
+    "training",
+    "repeat",
+    "correct_top1_exact",
+    "correct_top3_exact",
+    "ai_correct_top3",
+    "case_age",
+    "case_fitzpatrick",
 ]
 SCHEDULE_COLUMNS = [
-    "study", "reader", "reader_index", "position", "case", "arm", "arm_kind", "phase", "session", "training",
-    "repeat", "shown_at", "read", "submitted_at",
+    "study",
+    "reader",
+    "reader_index",
+    "position",
+    "case",
+    "arm",
+    "arm_kind",
+    "phase",
+    "session",
+    "training",
+    "repeat",
+    "shown_at",
+    "read",
+    "submitted_at",
 ]
 
 _READING_FIELDS = {
@@ -84,7 +149,11 @@ def readings_table(study: Study, *, include_training: bool = False) -> pd.DataFr
     groups, matrix = outcome_lookups(study)
     readings = (
         Reading.objects.filter(schedule_item__study=study)
-        .order_by("schedule_item__membership__reader_index", "schedule_item__membership_id", "schedule_item__position")
+        .order_by(
+            "schedule_item__membership__reader_index",
+            "schedule_item__membership_id",
+            "schedule_item__position",
+        )
         .values_list(*_READING_FIELDS.values())
     )
     if not include_training:
@@ -102,20 +171,51 @@ def readings_table(study: Study, *, include_training: bool = False) -> pd.DataFr
 
 
 def _reading_row(
-    raw: dict[str, Any], study: Study, parsed: StudySettings, groups: Mapping[str, str],
+    raw: dict[str, Any],
+    study: Study,
+    parsed: StudySettings,
+    groups: Mapping[str, str],
     matrix: outcomes.RatingMatrix,
 ) -> dict[str, Any]:
     differential = [str(code) for code in (raw["differential"] or [])]
     truth = raw["truth"]
-    outcome = outcomes.reading_outcome(differential=differential, truth=truth, management=raw["management"],
-                                       groups=groups, matrix=matrix, generic=parsed.generic_credit)
+    outcome = outcomes.reading_outcome(
+        differential=differential,
+        truth=truth,
+        management=raw["management"],
+        groups=groups,
+        matrix=matrix,
+        generic=parsed.generic_credit,
+    )
     ai_codes = ai_top_codes(raw["ai_snapshot"])
     ai_shown = bool(ai_codes)
     return {
-        **{name: raw[name] for name in (
-            "reader", "reader_group", "reader_experience", "case", "truth", "arm", "phase", "session", "position",
-            "confidence", "malignancy_score", "arm_kind", "truth_group", "reference_source", "reader_dermoscopy",
-            "reader_country", "reader_age_band", "case_age", "case_sex", "case_fitzpatrick", "case_body_site")},
+        **{
+            name: raw[name]
+            for name in (
+                "reader",
+                "reader_group",
+                "reader_experience",
+                "case",
+                "truth",
+                "arm",
+                "phase",
+                "session",
+                "position",
+                "confidence",
+                "malignancy_score",
+                "arm_kind",
+                "truth_group",
+                "reference_source",
+                "reader_dermoscopy",
+                "reader_country",
+                "reader_age_band",
+                "case_age",
+                "case_sex",
+                "case_fitzpatrick",
+                "case_body_site",
+            )
+        },
         "study": study.slug,
         "truth_malignant": int(raw["truth_malignant"]),
         "differential": "|".join(differential),
@@ -175,7 +275,9 @@ def outcome_lookups(study: Study) -> tuple[dict[str, str], dict[tuple[str, str],
     ratings = ManagementRating.objects.filter(condition__taxonomy__case_sets=study.case_set_id)
     matrix = {
         (condition, management): rating
-        for condition, management, rating in ratings.values_list("condition__code", "management__code", "rating")
+        for condition, management, rating in ratings.values_list(
+            "condition__code", "management__code", "rating"
+        )
     }
     return groups, matrix
 
@@ -185,14 +287,38 @@ def schedules_table(study: Study) -> pd.DataFrame:
     items = (
         ScheduleItem.objects.filter(study=study)
         .order_by("membership__reader_index", "membership_id", "position")
-        .values_list("membership__pseudonym", "membership__reader_index", "position", "case__key", "arm__name",
-                     "arm__kind", "phase", "session", "training", "repeat", "shown_at", "reading__submitted_at")
+        .values_list(
+            "membership__pseudonym",
+            "membership__reader_index",
+            "position",
+            "case__key",
+            "arm__name",
+            "arm__kind",
+            "phase",
+            "session",
+            "training",
+            "repeat",
+            "shown_at",
+            "reading__submitted_at",
+        )
     )
     rows = [
-        {"study": study.slug, "reader": reader, "reader_index": index, "position": position, "case": case,
-         "arm": arm, "arm_kind": kind, "phase": phase, "session": session, "training": int(training),
-         "repeat": int(repeat), "shown_at": iso_utc(shown), "read": int(submitted is not None),
-         "submitted_at": iso_utc(submitted)}
+        {
+            "study": study.slug,
+            "reader": reader,
+            "reader_index": index,
+            "position": position,
+            "case": case,
+            "arm": arm,
+            "arm_kind": kind,
+            "phase": phase,
+            "session": session,
+            "training": int(training),
+            "repeat": int(repeat),
+            "shown_at": iso_utc(shown),
+            "read": int(submitted is not None),
+            "submitted_at": iso_utc(submitted),
+        }
         for reader, index, position, case, arm, kind, phase, session, training, repeat, shown, submitted in items
     ]
     frame = pd.DataFrame(rows, columns=SCHEDULE_COLUMNS)
@@ -228,4 +354,3 @@ def _settings(study: Study) -> StudySettings:
         return parse_study_settings(study.settings)
     except SettingsError:
         return StudySettings()
-

@@ -39,8 +39,11 @@ def _may_create(user) -> bool:
 def _links(study: Study) -> dict[str, str]:
     """Pages other apps provide for a study; a page that is not installed is not linked."""
     links = {}
-    for key, name in (("analysis", "analysis:list"), ("precompute", "inference:precompute"),
-                      ("evaluation", "inference:evaluation")):
+    for key, name in (
+        ("analysis", "analysis:list"),
+        ("precompute", "inference:precompute"),
+        ("evaluation", "inference:evaluation"),
+    ):
         try:
             links[key] = reverse(name, args=[study.slug])
         except NoReverseMatch:
@@ -78,7 +81,8 @@ def study_create(request: HttpRequest) -> HttpResponse:
 def study_detail(request: HttpRequest, slug: str) -> HttpResponse:
     study = study_for_user(request.user, slug, roles=MONITOR)
     context = _context(
-        request, study,
+        request,
+        study,
         arms=study.arms.all(),
         members=selectors.study_members(study),
         settings=study.settings,
@@ -95,8 +99,12 @@ def study_edit(request: HttpRequest, slug: str) -> HttpResponse:
     form = StudyForm(request.POST or None, study=study)
     if request.method == "POST" and form.is_valid():
         try:
-            studies.study_update(study=study, actor=request.user, changes=form.service_kwargs(),
-                                 arms=None if form.locked else form.arm_specs())
+            studies.study_update(
+                study=study,
+                actor=request.user,
+                changes=form.service_kwargs(),
+                arms=None if form.locked else form.arm_specs(),
+            )
         except StudyError as exc:
             for problem in exc.problems:
                 form.add_error(None, problem)
@@ -124,7 +132,9 @@ def study_launch(request: HttpRequest, slug: str) -> HttpResponse:
             return redirect("studies:detail", slug=study.slug)
     problems = studies.launch_problems(study) if study.status == StudyStatus.DRAFT else []
     readers = study.memberships.filter(role=Role.READER).count()
-    return render(request, "studies/launch.html", _context(request, study, problems=problems, readers=readers))
+    return render(
+        request, "studies/launch.html", _context(request, study, problems=problems, readers=readers)
+    )
 
 
 def _status_view(service, done: str):
@@ -144,7 +154,9 @@ def _status_view(service, done: str):
     return view
 
 
-study_pause = _status_view(studies.study_pause, "The study is paused: readers cannot submit until you resume it.")
+study_pause = _status_view(
+    studies.study_pause, "The study is paused: readers cannot submit until you resume it."
+)
 study_resume = _status_view(studies.study_resume, "The study is running again.")
 study_close = _status_view(studies.study_close, "The study is closed. Its readings are final.")
 
@@ -163,8 +175,12 @@ def invitations(request: HttpRequest, slug: str) -> HttpResponse:
         try:
             for _ in range(data["count"] if single else 1):
                 studies.invitation_create(
-                    study=study, actor=request.user, role=data["role"], single_use=single,
-                    max_uses=None if single else data["max_uses"], email=data["email"],
+                    study=study,
+                    actor=request.user,
+                    role=data["role"],
+                    single_use=single,
+                    max_uses=None if single else data["max_uses"],
+                    email=data["email"],
                     expires_at=data["expires_at"],
                 )
         except StudyError as exc:
@@ -174,7 +190,11 @@ def invitations(request: HttpRequest, slug: str) -> HttpResponse:
             messages.success(request, "Invitation links created: copy them below.")
             return redirect("studies:invitations", slug=study.slug)
     rows = [
-        {"invitation": inv, "url": request.build_absolute_uri(_join_path(inv)), "problem": studies.invitation_problem(inv)}
+        {
+            "invitation": inv,
+            "url": request.build_absolute_uri(_join_path(inv)),
+            "problem": studies.invitation_problem(inv),
+        }
         for inv in selectors.study_invitations(study)
     ]
     return render(request, "studies/invitations.html", _context(request, study, form=form, rows=rows))
@@ -217,20 +237,28 @@ def progress(request: HttpRequest, slug: str) -> HttpResponse:
     unchanged = since == fingerprint
     idle = unchanged and now - changed_at >= PROGRESS_IDLE_SECONDS
     if study.status == StudyStatus.CLOSED or idle:
-        context = _progress_context(request, study, fingerprint, changed_at if unchanged else now, polling=False)
+        context = _progress_context(
+            request, study, fingerprint, changed_at if unchanged else now, polling=False
+        )
         return HttpResponseStopPolling(render_to_string("studies/_progress.html", context, request=request))
     if unchanged:
         return HttpResponse(status=204)
     return render(request, "studies/_progress.html", _progress_context(request, study, fingerprint, now))
 
 
-def _progress_context(request: HttpRequest, study: Study, fingerprint: str, changed_at: int,
-                      polling: bool | None = None) -> dict:
+def _progress_context(
+    request: HttpRequest, study: Study, fingerprint: str, changed_at: int, polling: bool | None = None
+) -> dict:
     if polling is None:
         polling = study.status != StudyStatus.CLOSED
     return _context(
-        request, study, progress=selectors.study_progress(study), fingerprint=fingerprint, changed_at=changed_at,
-        polling=polling, poll_seconds=PROGRESS_POLL_SECONDS,
+        request,
+        study,
+        progress=selectors.study_progress(study),
+        fingerprint=fingerprint,
+        changed_at=changed_at,
+        polling=polling,
+        poll_seconds=PROGRESS_POLL_SECONDS,
     )
 
 
@@ -254,11 +282,16 @@ def export_readings(request: HttpRequest, slug: str) -> HttpResponse:
         raise Http404("Unknown format")
     include_training = request.GET.get("training") == "1"
     frame = export.readings_table(study, include_training=include_training)
-    audit_record(actor=request.user, action="export.readings", study=study,
-                 data={"format": fmt, "rows": len(frame), "training": include_training})
+    audit_record(
+        actor=request.user,
+        action="export.readings",
+        study=study,
+        data={"format": fmt, "rows": len(frame), "training": include_training},
+    )
     if fmt == "parquet":
-        return _download(export.to_parquet_bytes(frame), f"{study.slug}-readings.parquet",
-                         "application/vnd.apache.parquet")
+        return _download(
+            export.to_parquet_bytes(frame), f"{study.slug}-readings.parquet", "application/vnd.apache.parquet"
+        )
     return _download(export.to_csv_bytes(frame), f"{study.slug}-readings.csv", "text/csv; charset=utf-8")
 
 

@@ -15,8 +15,11 @@ urlpatterns = [
     path("studies/<slug:slug>/resume/", coordinator.study_resume, name="resume"),
     path("studies/<slug:slug>/close/", coordinator.study_close, name="close"),
     path("studies/<slug:slug>/invitations/", coordinator.invitations, name="invitations"),
-    path("studies/<slug:slug>/invitations/<int:invitation_id>/revoke/", coordinator.invitation_revoke,
-         name="invitation_revoke"),
+    path(
+        "studies/<slug:slug>/invitations/<int:invitation_id>/revoke/",
+        coordinator.invitation_revoke,
+        name="invitation_revoke",
+    ),
     path("studies/<slug:slug>/progress/", coordinator.progress, name="progress"),
     path("studies/<slug:slug>/export/readings/", coordinator.export_readings, name="export_readings"),
     path("studies/<slug:slug>/export/schedules/", coordinator.export_schedules, name="export_schedules"),

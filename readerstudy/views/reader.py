@@ -136,6 +136,7 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
             return _after_join(existing)
     signup_form = SignupForm(prefix="signup")
     login_form = AuthenticationForm(request, prefix="login")
+    login_form.fields["username"].widget.attrs.pop("autofocus", None)
     error = ""
     if request.method == "POST":
         action = request.POST.get("action")
@@ -146,6 +147,7 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         elif action == "login" and not request.user.is_authenticated:
             login_form = AuthenticationForm(request, data=request.POST, prefix="login")
+            login_form.fields["username"].widget.attrs.pop("autofocus", None)
             if login_form.is_valid():
                 login(request, login_form.get_user())
         if request.user.is_authenticated:

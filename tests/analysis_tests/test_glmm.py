@@ -24,7 +24,14 @@ from analysis.glmm.design import build_design
 from analysis.glmm.linalg import ReStructure
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "lme4"
-CASES = ["binary_crossed", "binary_groups", "binary_boundary", "gaussian_ml", "gaussian_reml"]
+CASES = [
+    "binary_crossed",
+    "binary_groups",
+    "binary_boundary",
+    "gaussian_ml",
+    "gaussian_reml",
+    "gaussian_small_reader",
+]
 
 
 def _reference(name: str) -> dict:
@@ -252,3 +259,36 @@ def test_bad_input_raises_value_error_naming_the_column(formula, family, message
 def test_reml_is_for_gaussian_only():
     with pytest.raises(ValueError, match="REML"):
         fit_glmm(_small_readings(), "correct_top1 ~ arm + (1|reader)", reml=True)
+
+
+def test_design_follows_r_model_matrix_conventions():
+    data = pd.read_csv(FIXTURES / "binary_groups.csv")
+    data["ai"] = np.where(data["arm"] == 1, "assisted", "unaided")
+    data["flag"] = data["confidence"] > 3
+
+    def names(formula: str) -> tuple[str, ...]:
+        return build_design(data, parse_formula(formula), "binomial").column_names
+
+    # no intercept: the first factor gets a column per level (R's contrasts rule)
+    assert names("correct_top1 ~ 0 + reader_group + (1|reader)") == (
+        "reader_groupGP",
+        "reader_groupdermatologist",
+        "reader_groupresident",
+    )
+    assert names("correct_top1 ~ ai * flag + (1|reader)") == (
+        "(Intercept)",
+        "aiunaided",
+        "flagTRUE",
+        "aiunaided:flagTRUE",
+    )
+    # aliased columns are dropped with a warning, as lme4 does
+    data["arm_copy"] = data["arm"]
+    design = build_design(data, parse_formula("correct_top1 ~ arm + arm_copy + (1|reader)"), "binomial")
+    assert design.column_names == ("(Intercept)", "arm") and design.dropped_columns == ("arm_copy",)
+
+
+def test_hessian_fallback_is_reported(monkeypatch):
+    monkeypatch.setattr(fit_module, "_hessian_vcov", lambda h, x, n_theta: None)
+    result = fit_glmm(_small_readings(), "correct_top1 ~ arm + (1|reader) + (1|case)")
+    assert any("conditional (RX)" in w for w in result.warnings)
+    assert result.fixed("arm").se > 0

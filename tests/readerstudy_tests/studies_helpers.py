@@ -30,9 +30,13 @@ def model_version_for(case_set: CaseSet) -> ModelVersion:
     for case in Case.objects.filter(case_set=case_set).select_related("reference"):
         probabilities = {code: 0.5 if code == case.reference.code else 0.1 for code in CODES}
         ModelOutput.objects.get_or_create(
-            model_version=version, case=case,
-            defaults={"taxonomy": case_set.taxonomy, "probabilities": probabilities,
-                      "top_codes": sorted(probabilities, key=lambda c: -probabilities[c])},
+            model_version=version,
+            case=case,
+            defaults={
+                "taxonomy": case_set.taxonomy,
+                "probabilities": probabilities,
+                "top_codes": sorted(probabilities, key=lambda c: -probabilities[c]),
+            },
         )
     return version
 
@@ -50,8 +54,13 @@ def make_study(
     coordinator = coordinator or UserFactory()
     case_set = case_set_with(n_cases)
     return studies.study_create(
-        actor=coordinator, title=f"{design} study", case_set=case_set, design=design, settings=settings or {},
-        arms=arms, model_version=model_version_for(case_set) if with_model and design != "benchmark" else None,
+        actor=coordinator,
+        title=f"{design} study",
+        case_set=case_set,
+        design=design,
+        settings=settings or {},
+        arms=arms,
+        model_version=model_version_for(case_set) if with_model and design != "benchmark" else None,
         seed=seed,
     )
 
@@ -60,14 +69,30 @@ def enrol_readers(study: Study, n: int) -> list[Membership]:
     return [studies.reader_enrol(study=study, user=UserFactory(), actor=None) for _ in range(n)]
 
 
-def submit(item: ScheduleItem, differential: Sequence[str], *, management: str = "", confidence: int | None = 3,
-           seconds: float = 30.0, ai_snapshot: dict | None = None, malignancy: int | None = None,
-           timed_out: bool = False) -> Reading:
+def submit(
+    item: ScheduleItem,
+    differential: Sequence[str],
+    *,
+    management: str = "",
+    confidence: int | None = 3,
+    seconds: float = 30.0,
+    ai_snapshot: dict | None = None,
+    malignancy: int | None = None,
+    timed_out: bool = False,
+) -> Reading:
     """A reading as the reader pages would store it (the reader service is not ours to call)."""
     shown = timezone.now() - timedelta(seconds=seconds)
     return Reading.objects.create(
-        schedule_item=item, idempotency_key=uuid.uuid4(), differential=list(differential), confidence=confidence,
-        management=management, malignancy_score=malignancy, shown_at=shown, first_input_at=shown,
-        submitted_at=shown + timedelta(seconds=seconds), active_ms=int(seconds * 900), timed_out=timed_out,
+        schedule_item=item,
+        idempotency_key=uuid.uuid4(),
+        differential=list(differential),
+        confidence=confidence,
+        management=management,
+        malignancy_score=malignancy,
+        shown_at=shown,
+        first_input_at=shown,
+        submitted_at=shown + timedelta(seconds=seconds),
+        active_ms=int(seconds * 900),
+        timed_out=timed_out,
         ai_snapshot=ai_snapshot,
     )

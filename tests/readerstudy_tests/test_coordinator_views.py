@@ -37,8 +37,12 @@ def world():
     (other_reader,) = enrol_readers(other, 1)
     return {
         "study": study,
-        "users": {"coordinator": study.created_by, "statistician": statistician, "reader": reader.user,
-                  "other_reader": other_reader.user},
+        "users": {
+            "coordinator": study.created_by,
+            "statistician": statistician,
+            "reader": reader.user,
+            "other_reader": other_reader.user,
+        },
         "reader": reader,
     }
 
@@ -48,12 +52,26 @@ MATRIX = [
     ("studies:detail", "get", {"other_reader": 404, "reader": 404, "statistician": 200, "coordinator": 200}),
     ("studies:edit", "get", {"other_reader": 404, "reader": 404, "statistician": 404, "coordinator": 200}),
     ("studies:launch", "get", {"other_reader": 404, "reader": 404, "statistician": 404, "coordinator": 200}),
-    ("studies:invitations", "get", {"other_reader": 404, "reader": 404, "statistician": 404, "coordinator": 200}),
-    ("studies:progress", "get", {"other_reader": 404, "reader": 404, "statistician": 200, "coordinator": 200}),
-    ("studies:export_readings", "get",
-     {"other_reader": 404, "reader": 404, "statistician": 200, "coordinator": 200}),
-    ("studies:export_schedules", "get",
-     {"other_reader": 404, "reader": 404, "statistician": 200, "coordinator": 200}),
+    (
+        "studies:invitations",
+        "get",
+        {"other_reader": 404, "reader": 404, "statistician": 404, "coordinator": 200},
+    ),
+    (
+        "studies:progress",
+        "get",
+        {"other_reader": 404, "reader": 404, "statistician": 200, "coordinator": 200},
+    ),
+    (
+        "studies:export_readings",
+        "get",
+        {"other_reader": 404, "reader": 404, "statistician": 200, "coordinator": 200},
+    ),
+    (
+        "studies:export_schedules",
+        "get",
+        {"other_reader": 404, "reader": 404, "statistician": 200, "coordinator": 200},
+    ),
     ("studies:pause", "post", {"other_reader": 404, "reader": 404, "statistician": 404, "coordinator": 302}),
     ("studies:resume", "post", {"other_reader": 404, "reader": 404, "statistician": 404, "coordinator": 302}),
     ("studies:close", "post", {"other_reader": 404, "reader": 404, "statistician": 404, "coordinator": 302}),
@@ -100,14 +118,27 @@ def test_create_page_needs_permission_and_creates_a_draft(client):
     assert client.get(reverse("studies:create")).status_code == 200
     case_set = case_set_with(4)
     data = {
-        "title": "Pigmented lesions", "case_set": case_set.pk, "design": "crossover", "consent_version": "1",
-        "model_version": model_version_for(case_set).pk, "top_k": 3, "ask_confidence": "on", "block_size": 10,
-        "washout_days": 21, "repeat_cases": 0, "completion_threshold": 0.95, "ai_top_k": 3,
-        "ai_show_probabilities": "on", "ai_faulty_rate": 0.1, "arms": "",
+        "title": "Pigmented lesions",
+        "case_set": case_set.pk,
+        "design": "crossover",
+        "consent_version": "1",
+        "model_version": model_version_for(case_set).pk,
+        "top_k": 3,
+        "ask_confidence": "on",
+        "block_size": 10,
+        "washout_days": 21,
+        "repeat_cases": 0,
+        "completion_threshold": 0.95,
+        "ai_top_k": 3,
+        "ai_show_probabilities": "on",
+        "ai_faulty_rate": 0.1,
+        "arms": "",
     }
     response = client.post(reverse("studies:create"), data)
     study = Study.objects.get(slug="pigmented-lesions")
-    assert response.status_code == 302 and response["Location"] == reverse("studies:detail", args=[study.slug])
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "studies:detail", args=[study.slug]
+    )
     assert study.settings["washout_days"] == 21 and study.status == StudyStatus.DRAFT
     ai_arm = study.arms.get(kind="ai")
     assert ai_arm.assist == {"top_k": 3, "show_probabilities": True, "faulty_rate": 0.1}
@@ -126,8 +157,10 @@ def test_edit_after_launch_explains_and_keeps_data_fields(client, world):
     page = client.get(reverse("studies:edit", args=[study.slug])).content.decode()
     assert "Only the title, the description and the" in page
     assert 'name="design"' in page and "disabled" in page
-    response = client.post(reverse("studies:edit", args=[study.slug]),
-                           {"title": "New title", "description": "", "max_readers": 50, "design": "benchmark"})
+    response = client.post(
+        reverse("studies:edit", args=[study.slug]),
+        {"title": "New title", "description": "", "max_readers": 50, "design": "benchmark"},
+    )
     assert response.status_code == 302
     study.refresh_from_db()
     assert (study.title, study.design, study.settings["max_readers"]) == ("New title", "sequential", 50)
@@ -245,8 +278,13 @@ def test_exports_download(client, world):
     assert list(frame.columns[: len(READINGS_COLUMNS)]) == READINGS_COLUMNS and len(frame) == 1
     parquet = client.get(reverse("studies:export_readings", args=[study.slug]), {"format": "parquet"})
     assert pd.read_parquet(io.BytesIO(parquet.content))["reader"].tolist() == ["R001"]
-    assert client.get(reverse("studies:export_readings", args=[study.slug]), {"format": "xls"}).status_code == 404
-    schedules = pd.read_csv(io.BytesIO(client.get(reverse("studies:export_schedules", args=[study.slug])).content))
+    assert (
+        client.get(reverse("studies:export_readings", args=[study.slug]), {"format": "xls"}).status_code
+        == 404
+    )
+    schedules = pd.read_csv(
+        io.BytesIO(client.get(reverse("studies:export_schedules", args=[study.slug])).content)
+    )
     assert len(schedules) == 6 and schedules["read"].sum() == 1
 
 

@@ -23,7 +23,10 @@ def test_readers_get_pseudonyms_and_indices_in_order():
     study = make_study()
     readers = enrol_readers(study, 3)
     assert [(r.pseudonym, r.reader_index, r.role) for r in readers] == [
-        ("R001", 0, Role.READER), ("R002", 1, Role.READER), ("R003", 2, Role.READER)]
+        ("R001", 0, Role.READER),
+        ("R002", 1, Role.READER),
+        ("R003", 2, Role.READER),
+    ]
     assert not ScheduleItem.objects.filter(study=study).exists()  # draft: schedules come at launch
     assert AuditEvent.objects.filter(study=study, action="membership.enrol").count() == 3
 
@@ -100,7 +103,9 @@ def test_invitation_refusals():
     studies.invitation_revoke(invitation=revoked, actor=None)
     with pytest.raises(InvitationError, match="withdrawn"):
         studies.invitation_accept(token=revoked.token, user=UserFactory())
-    expired = studies.invitation_create(study=study, actor=None, expires_at=timezone.now() + timedelta(hours=1))
+    expired = studies.invitation_create(
+        study=study, actor=None, expires_at=timezone.now() + timedelta(hours=1)
+    )
     Invitation.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
     with pytest.raises(InvitationError, match="expired"):
         studies.invitation_accept(token=expired.token, user=UserFactory())
@@ -109,10 +114,17 @@ def test_invitation_refusals():
         studies.invitation_accept(token=addressed.token, user=UserFactory())
     assert studies.invitation_accept(token=addressed.token, user=UserFactory(email="Dr.Who@example.org"))
     with pytest.raises(InvitationError) as excinfo:
-        studies.invitation_create(study=study, actor=None, single_use=True, max_uses=3,
-                                  expires_at=timezone.now() - timedelta(days=1))
-    assert excinfo.value.problems == ["A single-use link admits one person; a cap is for open links.",
-                                      "The expiry must be in the future."]
+        studies.invitation_create(
+            study=study,
+            actor=None,
+            single_use=True,
+            max_uses=3,
+            expires_at=timezone.now() - timedelta(days=1),
+        )
+    assert excinfo.value.problems == [
+        "A single-use link admits one person; a cap is for open links.",
+        "The expiry must be in the future.",
+    ]
 
 
 def test_invitation_into_launched_study_schedules_the_reader():

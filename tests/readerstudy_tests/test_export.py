@@ -25,13 +25,20 @@ from .studies_helpers import enrol_readers, model_version_for, submit
 
 pytestmark = pytest.mark.django_db
 
-CONTRACT = ("study, reader, reader_group, reader_experience, case, truth, truth_malignant, arm, phase, session, "
-            "position, differential, correct_top1, correct_top3, management, management_appropriate, "
-            "management_harmful, confidence, malignancy_score, ai_shown, ai_top1, ai_correct_top1, duration_s, "
-            "timed_out, submitted_at").split(", ")
-AI_SNAPSHOT = {"model_version": "test-sim", "show_probabilities": True,  # as the reader pages store it
-               "items": [{"rank": 1, "code": "MEL", "name": "Melanoma", "probability": 0.46, "percent": 46},
-                         {"rank": 2, "code": "NEV", "name": "Melanocytic naevus", "probability": 0.21}]}
+CONTRACT = (
+    "study, reader, reader_group, reader_experience, case, truth, truth_malignant, arm, phase, session, "
+    "position, differential, correct_top1, correct_top3, management, management_appropriate, "
+    "management_harmful, confidence, malignancy_score, ai_shown, ai_top1, ai_correct_top1, duration_s, "
+    "timed_out, submitted_at"
+).split(", ")
+AI_SNAPSHOT = {
+    "model_version": "test-sim",
+    "show_probabilities": True,  # as the reader pages store it
+    "items": [
+        {"rank": 1, "code": "MEL", "name": "Melanoma", "probability": 0.46, "percent": 46},
+        {"rank": 2, "code": "NEV", "name": "Melanocytic naevus", "probability": 0.21},
+    ],
+}
 
 
 def two_case_study(*, generic: bool = False, training: bool = False):
@@ -44,16 +51,31 @@ def two_case_study(*, generic: bool = False, training: bool = False):
         CaseFactory(case_set=case_set, key="T", reference=condition["NEV"])
     coordinator = UserFactory()
     study = studies.study_create(
-        actor=coordinator, title="Export example", case_set=case_set, design="sequential",
-        settings={"generic_credit": generic, "ask_malignancy": True,
-                  "training_cases": ["T"] if training else []},
+        actor=coordinator,
+        title="Export example",
+        case_set=case_set,
+        design="sequential",
+        settings={
+            "generic_credit": generic,
+            "ask_malignancy": True,
+            "training_cases": ["T"] if training else [],
+        },
         model_version=model_version_for(case_set),
     )
     (reader,) = enrol_readers(study, 1)
-    ReaderProfile.objects.create(user=reader.user, profession="dermatologist", years_experience=7,
-                                 dermoscopy_use="regularly", country="AT", age_band="30-39")
+    ReaderProfile.objects.create(
+        user=reader.user,
+        profession="dermatologist",
+        years_experience=7,
+        dermoscopy_use="regularly",
+        country="AT",
+        age_band="30-39",
+    )
     studies.study_launch(study=study, actor=coordinator)
-    items = {(i.case.key, i.phase): i for i in ScheduleItem.objects.filter(membership=reader).select_related("case")}
+    items = {
+        (i.case.key, i.phase): i
+        for i in ScheduleItem.objects.filter(membership=reader).select_related("case")
+    }
     return study, reader, items
 
 
@@ -67,16 +89,29 @@ def test_columns_match_the_contract_exactly():
 
 def test_values_on_a_hand_built_example():
     study, reader, items = two_case_study()
-    submit(items[("A", 1)], ["NEV", "BCC", "MEL"], management="reassure", confidence=2, seconds=40, malignancy=20)
-    submit(items[("A", 2)], ["MEL", "NEV"], management="biopsy_excise", confidence=4, seconds=12.5,
-           ai_snapshot=AI_SNAPSHOT, malignancy=80)
+    submit(
+        items[("A", 1)], ["NEV", "BCC", "MEL"], management="reassure", confidence=2, seconds=40, malignancy=20
+    )
+    submit(
+        items[("A", 2)],
+        ["MEL", "NEV"],
+        management="biopsy_excise",
+        confidence=4,
+        seconds=12.5,
+        ai_snapshot=AI_SNAPSHOT,
+        malignancy=80,
+    )
     submit(items[("B", 1)], ["TIN", "SK"], management="", confidence=None, seconds=30, timed_out=True)
     frame = readings_table(study).set_index(["case", "phase"])
     assert len(frame) == 3  # B phase 2 not yet read
 
     a1, a2, b1 = frame.loc[("A", 1)], frame.loc[("A", 2)], frame.loc[("B", 1)]
     assert (a1["study"], a1["reader"], a1["reader_group"], a1["reader_experience"]) == (
-        study.slug, "R001", "dermatologist", 7)
+        study.slug,
+        "R001",
+        "dermatologist",
+        7,
+    )
     assert (a1["truth"], a1["truth_malignant"], a1["arm"], a1["session"]) == ("MEL", 1, "unaided", 1)
     assert a1["position"] == items[("A", 1)].position
     assert a1["differential"] == "NEV|BCC|MEL"
@@ -154,13 +189,16 @@ def test_schedules_table_lists_every_item():
     assert set(frame.columns) >= {"case", "arm", "phase", "session", "training", "repeat"}
 
 
-@pytest.mark.parametrize(("snapshot", "codes"), [
-    (None, []),
-    ({}, []),
-    ({"top": [{"code": "MEL", "probability": 0.4}]}, ["MEL"]),
-    ({"top_codes": ["NEV", "MEL"]}, ["NEV", "MEL"]),
-    ({"probabilities": {"NEV": 0.2, "MEL": 0.7}}, ["MEL", "NEV"]),
-    ({"shown": False, "top": [{"code": "MEL"}]}, []),
-])
+@pytest.mark.parametrize(
+    ("snapshot", "codes"),
+    [
+        (None, []),
+        ({}, []),
+        ({"top": [{"code": "MEL", "probability": 0.4}]}, ["MEL"]),
+        ({"top_codes": ["NEV", "MEL"]}, ["NEV", "MEL"]),
+        ({"probabilities": {"NEV": 0.2, "MEL": 0.7}}, ["MEL", "NEV"]),
+        ({"shown": False, "top": [{"code": "MEL"}]}, []),
+    ],
+)
 def test_ai_snapshot_shapes(snapshot, codes):
     assert ai_top_codes(snapshot) == codes

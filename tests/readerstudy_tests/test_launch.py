@@ -31,14 +31,19 @@ def launch_messages(study: Study) -> list[str]:
 
 
 def stored(membership) -> list[tuple]:
-    return list(ScheduleItem.objects.filter(membership=membership).order_by("position").values_list(
-        "position", "case__key", "arm__name", "phase", "session", "training", "repeat"))
+    return list(
+        ScheduleItem.objects.filter(membership=membership)
+        .order_by("position")
+        .values_list("position", "case__key", "arm__name", "phase", "session", "training", "repeat")
+    )
 
 
 def expected(study: Study, membership) -> list[tuple]:
     plan = studies.schedule_plan(study)
-    return [(i.position, i.case, i.arm, i.phase, i.session, i.training, i.repeat)
-            for i in reader_schedule(plan.spec, plan.cases, study.seed, membership.reader_index)]
+    return [
+        (i.position, i.case, i.arm, i.phase, i.session, i.training, i.repeat)
+        for i in reader_schedule(plan.spec, plan.cases, study.seed, membership.reader_index)
+    ]
 
 
 def test_invalid_stored_settings_block_launch():
@@ -126,7 +131,9 @@ def test_schedule_is_stored_once_and_never_recomputed():
     study = make_study(n_cases=4)
     (reader,) = enrol_readers(study, 1)
     studies.study_launch(study=study, actor=None)
-    before = list(ScheduleItem.objects.filter(membership=reader).values_list("pk", "case_id", "arm_id", "position"))
+    before = list(
+        ScheduleItem.objects.filter(membership=reader).values_list("pk", "case_id", "arm_id", "position")
+    )
     # A case added afterwards (or any other change) must not alter a stored schedule.
     CaseFactory(case_set=study.case_set, key="late-case")
     again = studies.schedule_generate(membership=reader)
@@ -165,8 +172,13 @@ def test_randomised_blocks_balance_each_case_across_arms():
 def test_training_cases_come_first_and_strata_are_used():
     case_set = case_set_with(6)
     keys = list(Case.objects.filter(case_set=case_set).order_by("key").values_list("key", flat=True))
-    study = studies.study_create(actor=None, title="t", case_set=case_set, design="benchmark",
-                                 settings={"training_cases": keys[:1], "stratify_by": "reference_group"})
+    study = studies.study_create(
+        actor=None,
+        title="t",
+        case_set=case_set,
+        design="benchmark",
+        settings={"training_cases": keys[:1], "stratify_by": "reference_group"},
+    )
     (reader,) = enrol_readers(study, 1)
     studies.study_launch(study=study, actor=None)
     rows = stored(reader)

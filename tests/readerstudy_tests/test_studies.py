@@ -20,13 +20,22 @@ pytestmark = pytest.mark.django_db
 
 def test_create_makes_draft_with_design_arms_and_coordinator():
     user = UserFactory()
-    study = studies.study_create(actor=user, title="Eczema vs tinea", case_set=case_set_with(3),
-                                 design="crossover", settings={"washout_days": 21})
+    study = studies.study_create(
+        actor=user,
+        title="Eczema vs tinea",
+        case_set=case_set_with(3),
+        design="crossover",
+        settings={"washout_days": 21},
+    )
     assert study.status == StudyStatus.DRAFT
     assert study.slug == "eczema-vs-tinea"
     assert [(a.name, a.kind) for a in study.arms.all()] == [("unaided", "unaided"), ("ai", "ai")]
     coordinator = Membership.objects.get(study=study, user=user)
-    assert (coordinator.role, coordinator.pseudonym, coordinator.reader_index) == (Role.COORDINATOR, "C001", None)
+    assert (coordinator.role, coordinator.pseudonym, coordinator.reader_index) == (
+        Role.COORDINATOR,
+        "C001",
+        None,
+    )
     # Settings are stored in full so later changes to defaults never change a study.
     assert study.settings["washout_days"] == 21 and study.settings["top_k"] == 3
     assert parse_study_settings(study.settings).washout_days == 21
@@ -42,18 +51,29 @@ def test_create_benchmark_has_single_unaided_arm_and_unique_slugs():
 
 def test_create_rejects_bad_settings_with_messages():
     with pytest.raises(StudyError) as excinfo:
-        studies.study_create(actor=None, title="x", case_set=case_set_with(1), design="sequential",
-                             settings={"top_k": 9, "bogus": 1})
+        studies.study_create(
+            actor=None,
+            title="x",
+            case_set=case_set_with(1),
+            design="sequential",
+            settings={"top_k": 9, "bogus": 1},
+        )
     assert "settings.bogus: unknown option" in excinfo.value.problems
 
 
 def test_draft_can_change_everything_including_arms():
     study = make_study(design="sequential")
     coordinator = study.created_by
-    studies.study_update(study=study, actor=coordinator,
-                         changes={"design": "parallel", "seed": 7, "settings": {"top_k": 5}},
-                         arms=[ArmSpec("unaided", "Unaided", "unaided"), ArmSpec("ai", "AI", "ai"),
-                               ArmSpec("ai-faulty", "Faulty AI", "ai", {"faulty_rate": 0.2})])
+    studies.study_update(
+        study=study,
+        actor=coordinator,
+        changes={"design": "parallel", "seed": 7, "settings": {"top_k": 5}},
+        arms=[
+            ArmSpec("unaided", "Unaided", "unaided"),
+            ArmSpec("ai", "AI", "ai"),
+            ArmSpec("ai-faulty", "Faulty AI", "ai", {"faulty_rate": 0.2}),
+        ],
+    )
     assert (study.design, study.seed, study.settings["top_k"]) == ("parallel", 7, 5)
     assert list(study.arms.values_list("name", flat=True)) == ["unaided", "ai", "ai-faulty"]
     assert AuditEvent.objects.filter(study=study, action="study.update").count() == 1
@@ -63,8 +83,9 @@ def test_after_launch_data_fields_are_refused_with_reasons():
     study = make_study()
     studies.study_launch(study=study, actor=study.created_by)
     with pytest.raises(StudyError) as excinfo:
-        studies.study_update(study=study, actor=None, changes={"design": "benchmark", "seed": 1,
-                                                                "settings": {"top_k": 1}})
+        studies.study_update(
+            study=study, actor=None, changes={"design": "benchmark", "seed": 1, "settings": {"top_k": 1}}
+        )
     text = " ".join(excinfo.value.problems)
     assert "The design cannot change: the study is launched and schedules were generated for it." in text
     assert "seed cannot change" in text
@@ -79,9 +100,11 @@ def test_after_launch_title_description_and_reader_cap_may_change():
     study = make_study()
     studies.study_launch(study=study, actor=None)
     settings = {**study.settings, "max_readers": 40}
-    studies.study_update(study=study, actor=None,
-                         changes={"title": "Renamed", "description": "d", "design": study.design,
-                                  "settings": settings})
+    studies.study_update(
+        study=study,
+        actor=None,
+        changes={"title": "Renamed", "description": "d", "design": study.design, "settings": settings},
+    )
     assert (study.title, study.settings["max_readers"]) == ("Renamed", 40)
 
 
@@ -90,7 +113,9 @@ def test_reader_cap_cannot_drop_below_enrolled_readers():
     enrol_readers(study, 3)
     studies.study_launch(study=study, actor=None)
     with pytest.raises(StudyError, match="below the 3 readers"):
-        studies.study_update(study=study, actor=None, changes={"settings": {**study.settings, "max_readers": 2}})
+        studies.study_update(
+            study=study, actor=None, changes={"settings": {**study.settings, "max_readers": 2}}
+        )
 
 
 def test_status_transitions():
@@ -112,7 +137,9 @@ def test_status_transitions():
     for transition in (studies.study_pause, studies.study_resume, studies.study_close, studies.study_launch):
         with pytest.raises(StudyError):
             transition(study=study, actor=None)
-    actions = list(AuditEvent.objects.filter(study=study).order_by("at", "pk").values_list("action", flat=True))
+    actions = list(
+        AuditEvent.objects.filter(study=study).order_by("at", "pk").values_list("action", flat=True)
+    )
     assert actions[-5:] == ["study.launch", "study.pause", "study.resume", "study.pause", "study.close"]
 
 

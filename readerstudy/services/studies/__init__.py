@@ -1,0 +1,69 @@
+"""Study lifecycle, enrolment, invitations and schedules.
+
+A study is drafted, launched, paused and resumed, and closed:
+``draft -> launched <-> paused``, and ``launched | paused -> closed``. Once launched, nothing that
+affects data changes (design, arms, cases, seed, answer form, model): readings and stored
+schedules depend on them. Schedules are generated once per reader, at launch or when a reader
+joins a launched study, by :func:`readerstudy.scheduling.reader_schedule` from the study seed and
+the reader's enrolment index, stored as rows and never recomputed.
+
+Import from here (``from readerstudy.services.studies import study_launch``); the submodules are
+split by domain: ``lifecycle``, ``membership`` (enrolment and invitations), ``schedules``, ``arms``.
+"""
+
+from readerstudy.services.studies.arms import ArmSpec, arm_problems, default_arms, ordered_arms
+from readerstudy.services.studies.common import Actor, InvitationError, StudyError
+from readerstudy.services.studies.lifecycle import (
+    launch_problems,
+    study_close,
+    study_create,
+    study_launch,
+    study_pause,
+    study_resume,
+    study_update,
+)
+from readerstudy.services.studies.membership import (
+    invitation_accept,
+    invitation_create,
+    invitation_problem,
+    invitation_revoke,
+    membership_add,
+    reader_enrol,
+)
+from readerstudy.services.studies.schedules import (
+    STRATA_ATTRIBUTES,
+    SchedulePlan,
+    case_stratum,
+    schedule_generate,
+    schedule_plan,
+    session_available_at,
+)
+
+__all__ = [
+    "STRATA_ATTRIBUTES",
+    "Actor",
+    "ArmSpec",
+    "InvitationError",
+    "SchedulePlan",
+    "StudyError",
+    "arm_problems",
+    "case_stratum",
+    "default_arms",
+    "invitation_accept",
+    "invitation_create",
+    "invitation_problem",
+    "invitation_revoke",
+    "launch_problems",
+    "membership_add",
+    "ordered_arms",
+    "reader_enrol",
+    "schedule_generate",
+    "schedule_plan",
+    "session_available_at",
+    "study_close",
+    "study_create",
+    "study_launch",
+    "study_pause",
+    "study_resume",
+    "study_update",
+]

@@ -1,0 +1,218 @@
+"""Readers, coordinators and statisticians joining a study, directly or through invitations."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from readerstudy.models import Invitation, Membership, Role, Study, StudyStatus
+from readerstudy.services.audit import audit_record
+from readerstudy.services.studies.common import (
+    Actor,
+    InvitationError,
+    StudyError,
+    is_user,
+    lock_study,
+    settings_or_default,
+)
+from readerstudy.services.studies.schedules import schedule_plan, store_schedule
+
+STAFF_PREFIX = {Role.COORDINATOR: "C", Role.STATISTICIAN: "S"}
+
+
+# --- membership --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def reader_enrol(*, study: Study, user: AbstractBaseUser, actor: Actor = None) -> Membership:
+    """Enrol ``user`` as the next reader (idempotent); in a running study, with a schedule."""
+    locked = lock_study(study)
+    existing = Membership.objects.filter(study=locked, user=user).first()
+    if existing is not None:
+        if existing.role == Role.READER:
+            return existing
+        raise StudyError(
+            f"{user.get_username()} is already a {existing.get_role_display().lower()} "
+            "in this study; each person has one role per study."
+        )
+    if locked.status == StudyStatus.CLOSED:
+        raise StudyError("This study is closed and accepts no new readers.")
+    readers = Membership.objects.filter(study=locked, role=Role.READER)
+    cap = settings_or_default(locked).max_readers
+    if cap is not None and readers.count() >= cap:
+        raise StudyError(f"This study is full: it takes at most {cap} readers.")
+    last = readers.aggregate(last=Max("reader_index"))["last"]
+    index = 0 if last is None else last + 1
+    membership = Membership.objects.create(
+        study=locked,
+        user=user,
+        role=Role.READER,
+        reader_index=index,
+        pseudonym=_free_pseudonym(locked, "R", index + 1),
+    )
+    if locked.status in (StudyStatus.LAUNCHED, StudyStatus.PAUSED):
+        store_schedule(membership, locked, schedule_plan(locked))
+    audit_record(
+        actor=actor if actor is not None else user,
+        action="membership.enrol",
+        study=locked,
+        obj=membership,
+        data={"pseudonym": membership.pseudonym, "reader_index": index},
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_add(*, study: Study, user: AbstractBaseUser, role: str, actor: Actor) -> Membership:
+    """Give ``user`` a role in the study (readers go through :func:`reader_enrol`)."""
+    if role == Role.READER:
+        return reader_enrol(study=study, user=user, actor=actor)
+    if role not in STAFF_PREFIX:
+        raise StudyError(f"Unknown role {role!r}.")
+    locked = lock_study(study)
+    existing = Membership.objects.filter(study=locked, user=user).first()
+    if existing is not None:
+        if existing.role == role:
+            return existing
+        raise StudyError(
+            f"{user.get_username()} is already a {existing.get_role_display().lower()} "
+            "in this study; each person has one role per study."
+        )
+    count = Membership.objects.filter(study=locked, role=role).count()
+    membership = Membership.objects.create(
+        study=locked, user=user, role=role, pseudonym=_free_pseudonym(locked, STAFF_PREFIX[role], count + 1)
+    )
+    audit_record(
+        actor=actor,
+        action="membership.add",
+        study=locked,
+        obj=membership,
+        data={"role": role, "pseudonym": membership.pseudonym},
+    )
+    return membership
+
+
+def _free_pseudonym(study: Study, prefix: str, number: int) -> str:
+    taken = set(
+        Membership.objects.filter(study=study, pseudonym__startswith=prefix).values_list(
+            "pseudonym", flat=True
+        )
+    )
+    while f"{prefix}{number:03d}" in taken:
+        number += 1
+    return f"{prefix}{number:03d}"
+
+
+# --- invitations --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def invitation_create(
+    *,
+    study: Study,
+    actor: Actor,
+    role: str = Role.READER,
+    single_use: bool = True,
+    max_uses: int | None = None,
+    email: str = "",
+    expires_at: datetime | None = None,
+) -> Invitation:
+    """A link to join the study: single-use (one person) or open, optionally capped."""
+    problems = []
+    if study.status == StudyStatus.CLOSED:
+        problems.append("The study is closed: it takes no new members.")
+    if single_use and max_uses is not None:
+        problems.append("A single-use link admits one person; a cap is for open links.")
+    if max_uses is not None and max_uses < 1:
+        problems.append("The cap must be at least 1.")
+    if expires_at is not None and expires_at <= timezone.now():
+        problems.append("The expiry must be in the future.")
+    if role not in Role.values:
+        problems.append(f"Unknown role {role!r}.")
+    if problems:
+        raise InvitationError(problems)
+    invitation = Invitation(
+        study=study,
+        token=secrets.token_urlsafe(24),
+        role=role,
+        single_use=single_use,
+        max_uses=max_uses,
+        email=email,
+        expires_at=expires_at,
+        created_by=actor if is_user(actor) else None,
+    )
+    invitation.full_clean()
+    invitation.save()
+    audit_record(
+        actor=actor,
+        action="invitation.create",
+        study=study,
+        obj=invitation,
+        data={"role": role, "single_use": single_use, "max_uses": max_uses},
+    )
+    return invitation
+
+
+@transaction.atomic
+def invitation_revoke(*, invitation: Invitation, actor: Actor) -> Invitation:
+    locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if not locked.revoked:
+        locked.revoked = True
+        locked.save(update_fields=["revoked"])
+        audit_record(actor=actor, action="invitation.revoke", study=locked.study, obj=locked)
+    invitation.refresh_from_db()
+    return invitation
+
+
+def invitation_problem(invitation: Invitation, user: AbstractBaseUser | None = None) -> str | None:
+    """Why the invitation cannot be accepted now (by ``user``, when given), else None."""
+    if invitation.revoked:
+        return "This invitation has been withdrawn by the study coordinator."
+    if invitation.expires_at is not None and invitation.expires_at <= timezone.now():
+        return f"This invitation expired on {invitation.expires_at:%d %B %Y}."
+    if invitation.study.status == StudyStatus.CLOSED:
+        return "This study is closed."
+    if invitation.single_use and invitation.uses >= 1:
+        return "This invitation has already been used. Ask the study coordinator for a new link."
+    if invitation.max_uses is not None and invitation.uses >= invitation.max_uses:
+        return f"This invitation is full: it admitted its {invitation.max_uses} people."
+    if user is not None and invitation.email and invitation.email.lower() != (user.email or "").lower():
+        return "This invitation was sent to a different e-mail address. Log in with that account."
+    return None
+
+
+@transaction.atomic
+def invitation_accept(*, token: str, user: AbstractBaseUser) -> Membership:
+    """Join the study through an invitation; accepting again returns the same membership.
+
+    The invitation row is locked, so concurrent accepts never exceed a single-use link or a cap.
+    """
+    invitation = Invitation.objects.select_for_update().filter(token=token).first()
+    if invitation is None:
+        raise InvitationError("This invitation link is not valid.")
+    study = invitation.study
+    existing = Membership.objects.filter(study=study, user=user).first()
+    if existing is not None:
+        return existing
+    problem = invitation_problem(invitation, user)
+    if problem:
+        raise InvitationError(problem)
+    if invitation.role == Role.READER:
+        membership = reader_enrol(study=study, user=user, actor=user)
+    else:
+        membership = membership_add(study=study, user=user, role=invitation.role, actor=user)
+    invitation.uses += 1
+    invitation.save(update_fields=["uses"])
+    audit_record(
+        actor=user,
+        action="invitation.accept",
+        study=study,
+        obj=invitation,
+        data={"membership": membership.pk, "uses": invitation.uses},
+    )
+    return membership
