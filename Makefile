@@ -30,8 +30,10 @@ test: install
 serve: migrate
 	$(BIN)/gunicorn readerstudy.wsgi:application --bind $(HOST):$(PORT) --workers 3
 
+# One process per queue: the inference worker loads its model once (use --pool solo on a GPU).
 worker: install
-	$(BIN)/celery -A readerstudy worker -Q default,inference --loglevel INFO --concurrency 2
+	$(BIN)/celery -A readerstudy worker -Q default --loglevel INFO --concurrency 2 -n default@%h &
+	$(BIN)/celery -A readerstudy worker -Q inference --loglevel INFO --pool solo -n inference@%h
 
 lint: install
 	$(BIN)/ruff check .

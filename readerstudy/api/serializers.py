@@ -190,7 +190,7 @@ class InvitationCreateSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=Role.choices, default=Role.READER)
     single_use = serializers.BooleanField(default=True)
     max_uses = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=100_000)
-    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    email = serializers.EmailField(required=False, allow_blank=True)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
 
 

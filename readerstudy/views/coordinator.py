@@ -80,11 +80,13 @@ def study_create(request: HttpRequest) -> HttpResponse:
 @require_GET
 def study_detail(request: HttpRequest, slug: str) -> HttpResponse:
     study = study_for_user(request.user, slug, roles=MONITOR)
+    members = list(selectors.study_members(study))
     context = _context(
         request,
         study,
         arms=study.arms.all(),
-        members=selectors.study_members(study),
+        members=members,
+        n_readers=sum(1 for member in members if member.role == Role.READER),
         settings=study.settings,
         problems=studies.launch_problems(study) if study.status == StudyStatus.DRAFT else [],
         n_cases=study.case_set.cases.count(),

@@ -41,7 +41,7 @@ class MappingForm(forms.Form):
     """One choice per readings-table column: which column of the file holds it."""
 
     def __init__(self, *args, columns: list[str], **kwargs):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, prefix="map", **kwargs)
         choices = [("", "— not in the file —")] + [(c, c) for c in columns]
         for name in READINGS_COLUMNS:
             self.fields[name] = forms.ChoiceField(choices=choices, required=False, label=name)

@@ -10,9 +10,12 @@ from __future__ import annotations
 import io
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import transaction
+from django.test import override_settings
 from PIL import Image
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -36,6 +39,7 @@ class World:
     finished: Membership
     image: CaseImage
     run: AnalysisRun
+    media_root: Path
 
     def client(self, role: str) -> APIClient:
         client = APIClient()
@@ -70,8 +74,29 @@ def png_bytes(colour=(200, 120, 100)) -> bytes:
     return buffer.getvalue()
 
 
+FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="module")
+def world_module(django_db_setup, django_db_blocker, tmp_path_factory):
+    """Built once per module inside a transaction that is rolled back at the end of the module;
+    each test runs in a savepoint inside it (pytest-django's ``db``), so tests stay independent."""
+    media_root = tmp_path_factory.mktemp("api-media")
+    with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=FAST_HASHERS, MEDIA_ROOT=media_root):
+        with transaction.atomic():
+            built = build_world(media_root)
+            yield built
+            transaction.set_rollback(True)
+
+
 @pytest.fixture
-def world(db, settings) -> World:
+def world(world_module, db, settings) -> World:
+    settings.MEDIA_ROOT = world_module.media_root
+    settings.PASSWORD_HASHERS = FAST_HASHERS
+    return world_module
+
+
+def build_world(media_root: Path) -> World:
     coordinator = UserFactory(username="coord")
     coordinator.user_permissions.add(*Permission.objects.filter(codename__in=["add_caseset", "add_study"]))
     study = make_study(design="sequential", n_cases=6, coordinator=coordinator,
@@ -92,8 +117,8 @@ def world(db, settings) -> World:
         "position").first()
     item_mark_shown(item=first)  # the reader has the first case open: its image is theirs to see
     relative = "cases/test.png"
-    (settings.MEDIA_ROOT / "cases").mkdir(parents=True, exist_ok=True)
-    (settings.MEDIA_ROOT / relative).write_bytes(png_bytes())
+    (media_root / "cases").mkdir(parents=True, exist_ok=True)
+    (media_root / relative).write_bytes(png_bytes())
     image = CaseImage.objects.create(case=first.case, role="clinical", order=0, file=relative, thumbnail=relative,
                                      sha256="0" * 64, width=24, height=16)
     run = AnalysisRun.objects.create(study=study, params={"outcome": "correct_top1"}, status="done",
@@ -101,4 +126,4 @@ def world(db, settings) -> World:
     users = {"coordinator": coordinator, "statistician": statistician, "reader": reader.user, "other": other.user,
              "finished": finished.user}
     return World(study=study, other_study=other_study, users=users, reader=reader, finished=finished, image=image,
-                 run=run)
+                 run=run, media_root=media_root)

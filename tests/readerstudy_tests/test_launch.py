@@ -186,3 +186,12 @@ def test_training_cases_come_first_and_strata_are_used():
     assert all(not training for *_, training, _repeat in rows[1:])
     assert studies.schedule_plan(study).spec.strata is not None
     assert rows == expected(study, reader)
+
+
+def test_launch_freezes_the_ai_outputs_readers_will_see():
+    from inference.models import ModelOutput
+
+    study = make_study(design="sequential", n_cases=3)
+    assert not ModelOutput.objects.filter(case__case_set=study.case_set, frozen=True).exists()
+    studies.study_launch(study=study, actor=None)
+    assert ModelOutput.objects.filter(case__case_set=study.case_set, frozen=False).count() == 0

@@ -1,0 +1,142 @@
+"""Publishing background work so that a broker outage never fails a request, and nothing is lost.
+
+The database row is the record of queued work (an ``AnalysisRun`` in ``pending``, a ``PrecomputeJob``
+in ``queued``); the broker message is only the wake-up call. Publishing is bounded (short connection
+timeout, one quick retry) and never raises: when the broker is down the request still succeeds and
+the row stays pending. :func:`requeue_pending` sends such rows again once the broker is back; it runs
+from ``manage.py requeue_pending`` (cron or by hand), from Celery beat every minute
+(``CELERY_BEAT_SCHEDULE``), and when a worker starts. Every task is idempotent (a finished run or
+case is skipped), so a second message for the same row is harmless.
+
+Services queue work with :func:`task_enqueue_on_commit` (or :func:`task_enqueue` outside a
+transaction) instead of ``task.delay``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from celery import current_app, shared_task
+from celery.signals import worker_ready
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
+
+# Rows younger than this are probably still in the broker waiting for a worker: leave them alone.
+DEFAULT_MIN_AGE = dt.timedelta(seconds=60)
+ANALYSIS_TASK = "readerstudy.tasks.analysis_run_execute"
+PRECOMPUTE_TASK = "inference.tasks.precompute_job"
+
+
+def _task_name(task: Any) -> str:
+    return task if isinstance(task, str) else task.name
+
+
+def task_enqueue(task: Any, *args: Any, **options: Any) -> bool:
+    """Publish `task` (a task object or its registered name) with `args`; False if the broker refused.
+
+    Bounded: the broker connection timeout and CELERY_TASK_PUBLISH_RETRY_POLICY cap how long a
+    request can wait for a broker that is down. In eager mode the task runs here and its errors
+    propagate as usual (tests and the zero-setup demo).
+    """
+    name = _task_name(task)
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        task_obj = current_app.tasks[name] if isinstance(task, str) else task
+        task_obj.apply_async(args=args, **options)
+        return True
+    try:
+        current_app.send_task(
+            name, args=args, retry=True, retry_policy=settings.CELERY_TASK_PUBLISH_RETRY_POLICY,
+            **options,
+        )
+    except Exception as exc:  # noqa: BLE001 - any broker/transport error: the row stays pending
+        logger.warning("could not publish %s%r (broker unavailable?): %s; requeue_pending will resend it",
+                       name, args, exc)
+        return False
+    return True
+
+
+def task_enqueue_on_commit(task: Any, *args: Any, **options: Any) -> None:
+    """Publish after the surrounding transaction commits (the row exists when the worker looks)."""
+    transaction.on_commit(lambda: task_enqueue(task, *args, **options))
+
+
+@dataclass
+class RequeueReport:
+    sent: dict[str, list[int]] = field(default_factory=dict)
+    failed: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def n_sent(self) -> int:
+        return sum(len(ids) for ids in self.sent.values())
+
+    @property
+    def n_failed(self) -> int:
+        return sum(len(ids) for ids in self.failed.values())
+
+
+def _pending_analysis_runs(cutoff: dt.datetime) -> list[int]:
+    from readerstudy.models import AnalysisRun, RunStatus
+
+    return list(AnalysisRun.objects.filter(status=RunStatus.PENDING, created_at__lte=cutoff)
+                .order_by("pk").values_list("pk", flat=True))
+
+
+def _pending_precompute_jobs(cutoff: dt.datetime) -> list[int]:
+    """Queued jobs, and running jobs whose worker died (no live owner)."""
+    from inference.models import JobStatus, PrecomputeJob
+    from inference.precompute import job_owner_alive
+
+    queued = list(PrecomputeJob.objects.filter(status=JobStatus.QUEUED, created_at__lte=cutoff)
+                  .order_by("pk").values_list("pk", flat=True))
+    running = PrecomputeJob.objects.filter(status=JobStatus.RUNNING, created_at__lte=cutoff).order_by("pk")
+    return queued + [job.pk for job in running if not job_owner_alive(job)]
+
+
+# (task name, finder of row ids still waiting for a worker)
+PENDING_WORK: tuple[tuple[str, Callable[[dt.datetime], Iterable[int]]], ...] = (
+    (ANALYSIS_TASK, _pending_analysis_runs),
+    (PRECOMPUTE_TASK, _pending_precompute_jobs),
+)
+
+
+def requeue_pending(*, min_age: dt.timedelta = DEFAULT_MIN_AGE, now: dt.datetime | None = None) -> RequeueReport:
+    """Publish again every row of queued work older than `min_age`; stops at the first broker failure."""
+    cutoff = (now or timezone.now()) - min_age
+    report = RequeueReport()
+    broker_down = False
+    for task_name, finder in PENDING_WORK:
+        for pk in finder(cutoff):
+            if not broker_down and task_enqueue(task_name, pk):
+                report.sent.setdefault(task_name, []).append(pk)
+            else:
+                broker_down = True  # don't spend a timeout per row on a broker that is down
+                report.failed.setdefault(task_name, []).append(pk)
+    if report.n_sent or report.n_failed:
+        logger.info("requeue_pending: sent %s, not sent %s", report.sent, report.failed)
+    return report
+
+
+@shared_task(name="readerstudy.requeue_pending", ignore_result=True)
+def requeue_pending_task() -> int:
+    """Celery beat entry point (see CELERY_BEAT_SCHEDULE)."""
+    return requeue_pending().n_sent
+
+
+@worker_ready.connect
+def _requeue_on_worker_start(sender=None, **kwargs) -> None:
+    """A worker that starts (after an outage, a deploy) picks up work whose message never arrived."""
+    from django.db import connections
+
+    try:
+        requeue_pending()
+    except Exception:  # noqa: BLE001 - never stop a worker from starting
+        logger.exception("requeue_pending on worker start failed")
+    finally:
+        connections.close_all()
