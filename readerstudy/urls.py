@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -13,7 +12,5 @@ urlpatterns = [
     path("api/v1/", include("readerstudy.api.urls")),
     path("", include("readerstudy.views.urls")),
 ]
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# MEDIA_ROOT is never served publicly, not even with DEBUG: case images go through the
+# access-checked reader image view.

@@ -10,7 +10,6 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from inference.models import ModelOutput, ModelVersion
-from readerstudy.services.analysis_runs import OUTCOMES
 from readerstudy.models import (
     AnalysisRun,
     Arm,
@@ -25,6 +24,7 @@ from readerstudy.models import (
     Study,
     Taxonomy,
 )
+from readerstudy.services.analysis_runs import OUTCOMES
 
 # --- errors ---------------------------------------------------------------------------------------
 
