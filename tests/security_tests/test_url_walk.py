@@ -190,7 +190,7 @@ def world(db, settings):
     image = m.CaseImage.objects.filter(case=a.items[0].case).order_by("order").first()
     values = {
         "slug": a.study.slug, "token": invitation.token, "item_id": a.items[0].pk, "image_id": image.pk,
-        "invitation_id": invitation.pk, "run_id": run.pk, "name": "readings.csv", "app_label": "readerstudy",
+        "invitation_id": invitation.pk, "run_id": run.pk, "name": "readings.csv", "app_label": "auth",
         "object_id": str(a.study.pk), "content_type_id": 1, "uidb64": "x", "token_": "x",
     }
     pks = {"api:taxonomy-detail": a.study.case_set.taxonomy_id, "api:case-set-detail": a.study.case_set_id,
@@ -201,7 +201,7 @@ def world(db, settings):
 def url_for(name: str, pattern: URLPattern, route: str, world) -> str:
     if name == "api:not-found":
         return "/api/v1/no-such-endpoint/"
-    converters = getattr(pattern.pattern, "converters", {})
+    converters = getattr(pattern.pattern, "converters", None) or pattern.pattern.regex.groupindex
     kwargs = {key: world["pks"].get(name, 1) if key == "pk" else world["values"].get(key, 1) for key in converters}
     if UNNAMED in name:  # e.g. the admin's catch-all redirect: fill the route by hand
         return re.sub(r"<(?:\w+:)?(\w+)>", lambda match: str(kwargs[match.group(1)]), route)
