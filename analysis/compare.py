@@ -313,6 +313,9 @@ def _roc(data: pd.DataFrame, control: str, treatment: str) -> MrmcResult | None:
     if ROC_SCORE not in data.columns or ROC_TRUTH not in data.columns:
         return None
     frame = data.assign(**{c: pd.to_numeric(data[c], errors="coerce") for c in (ROC_SCORE, ROC_TRUTH)})
+    frame = frame.dropna(subset=[ROC_SCORE, ROC_TRUTH])
+    if frame.empty or frame[ROC_TRUTH].nunique() < 2:
+        return None  # no scores, or no truth, or only one class: no ROC to draw
     try:
         return mrmc(
             frame,

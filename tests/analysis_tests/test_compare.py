@@ -248,3 +248,12 @@ def test_glmm_failure_is_reported_not_raised(study):
     )
     assert result.glmm.error
     assert result.glmm.converged is False
+
+
+def test_scores_without_malignancy_truth_skip_the_roc_instead_of_failing():
+    # Regression: malignancy_score present but truth_malignant empty raised KeyError in the ROC step.
+    data = simulate_study(seed=3).copy()
+    data["malignancy_score"] = 50.0
+    data["truth_malignant"] = pd.NA
+    result = compare(data, outcome="correct_top1", control="unaided", treatment="ai", fit_glmm=False)
+    assert result.roc is None and result.n_readings == len(data)
