@@ -45,7 +45,7 @@ def world(db, client):
 
 
 def _valid(item, key=None, **extra) -> dict:
-    return post_data(item, key or str(uuid.uuid4()), malignancy="40", **extra)
+    return post_data(item, key or str(uuid.uuid4()), **{"malignancy": "40", **extra})
 
 
 BAD_FORMS = {
