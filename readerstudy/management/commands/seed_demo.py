@@ -84,7 +84,7 @@ class Command(BaseCommand):
         ])
         coordinator = user_model.objects.get(username="coordinator")
         coordinator.user_permissions.add(
-            *Permission.objects.filter(codename__in=["add_caseset", "view_caseset"]))
+            *Permission.objects.filter(codename__in=["add_caseset", "view_caseset", "add_study"]))
         readers = list(user_model.objects.filter(username__in=names[2:]).order_by("id"))
         return {"coordinator": [coordinator], "statistician": [user_model.objects.get(username="statistician")],
                 "readers": readers}
