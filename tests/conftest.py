@@ -60,3 +60,11 @@ def _no_login_lockout(request):
     if not request.config.pluginmanager.hasplugin("django") or "axes_on" in request.keywords:
         return
     request.getfixturevalue("settings").AXES_ENABLED = False
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(request):
+    """PBKDF2 with a million rounds dominates test setup on 2 cores; tests don't need slow hashes."""
+    if not request.config.pluginmanager.hasplugin("django"):
+        return
+    request.getfixturevalue("settings").PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -26,18 +26,24 @@ def study_with_readings():
     cases = [CaseFactory(case_set=study.case_set) for _ in range(16)]
     codes = list(study.case_set.taxonomy.conditions.values_list("code", flat=True))
     now = timezone.now()
-    readings = []
+    planned = []
     for r in range(12):
         membership = MembershipFactory(study=study, reader_index=r)
         for c, case in enumerate(cases):
             for phase, arm, p in ((1, unaided, 0.45), (2, ai, 0.75)):
-                item = ScheduleItem.objects.create(study=study, membership=membership, case=case, arm=arm,
-                                                   position=2 * c + phase - 1, phase=phase)
+                item = ScheduleItem(study=study, membership=membership, case=case, arm=arm,
+                                    position=2 * c + phase - 1, phase=phase)
                 truth = case.reference.code
                 first = truth if rng.random() < p else rng.choice([x for x in codes if x != truth])
-                readings.append(Reading(schedule_item=item, idempotency_key=uuid.uuid4(), differential=[first],
-                                        confidence=3, management="refer", shown_at=now,
-                                        submitted_at=now + timedelta(seconds=20)))
+                planned.append((item, first))
+    ScheduleItem.objects.bulk_create([item for item, _ in planned])
+    items = {(i.membership_id, i.position): i for i in ScheduleItem.objects.filter(study=study)}
+    readings = [
+        Reading(schedule_item=items[(item.membership_id, item.position)], idempotency_key=uuid.uuid4(),
+                differential=[first], confidence=3, management="refer", shown_at=now,
+                submitted_at=now + timedelta(seconds=20))
+        for item, first in planned
+    ]
     Reading.objects.bulk_create(readings)
     coordinator = MembershipFactory(study=study, role=Role.COORDINATOR)
     return study, coordinator.user
