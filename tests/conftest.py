@@ -68,3 +68,18 @@ def _fast_password_hashing(request):
     if not request.config.pluginmanager.hasplugin("django"):
         return
     request.getfixturevalue("settings").PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery(request):
+    """Tasks run in-process even when CELERY_BROKER_URL is set (Celery reads its config once, so the
+    app's conf is switched, not Django's settings). Tests marked `services` use the real broker."""
+    if request.node.get_closest_marker("services"):
+        yield
+        return
+    from readerstudy.celery import app
+
+    saved = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = saved

@@ -27,20 +27,6 @@ def hf_model_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _eager_celery(request):
-    """Tasks run in-process here even when CELERY_BROKER_URL is set; the worker test uses the broker."""
-    from readerstudy.celery import app
-
-    if request.node.get_closest_marker("services"):
-        yield
-        return
-    saved = app.conf.task_always_eager, app.conf.task_eager_propagates
-    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
-    yield
-    app.conf.task_always_eager, app.conf.task_eager_propagates = saved
-
-
-@pytest.fixture(autouse=True)
 def _fresh_model_cache(settings):
     settings.INFERENCE_DEVICE = "cpu"
     settings.INFERENCE_BATCH_SIZE = 4

@@ -21,13 +21,14 @@ def _drop_pools() -> None:
 
 
 @pytest.fixture
-def use_broker(settings):
+def use_broker(settings, monkeypatch):
     """use_broker(url): publish for real (not eagerly) to `url` for the rest of the test."""
     saved = {key: celery_app.conf[key] for key in ("broker_url", "task_always_eager", "broker_transport_options")}
 
     def point_at(url: str) -> None:
         options = {"socket_connect_timeout": 1} if url.startswith("redis") else {}
         settings.CELERY_BROKER_URL, settings.CELERY_TASK_ALWAYS_EAGER = url, False
+        monkeypatch.setenv("CELERY_BROKER_URL", url)  # Celery reads this variable before its own config
         celery_app.conf.update(broker_url=url, task_always_eager=False, broker_transport_options=options)
         _drop_pools()
 

@@ -14,7 +14,8 @@ from tests.factories import UserFactory
 
 
 def test_deploy_checks_pass_with_production_settings():
-    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG"}}
+    # The browser tests set DJANGO_ALLOW_ASYNC_UNSAFE in this process; a deployment never has it.
+    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"}}
     env.update(PRODUCTION="1", SECRET_KEY=secrets.token_urlsafe(60), SECURE_HSTS_SECONDS="31536000",
                SECURE_SSL_REDIRECT="1", ALLOWED_HOSTS="study.example.org", DJANGO_SETTINGS_MODULE="readerstudy.settings")
     out = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
