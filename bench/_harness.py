@@ -261,8 +261,12 @@ class Reader:
 
 
 def run_readers(readers: list[Reader], seconds: float, replay_rate: float = 0.05,
-                submit: bool = True) -> float:
-    """Each reader in its own thread: case page, submit, repeat, until the time is up; returns wall time."""
+                submit: bool = True, think_s: float = 0.0) -> float:
+    """Each reader in its own thread: case page, (think,) submit, repeat, until the time is up; returns wall time.
+
+    With think_s = 0 the readers are closed-loop and saturate the server (throughput); a think
+    time models people looking at the case before answering (latency at a realistic load).
+    """
     stop_at = time.monotonic() + seconds
 
     def loop(reader: Reader) -> None:
@@ -272,6 +276,8 @@ def run_readers(readers: list[Reader], seconds: float, replay_rate: float = 0.05
                 if page.status_code not in (200, 302):
                     reader.samples.error(f"case page {page.status_code}")
                     continue
+                if think_s:
+                    time.sleep(reader.rng.uniform(0.5, 1.5) * think_s)
                 if submit:
                     reader.answer(page, replay=reader.rng.random() < replay_rate)
             except requests.RequestException as exc:
