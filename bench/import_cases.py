@@ -34,7 +34,7 @@ def make_images(folder: Path, n: int, size: tuple[int, int]) -> None:
     noise = [rng.normal(0, 8, bases[0].shape) for _ in range(13)]
     for i in range(n):
         # 17 x 13 x a per-image offset: every file differs, so every image is decoded and stored.
-        noisy = np.clip(bases[i % 17] + noise[i % 13] + (i % 7), 0, 255).astype(np.uint8)
+        noisy = np.clip(bases[i % 17] + noise[i % 13] + (i % 7) + 7 * (i // 1547), 0, 255).astype(np.uint8)
         buffer = io.BytesIO()
         Image.fromarray(noisy).save(buffer, "JPEG", quality=90)
         (folder / f"img{i}.jpg").write_bytes(buffer.getvalue())
