@@ -8,6 +8,7 @@ decides whether the reference diagnosis may be shown.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,6 +165,8 @@ def ai_display_for_item(item: ScheduleItem) -> dict[str, Any] | None:
     show_probabilities = bool(assist.get("show_probabilities", options.show_probabilities)) and model.calibrated
     probabilities = {str(code): float(p) for code, p in (output.probabilities or {}).items()}
     codes = [str(c) for c in output.top_codes] or sorted(probabilities, key=lambda c: -probabilities[c])
+    if _shows_faulty(item, float(assist.get("faulty_rate") or 0.0)):
+        codes = _without_reference(item, codes, probabilities)
     codes = codes[:top_k]
     names = dict(Condition.objects.filter(taxonomy_id=taxonomy_id, code__in=codes).values_list("code", "name"))
     rows = []
@@ -185,6 +188,24 @@ def ai_display_for_item(item: ScheduleItem) -> dict[str, Any] | None:
         "show_probabilities": show_probabilities,
         "items": rows,
     }
+
+
+def _shows_faulty(item: ScheduleItem, rate: float) -> bool:
+    """Automation-bias arms: a deterministic share `rate` of cases (by study seed and case) get a
+    deliberately wrong suggestion. The same case always gets the same display, on resume too."""
+    if rate <= 0:
+        return False
+    digest = hashlib.sha256(f"{item.study.seed}:faulty:{item.case_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < rate
+
+
+def _without_reference(item: ScheduleItem, codes: list[str], probabilities: dict[str, float]) -> list[str]:
+    """The ranked list with the reference diagnosis removed, so the top suggestion is wrong.
+
+    The reading's snapshot stores exactly what was shown, so exports score the faulty display."""
+    truth = item.case.reference.code
+    ranked = codes + sorted((c for c in probabilities if c not in codes), key=lambda c: -probabilities[c])
+    return [code for code in ranked if code != truth]
 
 
 def phase1_reading(item: ScheduleItem) -> Reading | None:
