@@ -98,6 +98,11 @@ EXPECTED: dict[str, tuple[str, dict[str, object]]] = {
     "reader:end": READER_STEP_DONE,
     "reader:image": READER_PAGE,
     "reader:conditions": READER_PAGE,
+    # --- inference pages (precompute for coordinators, the model's evaluation for coordinators and statisticians)
+    "inference:precompute": MANAGE_PAGE,
+    "inference:precompute_progress": MANAGE_PAGE,
+    "inference:evaluation": MONITOR_PAGE,
+    "inference:evaluation_start": MANAGE_POST,
     # --- REST API
     "api:schema": everyone("GET", OK),
     "api:docs": everyone("GET", OK),
@@ -133,13 +138,8 @@ EXPECTED: dict[str, tuple[str, dict[str, object]]] = {
     "api:not-found": everyone("GET", NOT_FOUND),
 }
 
-# Coordinator pages of the inference app; classified ahead of being mounted in the root URLconf.
-OPTIONAL = {
-    "inference:precompute": MANAGE_PAGE,
-    "inference:precompute_progress": MANAGE_PAGE,
-    "inference:evaluation": MONITOR_PAGE,
-    "inference:evaluation_start": MANAGE_POST,
-}
+# URL names classified ahead of being mounted (none at the moment).
+OPTIONAL: dict[str, tuple[str, dict[str, object]]] = {}
 
 # Django admin: every page is for staff only; others are sent to the admin login page.
 ADMIN_PREFIX = "admin:"
