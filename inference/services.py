@@ -16,6 +16,7 @@ from django.db.models import Q
 
 from readerstudy.models import ArmKind, Case, CaseSet, Study, StudyStatus
 from readerstudy.services.audit import audit_record
+from readerstudy.services.queueing import task_enqueue_on_commit
 
 from .core.calibration import CalibrationResult, fit_temperature
 from .core.evaluation import evaluate
@@ -167,7 +168,7 @@ def precompute_start(
                                            total=case_set.cases.count())
         audit_record(actor=actor, action="inference.precompute_start", study=study, obj=job,
                      data={"model": model_version.name, "case_set": case_set.name})
-        transaction.on_commit(lambda: precompute_job.delay(job.pk))
+        task_enqueue_on_commit(precompute_job, job.pk)  # a broker outage leaves the job queued
     return job
 
 

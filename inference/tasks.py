@@ -8,6 +8,8 @@ from celery import shared_task
 from celery.signals import worker_ready
 from django.db import InterfaceError, OperationalError, close_old_connections, connections
 
+from readerstudy.services.queueing import task_enqueue
+
 from .models import JobStatus, PrecomputeJob
 from .precompute import job_owner_alive, precompute_fail, precompute_run
 
@@ -48,7 +50,7 @@ def resume_interrupted_jobs(sender=None, **kwargs) -> None:
                     if not job_owner_alive(job)]
         for job_id in stranded:
             logger.info("re-enqueueing interrupted precompute job %s", job_id)
-            precompute_job.delay(job_id)
+            task_enqueue(precompute_job, job_id)
     finally:
         connections.close_all()
 

@@ -77,6 +77,10 @@ def evaluation_start(request: HttpRequest, slug: str) -> HttpResponse:
     if study.model_version is None:
         messages.error(request, "The study has no model version to evaluate.")
     else:
-        evaluate_model_task.delay(study.model_version_id, study.case_set_id, request.user.pk)
-        messages.success(request, "Evaluation queued; reload this page in a while.")
+        from readerstudy.services.queueing import task_enqueue
+
+        if task_enqueue(evaluate_model_task, study.model_version_id, study.case_set_id, request.user.pk):
+            messages.success(request, "Evaluation queued; reload this page in a while.")
+        else:
+            messages.error(request, "The task queue is unavailable right now; please try again in a few minutes.")
     return redirect("inference:evaluation", slug=study.slug)

@@ -59,9 +59,10 @@ def analysis_run_start(
                 "by_case": list(by_case)},
     )
     audit_record(actor=actor, action="analysis.start", study=study, obj=run, data=run.params)
+    from readerstudy.services.queueing import task_enqueue_on_commit
     from readerstudy.tasks import analysis_run_execute
 
-    transaction.on_commit(lambda: analysis_run_execute.delay(run.pk))
+    task_enqueue_on_commit(analysis_run_execute, run.pk)  # a broker outage leaves the run pending
     return run
 
 

@@ -46,7 +46,7 @@ def task_enqueue(task: Any, *args: Any, **options: Any) -> bool:
     propagate as usual (tests and the zero-setup demo).
     """
     name = _task_name(task)
-    if settings.CELERY_TASK_ALWAYS_EAGER:
+    if current_app.conf.task_always_eager:
         task_obj = current_app.tasks[name] if isinstance(task, str) else task
         task_obj.apply_async(args=args, **options)
         return True

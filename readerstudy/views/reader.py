@@ -9,22 +9,17 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import mimetypes
 import uuid
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings as django_settings
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.http import (
-    FileResponse,
     Http404,
     HttpRequest,
     HttpResponse,
-    HttpResponseNotModified,
     JsonResponse,
 )
 from django.shortcuts import get_object_or_404, redirect, render
@@ -57,6 +52,7 @@ from readerstudy.services.reader_flow import (
     item_mark_shown,
 )
 from readerstudy.services.readings import ReadingRefused, reading_submit
+from readerstudy.views.files import case_image_response
 
 STEP_URLS = {
     "consent": "reader:consent",
@@ -273,9 +269,13 @@ def _case_post(request: HttpRequest, membership: Membership) -> HttpResponse:
             return _go(request, _step_url(membership))
         return _show_current(request, membership, notice=exc.message, status=409)
 
-    notice = ""
     if not created and str(reading.idempotency_key) != str(key):
+        # A stale tab answering a case already answered elsewhere: 409, the first answer stands.
+        membership.refresh_from_db()
         notice = "That case had already been answered (perhaps in another tab); your first answer was kept."
+        if reader_next_step(membership) != "case":
+            return _go(request, _step_url(membership))
+        return _show_current(request, membership, notice=notice, status=409)
     answered = reading.schedule_item
     answered.study = membership.study
     if created and reference_feedback(answered) is not None:
@@ -288,7 +288,7 @@ def _case_post(request: HttpRequest, membership: Membership) -> HttpResponse:
         return _go(request, _step_url(membership))
     if not request.htmx:
         return redirect("reader:case", slug=membership.study.slug)
-    return _show_current(request, membership, notice=notice)
+    return _show_current(request, membership)
 
 
 def _slots(top_k: int, codes: list[str], names: dict[str, str]) -> list[dict[str, Any]]:
@@ -402,22 +402,7 @@ def image(request: HttpRequest, slug: str, image_id: int) -> HttpResponse:
     picture = CaseImage.objects.filter(pk=image_id).only("case_id", "file", "thumbnail", "sha256").first()
     if picture is None or not item_may_view_image(membership, picture.case_id):
         raise Http404("No such image")
-    size = "full" if request.GET.get("size") == "full" else "thumb"
-    relative = picture.file if size == "full" else (picture.thumbnail or picture.file)
-    root = Path(django_settings.MEDIA_ROOT).resolve()
-    path = (root / relative).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
-        raise Http404("No such image")
-    etag = f'"{picture.sha256}-{size}"'
-    if request.headers.get("If-None-Match") == etag:
-        response: HttpResponse = HttpResponseNotModified()
-    else:
-        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        response = FileResponse(path.open("rb"), content_type=content_type)
-    # Files are named by content hash: cache them, but only in this reader's browser.
-    response["Cache-Control"] = "private, max-age=86400"
-    response["ETag"] = etag
-    return response
+    return case_image_response(request, picture, full=request.GET.get("size") == "full")
 
 
 @login_required

@@ -167,7 +167,8 @@ def test_double_submit_and_second_tab_make_one_reading(client):
     first = client.post(url, post_data(built.items[0], key), **HTMX)
     again = client.post(url, post_data(built.items[0], key), **HTMX)
     other_tab = client.post(url, post_data(built.items[0], str(uuid.uuid4()), codes=("MEL",)), **HTMX)
-    assert first.status_code == again.status_code == other_tab.status_code == 200
+    assert first.status_code == again.status_code == 200
+    assert other_tab.status_code == 409  # a stale tab is told, and its answer is not stored
     assert m.Reading.objects.count() == 1
     assert m.Reading.objects.get().differential == ["NEV", "BCC"]
     assert b"already been answered" in other_tab.content

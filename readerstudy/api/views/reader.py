@@ -6,12 +6,8 @@ Blinding: the case comes without its key, reference or extra metadata, and AI ou
 
 from __future__ import annotations
 
-import mimetypes
-from pathlib import Path
-
-from django.conf import settings as django_settings
 from django.db.models import Exists, OuterRef
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -24,6 +20,7 @@ from readerstudy.api.serializers import NextItemSerializer, ScheduleItemSerializ
 from readerstudy.api.views.base import StudyView, errors, paginate
 from readerstudy.models import CaseImage, Reading, ScheduleItem
 from readerstudy.services.reader_flow import item_mark_shown
+from readerstudy.views.files import case_image_response
 
 TAG = ["reader"]
 
@@ -107,13 +104,4 @@ class ReaderImageView(StudyView):
         picture = CaseImage.objects.filter(pk=image_id).only("case_id", "file", "thumbnail", "sha256").first()
         if picture is None or not reader_selectors.item_may_view_image(self.membership, picture.case_id):
             raise Http404("No such image")
-        full = request.query_params.get("size") == "full"
-        relative = picture.file if full else (picture.thumbnail or picture.file)
-        root = Path(django_settings.MEDIA_ROOT).resolve()
-        path = (root / relative).resolve()
-        if not path.is_relative_to(root) or not path.is_file():
-            raise Http404("No such image")
-        response = FileResponse(path.open("rb"), content_type=mimetypes.guess_type(path.name)[0]
-                                or "application/octet-stream")
-        response["Cache-Control"] = "private, max-age=86400"
-        return response
+        return case_image_response(request, picture, full=request.query_params.get("size") == "full")
