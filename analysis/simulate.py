@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from analysis.readings import READINGS_COLUMNS
 from analysis.spec import DESIGNS, StudySpec
 
 __all__ = ["DESIGNS", "StudySpec", "schedule", "simulate_outcomes", "simulate_study"]
@@ -84,34 +85,7 @@ def simulate_study(spec: StudySpec | None = None, *, seed: int = 0) -> pd.DataFr
     _answers(table, rng, spec)
     _timing(table, rng)
     table["study"] = "SIM-1"
-    columns = [
-        "study",
-        "reader",
-        "reader_group",
-        "reader_experience",
-        "case",
-        "truth",
-        "truth_malignant",
-        "arm",
-        "phase",
-        "session",
-        "position",
-        "differential",
-        "correct_top1",
-        "correct_top3",
-        "management",
-        "management_appropriate",
-        "management_harmful",
-        "confidence",
-        "malignancy_score",
-        "ai_shown",
-        "ai_top1",
-        "ai_correct_top1",
-        "duration_s",
-        "timed_out",
-        "submitted_at",
-    ]
-    return table[columns]
+    return table[list(READINGS_COLUMNS)]
 
 
 def _readers(spec: StudySpec, rng: np.random.Generator, base: pd.DataFrame) -> pd.DataFrame:

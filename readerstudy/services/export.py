@@ -14,38 +14,13 @@ from typing import Any
 
 import pandas as pd
 
+from analysis.readings import READINGS_COLUMNS as CONTRACT_COLUMNS
 from readerstudy import outcomes
 from readerstudy.models import Condition, ManagementRating, Reading, ScheduleItem, Study
 from readerstudy.study_settings import SettingsError, StudySettings, parse_study_settings
 
-# The contract, in order; extra columns follow.
-READINGS_COLUMNS = [
-    "study",
-    "reader",
-    "reader_group",
-    "reader_experience",
-    "case",
-    "truth",
-    "truth_malignant",
-    "arm",
-    "phase",
-    "session",
-    "position",
-    "differential",
-    "correct_top1",
-    "correct_top3",
-    "management",
-    "management_appropriate",
-    "management_harmful",
-    "confidence",
-    "malignancy_score",
-    "ai_shown",
-    "ai_top1",
-    "ai_correct_top1",
-    "duration_s",
-    "timed_out",
-    "submitted_at",
-]
+# The contract (DESIGN 5.1), defined once in the analysis package; extra columns follow.
+READINGS_COLUMNS = list(CONTRACT_COLUMNS)
 READINGS_EXTRA_COLUMNS = [
     "arm_kind",
     "training",

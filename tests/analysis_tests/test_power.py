@@ -54,13 +54,7 @@ def test_parallel_groups_use_welch_on_reader_means():
     assert result.estimates[0].n_analysed == 30
 
 
-def test_glmm_power_runs_when_the_engine_is_present():
-    import importlib.util
-
-    import pytest
-
-    if importlib.util.find_spec("analysis.glmm") is None:
-        pytest.skip("analysis.glmm not available")
+def test_glmm_power_runs_with_the_mixed_model():
     spec = StudySpec(n_readers=6, n_cases=12, control_accuracy=0.5, treatment_accuracy=0.8)
     result = simulate_power(spec, n_sim=3, seed=4, methods=("reader_t", "glmm"))
     glmm = {e.method: e for e in result.estimates}["glmm"]
