@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet, Subquery
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from readerstudy.models import (
@@ -25,6 +28,7 @@ from readerstudy.models import (
     ScheduleItem,
     Study,
     StudyStatus,
+    Taxonomy,
 )
 from readerstudy.study_settings import StudySettings, parse_study_settings
 
@@ -47,7 +51,10 @@ def reader_schedule(membership: Membership) -> QuerySet[ScheduleItem]:
 
 def current_item(membership: Membership) -> ScheduleItem | None:
     """The reader's first schedule item without a reading (the only one they may answer)."""
-    return reader_schedule(membership).filter(reading__isnull=True).first()
+    item = reader_schedule(membership).filter(reading__isnull=True).first()
+    if item is not None:
+        item.membership = membership  # the row was filtered on it: no query to reach the reader again
+    return item
 
 
 @dataclass(frozen=True)
@@ -72,20 +79,19 @@ class Progress:
 
 
 def reader_progress(membership: Membership) -> Progress:
-    rows = list(
-        ScheduleItem.objects.filter(membership=membership)
-        .order_by("position")
-        .values_list("phase", "reading__id")
+    """One aggregate over the reader's schedule, whatever its length."""
+    items = ScheduleItem.objects.filter(membership=membership)
+    first_open = items.filter(reading__isnull=True).order_by("position").values("position")[:1]
+    counts = items.aggregate(
+        total=Count("pk"),
+        done=Count("reading"),
+        cases=Count("pk", filter=Q(phase=1)),
+        number=Count("pk", filter=Q(phase=1, position__lte=Subquery(first_open))),
     )
-    first_phase = [reading is not None for phase, reading in rows if phase == 1]
-    current = next((i for i, (_, reading) in enumerate(rows) if reading is None), len(rows))
-    number = sum(1 for phase, _ in rows[: current + 1] if phase == 1)
-    return Progress(
-        done=sum(1 for _, reading in rows if reading is not None),
-        total=len(rows),
-        number=max(1, min(number, len(first_phase))),
-        cases=len(first_phase),
-    )
+    cases = counts["cases"]
+    # With every item answered the reader is past the last case (no open position to count up to).
+    number = cases if counts["done"] >= counts["total"] else counts["number"]
+    return Progress(done=counts["done"], total=counts["total"], number=max(1, min(number, cases)), cases=cases)
 
 
 def session_opens_at(membership: Membership) -> dt.datetime | None:
@@ -111,22 +117,26 @@ def washout_pending(membership: Membership, item: ScheduleItem, now: dt.datetime
     return opens if opens is not None and now < opens else None
 
 
-def reader_next_step(membership: Membership) -> str:
-    """consent -> demographics -> instructions -> case -> end; "unavailable" while draft or paused."""
+def reader_step(membership: Membership) -> tuple[str, ScheduleItem | None]:
+    """The reader's next step and, when it is "case", their current item (looked up once)."""
     study = membership.study
     if study.consent_text.strip() and membership.consented_at is None:
-        return "consent"
+        return "consent", None
     if not membership.demographics_done:
-        return "demographics"
+        return "demographics", None
     if not membership.instructions_seen:
-        return "instructions"
+        return "instructions", None
     if study.status == StudyStatus.CLOSED:
-        return "end"
+        return "end", None
     if study.status != StudyStatus.LAUNCHED:
-        return "unavailable"
-    if current_item(membership) is None:
-        return "end"
-    return "case"
+        return "unavailable", None
+    item = current_item(membership)
+    return ("end" if item is None else "case"), item
+
+
+def reader_next_step(membership: Membership) -> str:
+    """consent -> demographics -> instructions -> case -> end; "unavailable" while draft or paused."""
+    return reader_step(membership)[0]
 
 
 def item_shows_ai(item: ScheduleItem) -> bool:
@@ -168,7 +178,7 @@ def ai_display_for_item(item: ScheduleItem) -> dict[str, Any] | None:
     if _shows_faulty(item, float(assist.get("faulty_rate") or 0.0)):
         codes = _without_reference(item, codes, probabilities)
     codes = codes[:top_k]
-    names = dict(Condition.objects.filter(taxonomy_id=taxonomy_id, code__in=codes).values_list("code", "name"))
+    names = condition_names(study, codes)
     rows = []
     for rank, code in enumerate(codes, start=1):
         score = probabilities.get(code, 0.0)
@@ -258,28 +268,67 @@ def reference_feedback(item: ScheduleItem) -> dict[str, Any] | None:
     }
 
 
-def condition_names(study: Study, codes: list[str]) -> dict[str, str]:
-    return dict(
-        Condition.objects.filter(taxonomy_id=study.case_set.taxonomy_id, code__in=codes).values_list("code", "name")
+# A taxonomy version is immutable once loaded (services.taxonomy refuses to reload it with other
+# content), so its lookups are kept per process. The expiry bounds how long an edit made through
+# the admin in another process goes unseen; in this process saves and deletes clear the cache.
+TAXONOMY_CACHE_S = 300
+
+
+@dataclass(frozen=True)
+class TaxonomyLookups:
+    names: dict[str, str]  # condition code -> name
+    management: tuple[ManagementOption, ...]  # in display order
+    index: tuple[dict[str, Any], ...]  # the diagnosis search index (condition_index)
+    loaded_at: float
+
+
+_taxonomy_cache: dict[int, TaxonomyLookups] = {}
+
+
+def taxonomy_lookups(taxonomy_id: int) -> TaxonomyLookups:
+    """Condition names, management options and search index of a taxonomy, cached per process."""
+    cached = _taxonomy_cache.get(taxonomy_id)
+    if cached is not None and time.monotonic() - cached.loaded_at < TAXONOMY_CACHE_S:
+        return cached
+    conditions = list(Condition.objects.filter(taxonomy_id=taxonomy_id).order_by("order", "name"))
+    lookups = TaxonomyLookups(
+        names={c.code: c.name for c in conditions},
+        management=tuple(ManagementOption.objects.filter(taxonomy_id=taxonomy_id).order_by("order")),
+        index=tuple(
+            {"code": c.code, "name": c.name, "synonyms": [str(s) for s in (c.synonyms or [])],
+             "group": c.get_group_display()}
+            for c in conditions
+        ),
+        loaded_at=time.monotonic(),
     )
+    _taxonomy_cache[taxonomy_id] = lookups
+    return lookups
+
+
+def taxonomy_cache_clear() -> None:
+    _taxonomy_cache.clear()
+
+
+@receiver([post_save, post_delete], sender=Taxonomy)
+@receiver([post_save, post_delete], sender=Condition)
+@receiver([post_save, post_delete], sender=ManagementOption)
+def _taxonomy_changed(sender: type, instance: Any, **kwargs: Any) -> None:
+    """Drop cached lookups when a taxonomy row changes here (admin edits; test databases reuse ids)."""
+    _taxonomy_cache.pop(instance.pk if sender is Taxonomy else instance.taxonomy_id, None)
+
+
+def condition_names(study: Study, codes: list[str]) -> dict[str, str]:
+    names = taxonomy_lookups(study.case_set.taxonomy_id).names
+    return {code: names[code] for code in codes if code in names}
 
 
 def management_options(study: Study) -> list[ManagementOption]:
-    return list(ManagementOption.objects.filter(taxonomy_id=study.case_set.taxonomy_id).order_by("order"))
+    return list(taxonomy_lookups(study.case_set.taxonomy_id).management)
 
 
 def condition_index(study: Study) -> list[dict[str, Any]]:
     """The search index for the diagnosis boxes: every condition with its synonyms and group."""
-    rows = Condition.objects.filter(taxonomy_id=study.case_set.taxonomy_id).order_by("order", "name")
-    return [
-        {
-            "code": c.code,
-            "name": c.name,
-            "synonyms": [str(s) for s in (c.synonyms or [])],
-            "group": c.get_group_display(),
-        }
-        for c in rows
-    ]
+    return [dict(row, synonyms=list(row["synonyms"])) for row in taxonomy_lookups(study.case_set.taxonomy_id).index]
 
 
 def item_may_view_image(membership: Membership, image_case_id: int) -> bool:

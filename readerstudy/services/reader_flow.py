@@ -64,9 +64,15 @@ def instructions_seen(*, membership: Membership) -> None:
     audit_record(actor=membership.user, action="reader.instructions_seen", study=membership.study, obj=membership)
 
 
-@transaction.atomic
 def item_mark_shown(*, item: ScheduleItem) -> dt.datetime:
     """Set the item's shown time the first time it is shown; later views (resume) keep it."""
+    if item.shown_at is not None:  # loaded with the item; once set it never changes
+        return item.shown_at
+    return _item_mark_shown_first(item=item)
+
+
+@transaction.atomic
+def _item_mark_shown_first(*, item: ScheduleItem) -> dt.datetime:
     now = timezone.now()
     updated = ScheduleItem.objects.filter(pk=item.pk, shown_at__isnull=True).update(shown_at=now)
     if updated:
@@ -75,6 +81,6 @@ def item_mark_shown(*, item: ScheduleItem) -> dt.datetime:
             actor=item.membership.user, action="reader.item_shown", study=item.study, obj=item,
             data={"position": item.position, "phase": item.phase, "session": item.session},
         )
-    else:
+    else:  # another request showed it first: keep its time
         item.shown_at = ScheduleItem.objects.values_list("shown_at", flat=True).get(pk=item.pk)
     return item.shown_at

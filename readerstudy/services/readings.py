@@ -15,13 +15,11 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from readerstudy.models import (
-    Condition,
-    ManagementOption,
     Membership,
     Reading,
     ScheduleItem,
@@ -30,8 +28,8 @@ from readerstudy.models import (
 )
 from readerstudy.selectors_reader import (
     ai_display_for_item,
-    current_item,
     study_settings_for,
+    taxonomy_lookups,
     washout_pending,
 )
 from readerstudy.services.audit import audit_record
@@ -71,22 +69,18 @@ def reading_submit(
 def _submit_locked(
     *, membership: Membership, item: ScheduleItem, payload: Mapping[str, Any], key: uuid.UUID
 ) -> tuple[Reading, bool]:
-    replay = Reading.objects.select_related("schedule_item").filter(idempotency_key=key).first()
-    if replay is not None:
-        if replay.schedule_item.membership_id != membership.pk:
-            raise ReadingRefused("key_reused", "This submission key belongs to another reader.")
-        return replay, False
+    # Only the item's own row is locked; the study comes in the same query, read inside the transaction.
     locked = (
-        ScheduleItem.objects.select_for_update()
-        .select_related("arm", "case", "membership")
+        ScheduleItem.objects.select_for_update(of=("self",))
+        .select_related("arm", "case", "study__case_set", "study__model_version")
         .get(pk=item.pk, membership=membership)
     )
-    existing = Reading.objects.filter(schedule_item=locked).first()
-    if existing is not None:
-        return existing, False
+    locked.membership = membership
+    earlier = _earlier_reading(locked, key)
+    if earlier is not None:
+        return earlier, False
 
-    study = Study.objects.select_related("case_set", "model_version").get(pk=locked.study_id)
-    locked.study = study
+    study = locked.study
     membership.study = study
     settings = study_settings_for(study)
     _check_open(study)
@@ -107,7 +101,9 @@ def _submit_locked(
         ai_snapshot=ai_display_for_item(locked),
         **answer,
     )
-    reading.full_clean(validate_unique=False)
+    # The row lock proves the item exists, and _clean_answer enforces the check constraints' ranges
+    # (the database enforces them too), so neither needs a query here.
+    reading.full_clean(exclude=["schedule_item"], validate_unique=False, validate_constraints=False)
     try:
         with transaction.atomic():
             reading.save(force_insert=True)
@@ -127,6 +123,19 @@ def _submit_locked(
     )
     _mark_progress(membership, now)
     return reading, True
+
+
+def _earlier_reading(locked: ScheduleItem, key: uuid.UUID) -> Reading | None:
+    """A reading with this key (a retry; refused if another reader's) or for this item (another tab)."""
+    found = list(
+        Reading.objects.select_related("schedule_item").filter(Q(idempotency_key=key) | Q(schedule_item=locked))
+    )
+    replay = next((r for r in found if r.idempotency_key == key), None)
+    if replay is not None:
+        if replay.schedule_item.membership_id != locked.membership_id:
+            raise ReadingRefused("key_reused", "This submission key belongs to another reader.")
+        return replay
+    return found[0] if found else None
 
 
 def _parse_key(value: str | uuid.UUID) -> uuid.UUID:
@@ -154,11 +163,15 @@ def _check_turn(membership: Membership, item: ScheduleItem, settings: StudySetti
         raise ReadingRefused("phase_order", "Answer this case without AI first.")
     if item.phase == 1 and _phase2_revealed(item):
         raise ReadingRefused("phase_locked", "The AI suggestion for this case has been shown; phase 1 is locked.")
-    current = current_item(membership)
-    if current is not None and current.pk == item.pk:
-        return
-    if not settings.allow_back:
+    if not settings.allow_back and _answer_pending_before(item):
         raise ReadingRefused("not_current", "This is not your current case.")
+
+
+def _answer_pending_before(item: ScheduleItem) -> bool:
+    """Whether an earlier item is unanswered, i.e. `item` (unanswered, locked) is not the current one."""
+    return ScheduleItem.objects.filter(
+        membership_id=item.membership_id, position__lt=item.position, reading__isnull=True
+    ).exists()
 
 
 def _phase1_unanswered(item: ScheduleItem) -> bool:
@@ -199,7 +212,7 @@ def _clean_answer(
     management = ""
     if settings.ask_management:
         management = str(payload.get("management") or "").strip()
-        codes = set(ManagementOption.objects.filter(taxonomy_id=taxonomy_id).values_list("code", flat=True))
+        codes = {option.code for option in taxonomy_lookups(taxonomy_id).management}
         if management and management not in codes:
             errors["management"] = "Choose one of the management options."
         elif not management and complete:
@@ -232,8 +245,8 @@ def _clean_differential(
     elif len(set(codes)) != len(codes):
         errors["differential"] = "Each diagnosis may appear only once."
     elif codes:
-        known = set(Condition.objects.filter(taxonomy_id=taxonomy_id, code__in=codes).values_list("code", flat=True))
-        if known != set(codes):
+        known = taxonomy_lookups(taxonomy_id).names
+        if any(code not in known for code in codes):
             errors["differential"] = "Pick each diagnosis from the list of conditions."
     return codes
 
@@ -290,12 +303,13 @@ def _clean_active_ms(raw: Any, shown_at: dt.datetime, now: dt.datetime) -> int:
 
 def _mark_progress(membership: Membership, now: dt.datetime) -> None:
     remaining = ScheduleItem.objects.filter(membership=membership, reading__isnull=True)
-    if membership.session1_completed_at is None and not remaining.filter(session=1).exists():
+    left = remaining.aggregate(all=Count("pk"), session1=Count("pk", filter=Q(session=1)))
+    if membership.session1_completed_at is None and not left["session1"]:
         Membership.objects.filter(pk=membership.pk, session1_completed_at__isnull=True).update(
             session1_completed_at=now
         )
         membership.session1_completed_at = now
-    if membership.completed_at is None and not remaining.exists():
+    if membership.completed_at is None and not left["all"]:
         Membership.objects.filter(pk=membership.pk, completed_at__isnull=True).update(completed_at=now)
         membership.completed_at = now
         audit_record(actor=membership.user, action="reader.completed", study=membership.study, obj=membership)

@@ -35,12 +35,12 @@ from readerstudy.selectors_reader import (
     ai_display_for_item,
     condition_index,
     condition_names,
-    current_item,
     item_may_view_image,
     management_options,
     phase1_reading,
     reader_next_step,
     reader_progress,
+    reader_step,
     reference_feedback,
     study_settings_for,
     washout_pending,
@@ -86,6 +86,13 @@ def _page(request: HttpRequest, membership: Membership, template: str, context: 
 
 def _off_step(membership: Membership, step: str) -> bool:
     return reader_next_step(membership) != step
+
+
+def _reader(request: HttpRequest, slug: str) -> Membership:
+    """The reader's membership, with the user already at hand for the audit log."""
+    membership = reader_membership(request.user, slug)
+    membership.user = request.user  # the accessor matched on this user
+    return membership
 
 
 # --- entry, invitation ---------------------------------------------------------------------------
@@ -208,23 +215,24 @@ def instructions(request: HttpRequest, slug: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def case(request: HttpRequest, slug: str) -> HttpResponse:
     """Always the reader's current case: GET shows it, POST submits it and shows the next one."""
-    membership = reader_membership(request.user, slug)
-    step = reader_next_step(membership)
+    membership = _reader(request, slug)
+    step, item = reader_step(membership)
     if step == "unavailable":
         return _page(request, membership, "reader/unavailable.html", {"progress": reader_progress(membership)},
                      status=409 if request.method == "POST" else 200)
     if step != "case":
-        return _go(request, _step_url(membership))
+        return _go(request, reverse(STEP_URLS[step], args=[membership.study.slug]))
     if request.method == "POST":
-        return _case_post(request, membership)
-    return _show_current(request, membership)
+        return _case_post(request, membership, item)
+    return _show_current(request, membership, item)
 
 
-def _show_current(request: HttpRequest, membership: Membership, *, notice: str = "",
+def _show_current(request: HttpRequest, membership: Membership, item: ScheduleItem | None, *, notice: str = "",
                   status: int = 200) -> HttpResponse:
-    item = current_item(membership)
+    """Show `item`, the reader's current item (from ``reader_step``), or send them to the end."""
     if item is None:
         return _go(request, reverse("reader:end", args=[membership.study.slug]))
+    item.study = membership.study
     opens_at = washout_pending(membership, item)
     if opens_at is not None:
         return _page(request, membership, "reader/wait.html",
@@ -246,12 +254,17 @@ def _payload(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-def _case_post(request: HttpRequest, membership: Membership) -> HttpResponse:
+def _posted_item(request: HttpRequest, membership: Membership, current: ScheduleItem) -> ScheduleItem:
+    """The schedule item the form answers: usually the current one (already loaded), else looked up."""
     try:
         item_id = int(request.POST.get("item_id", ""))
     except ValueError:
         raise Http404("No such schedule item") from None
-    item = assignment_for_reader(membership, item_id)
+    return current if current.pk == item_id else assignment_for_reader(membership, item_id)
+
+
+def _case_post(request: HttpRequest, membership: Membership, current: ScheduleItem) -> HttpResponse:
+    item = _posted_item(request, membership, current)
     payload = _payload(request)
     key = request.POST.get("idempotency_key", "")
     try:
@@ -261,21 +274,14 @@ def _case_post(request: HttpRequest, membership: Membership) -> HttpResponse:
         errors = {("all" if field == "__all__" else field): messages for field, messages in raw.items()}
         return _render_case(request, membership, item, errors=errors, posted=payload, key=key, status=422)
     except ReadingRefused as exc:
-        membership.refresh_from_db()
-        if reader_next_step(membership) == "unavailable":
-            return _page(request, membership, "reader/unavailable.html",
-                         {"progress": reader_progress(membership), "notice": exc.message}, status=409)
-        if reader_next_step(membership) != "case":
-            return _go(request, _step_url(membership))
-        return _show_current(request, membership, notice=exc.message, status=409)
+        _refresh(membership)
+        return _after_refusal(request, membership, exc.message)
 
     if not created and str(reading.idempotency_key) != str(key):
         # A stale tab answering a case already answered elsewhere: 409, the first answer stands.
-        membership.refresh_from_db()
+        _refresh(membership)
         notice = "That case had already been answered (perhaps in another tab); your first answer was kept."
-        if reader_next_step(membership) != "case":
-            return _go(request, _step_url(membership))
-        return _show_current(request, membership, notice=notice, status=409)
+        return _after_refusal(request, membership, notice, unavailable_page=False)
     answered = reading.schedule_item
     answered.study = membership.study
     if created and reference_feedback(answered) is not None:
@@ -283,12 +289,34 @@ def _case_post(request: HttpRequest, membership: Membership) -> HttpResponse:
         if request.htmx:
             return _feedback_response(request, membership, answered)
         return redirect(feedback_url)
-    membership.refresh_from_db()
-    if reader_next_step(membership) != "case":
-        return _go(request, _step_url(membership))
+    if not created:  # a retry: another request wrote, so what this one holds may be stale
+        _refresh(membership)
+    # A new reading: reading_submit loaded the study and recorded the reader's progress under the lock.
+    step, current = reader_step(membership)
+    if step != "case":
+        return _go(request, reverse(STEP_URLS[step], args=[membership.study.slug]))
     if not request.htmx:
         return redirect("reader:case", slug=membership.study.slug)
-    return _show_current(request, membership)
+    return _show_current(request, membership, current)
+
+
+def _after_refusal(request: HttpRequest, membership: Membership, notice: str, *,
+                   unavailable_page: bool = True) -> HttpResponse:
+    """A submit that saved nothing new: 409 with the reader's current case (or where they must go)."""
+    step, current = reader_step(membership)
+    if step == "unavailable" and unavailable_page:
+        return _page(request, membership, "reader/unavailable.html",
+                     {"progress": reader_progress(membership), "notice": notice}, status=409)
+    if step != "case":
+        return _go(request, reverse(STEP_URLS[step], args=[membership.study.slug]))
+    return _show_current(request, membership, current, notice=notice, status=409)
+
+
+def _refresh(membership: Membership) -> None:
+    """Reload the membership and its study (another request may have changed them); keep the user."""
+    user = membership.user
+    membership.refresh_from_db()
+    membership.user = user
 
 
 def _slots(top_k: int, codes: list[str], names: dict[str, str]) -> list[dict[str, Any]]:
@@ -382,13 +410,11 @@ def feedback(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
 @require_GET
 def end(request: HttpRequest, slug: str) -> HttpResponse:
     membership = reader_membership(request.user, slug)
-    step = reader_next_step(membership)
+    step, item = reader_step(membership)
     if step not in ("end", "unavailable", "case"):
-        return redirect(_step_url(membership))
-    if step == "case":
-        item = current_item(membership)
-        if item is None or washout_pending(membership, item) is None:
-            return redirect(_step_url(membership))
+        return redirect(reverse(STEP_URLS[step], args=[slug]))
+    if step == "case" and (item is None or washout_pending(membership, item) is None):
+        return redirect(reverse(STEP_URLS[step], args=[slug]))
     return _page(request, membership, "reader/end.html", {"progress": reader_progress(membership)})
 
 

@@ -73,7 +73,8 @@ def test_parallel_submits_over_http_make_one_reading(postgres):
         client = Client()
         client.force_login(built.user)
         barrier.wait(timeout=10)
-        statuses.append(client.post(url, post_data(built.items[0], key), HTTP_HX_REQUEST="true").status_code)
+        response = client.post(url, post_data(built.items[0], key), HTTP_HX_REQUEST="true")
+        statuses.append((key, response.status_code))
         connections.close_all()
 
     keys = [str(uuid.uuid4())] * 4 + [str(uuid.uuid4()) for _ in range(4)]
@@ -82,5 +83,8 @@ def test_parallel_submits_over_http_make_one_reading(postgres):
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
-    assert statuses == [200] * 8
     assert m.Reading.objects.filter(schedule_item=built.items[0]).count() == 1
+    winner = str(m.Reading.objects.get(schedule_item=built.items[0]).idempotency_key)
+    # Requests carrying the stored reading's key succeed (retries); any other key is a stale tab: 409.
+    assert len(statuses) == 8
+    assert all(code == (200 if key == winner else 409) for key, code in statuses), statuses

@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from readerstudy import models as m
+from readerstudy.selectors_reader import taxonomy_cache_clear
 from tests.factories import MembershipFactory, UserFactory
 from tests.readerstudy_tests.reader_setup import add_images, build_study, post_data
 
@@ -43,6 +44,8 @@ def _study(n_cases: int, extra_readers: int):
 
 
 def _journey(client, built) -> dict[str, int]:
+    # Taxonomy lookups are cached per process; start each journey cold so both sizes count the load.
+    taxonomy_cache_clear()
     url = reverse("reader:case", args=[built.study.slug])
     client.force_login(built.user, backend=BACKEND)
     counts = {}
