@@ -58,6 +58,11 @@ def _compare_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-readers", type=int, default=10)
     parser.add_argument("--glmm-formula")
     parser.add_argument("--no-glmm", action="store_true", help="skip the mixed model")
+    parser.add_argument(
+        "--model-outputs",
+        type=Path,
+        help="CSV/Parquet with case, model_top1, model_top3, model_malignant_score: the model beside the readers",
+    )
     parser.add_argument("--out", required=True, type=Path)
     _columns(parser)
     parser.set_defaults(run=run_compare)
@@ -67,17 +72,20 @@ def run_compare(args: argparse.Namespace) -> int:
     result = _compare(args)
     _write_compare(result, args.out)
     block = result.reader_level
+    model = f"; model top-1 {result.model.top1.value:.3f}" if result.model is not None else ""
     print(
         f"{result.outcome}: {result.control} {block.control.mean:.3f}, {result.treatment} "
-        f"{block.treatment.mean:.3f} ({block.n_readers} readers); wrote {args.out}"
+        f"{block.treatment.mean:.3f} ({block.n_readers} readers){model}; wrote {args.out}"
     )
     return 0
 
 
 def _compare(args: argparse.Namespace):
     from analysis.compare import compare
+    from analysis.model_benchmark import load_model_outputs
     from analysis.readings import load_readings
 
+    model_outputs = load_model_outputs(args.model_outputs) if args.model_outputs else None
     return compare(
         load_readings(args.readings, _id_columns(args)),
         outcome=args.outcome,
@@ -91,6 +99,7 @@ def _compare(args: argparse.Namespace):
         reader_col=args.reader_col,
         case_col=args.case_col,
         arm_col=args.arm_col,
+        model_outputs=model_outputs,
     )
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 from analysis import classical
 from analysis.classical import ArmSummary, DifferenceSummary, McNemar, PairedT, Wilcoxon
 from analysis.mixed import MixedModelSummary, fit_mixed_model
+from analysis.model_benchmark import ModelBenchmark, model_benchmark
 from analysis.mrmc import MrmcResult, mrmc
 from analysis.readings import InputError, as_label, is_binary, prepare
 
@@ -99,6 +100,7 @@ class CompareResult:
     reader_groups: Mapping[str, str] = field(default_factory=dict)
     roc: MrmcResult | None = None
     warnings: tuple[str, ...] = ()
+    model: ModelBenchmark | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -119,6 +121,7 @@ class CompareResult:
             "secondary": {k: v.to_dict() for k, v in self.secondary.items()},
             "roc": _roc_summary(self.roc),
             "warnings": list(self.warnings),
+            "model": self.model.to_dict() if self.model is not None else None,
         }
 
 
@@ -157,8 +160,13 @@ def compare(
     reader_col: str = "reader",
     case_col: str = "case",
     arm_col: str = "arm",
+    model_outputs: pd.DataFrame | None = None,
 ) -> CompareResult:
-    """Compare `treatment` with `control` on `outcome` (any numeric column)."""
+    """Compare `treatment` with `control` on `outcome` (any numeric column).
+
+    With `model_outputs` (see analysis.model_benchmark), the model's standalone performance on the
+    same cases is set beside the readers of both arms.
+    """
     data = prepare(
         readings,
         value_cols=[outcome],
@@ -202,6 +210,7 @@ def compare(
         reader_groups=_reader_groups(data),
         roc=_roc(data, control, treatment),
         warnings=_warnings(data, valid, outcome),
+        model=_model(data, model_outputs, control, treatment),
     )
 
 
@@ -327,6 +336,19 @@ def _roc(data: pd.DataFrame, control: str, treatment: str) -> MrmcResult | None:
         )
     except (InputError, ValueError, ZeroDivisionError):
         return None
+
+
+def _model(
+    data: pd.DataFrame, model_outputs: pd.DataFrame | None, control: str, treatment: str
+) -> ModelBenchmark | None:
+    if model_outputs is None:
+        return None
+    return model_benchmark(
+        data,
+        model_outputs,
+        arms=(control, treatment),
+        arm_roles={control: "control", treatment: "treatment"},
+    )
 
 
 def _warnings(data: pd.DataFrame, valid: pd.DataFrame, outcome: str) -> tuple[str, ...]:

@@ -12,8 +12,10 @@ from matplotlib.figure import Figure
 
 from analysis.compare import CompareResult, ReaderLevel
 from analysis.fom import RocCurve
+from analysis.model_benchmark import ModelBenchmark
 
 CONTROL_COLOUR, TREATMENT_COLOUR = "#6b7b8c", "#1f6fb4"
+MODEL_COLOUR = "#c0392b"
 GROUP_COLOURS = ("#1f6fb4", "#d9822b", "#3b9c5a", "#9b59b6", "#c0392b", "#7f8c8d")
 
 
@@ -88,8 +90,9 @@ def forest(rows: Sequence[tuple[str, float, float, float]], xlabel: str) -> str:
 def roc_curves(
     curves: Sequence[RocCurve],
     operating_points: Mapping[str, Sequence[tuple[float, float]]] | None = None,
+    model_curve: tuple[Sequence[float], Sequence[float], float] | None = None,
 ) -> str:
-    """Per-reader curves (thin), pooled curve per arm (thick) and reader operating points."""
+    """Per-reader curves (thin), pooled curve per arm (thick), reader operating points and the model."""
     figure = _figure(4.8, 4.6)
     axes = figure.add_subplot()
     arms = list(dict.fromkeys(curve.arm for curve in curves))
@@ -117,6 +120,9 @@ def roc_curves(
                 zorder=3,
                 label=f"{arm} readers at threshold",
             )
+    if model_curve is not None:
+        fpr, tpr, auc = model_curve
+        axes.plot(fpr, tpr, color=MODEL_COLOUR, lw=2, ls="--", label=f"model (AUC {auc:.3f})")
     axes.plot([0, 1], [0, 1], color="grey", ls=":", lw=1)
     axes.set_xlabel("1 - specificity")
     axes.set_ylabel("Sensitivity")
@@ -134,4 +140,34 @@ def reader_boxes(values: Mapping[str, Sequence[float]], ylabel: str, title: str)
     axes.boxplot([list(values[k]) for k in labels], tick_labels=labels, widths=0.5)
     axes.set_ylabel(ylabel)
     axes.set_title(title)
+    return to_base64_png(figure)
+
+
+def model_beside_readers(benchmark: ModelBenchmark, labels: Mapping[str, str] | None = None) -> str:
+    """Each reader's top-1 and top-3 accuracy per arm (points), the readers' mean (bar) and the model (line)."""
+    figure = _figure(6.4, 3.4)
+    arms = benchmark.arms
+    rng = np.random.default_rng(0)  # jitter only
+    for index, outcome in enumerate(("top1", "top3")):
+        axes = figure.add_subplot(1, 2, index + 1)
+        for position, arm in enumerate(arms):
+            comparison = benchmark.comparison(arm, outcome)
+            values = [r.accuracy for r in comparison.readers]
+            colour = (CONTROL_COLOUR, TREATMENT_COLOUR)[min(position, 1)]
+            axes.scatter(
+                position + rng.uniform(-0.12, 0.12, len(values)), values, color=colour, s=18, alpha=0.8
+            )
+            axes.plot(
+                [position - 0.25, position + 0.25], [comparison.readers_mean.value] * 2, color="black", lw=2
+            )
+        model = benchmark.accuracy(outcome)
+        axes.axhline(model.value, color=MODEL_COLOUR, ls="--", lw=1.6, label=f"model {model.value:.2f}")
+        if np.isfinite([model.ci_low, model.ci_high]).all():
+            axes.axhspan(model.ci_low, model.ci_high, color=MODEL_COLOUR, alpha=0.08, lw=0)
+        axes.set_xticks(range(len(arms)), [(labels or {}).get(a, a) for a in arms])
+        axes.set_xlim(-0.6, len(arms) - 0.4)
+        axes.set_ylim(-0.02, 1.02)
+        axes.set_title(f"{'Top-1' if outcome == 'top1' else 'Top-3'} accuracy")
+        axes.legend(fontsize=8, frameon=False, loc="lower right")
+    figure.axes[0].set_ylabel("accuracy (points: readers; bar: mean)")
     return to_base64_png(figure)

@@ -10,8 +10,9 @@ import pandas as pd
 
 from analysis import figures
 from analysis.compare import CompareResult, ReaderLevel
+from analysis.model_benchmark import ModelBenchmark
 from analysis.mrmc import MrmcResult
-from analysis.tables import arm_summary_row, mrmc_tables, subgroup_table
+from analysis.tables import arm_summary_row, model_benchmark_table, mrmc_tables, subgroup_table
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:960px;margin:2em auto;
@@ -99,6 +100,7 @@ def compare_report(result: CompareResult) -> str:
         mixed_model_section(result),
         subgroups_section(result),
         management_section(result),
+        model_section(result),
         roc_section(result),
         time_section(result),
         methods_section(result),
@@ -261,10 +263,28 @@ def roc_section(result: CompareResult) -> str:
     roc = result.roc
     if roc is None:
         return ""
-    return section("roc", f"ROC: {roc.score} for {roc.truth}", *_roc_parts(roc))
+    parts = _roc_parts(roc, model_curve(result.model))
+    if result.model is not None and result.model.auc is not None:
+        parts.append(
+            paragraph(
+                f"Dashed red: the model's ROC curve for model_malignant_score on the "
+                f"{result.model.auc.n_positive + result.model.auc.n_negative} cases with a model output "
+                "(the reader curves use the cases every reader scored in both arms).",
+                "note",
+            )
+        )
+    return section("roc", f"ROC: {roc.score} for {roc.truth}", *parts)
 
 
-def _roc_parts(roc: MrmcResult) -> list[str]:
+def model_curve(
+    benchmark: ModelBenchmark | None,
+) -> tuple[tuple[float, ...], tuple[float, ...], float] | None:
+    if benchmark is None or benchmark.auc is None:
+        return None
+    return benchmark.auc.fpr, benchmark.auc.tpr, benchmark.auc.value
+
+
+def _roc_parts(roc: MrmcResult, model: tuple | None = None) -> list[str]:
     auc = roc.auc
     text = (
         f"Mean AUC {roc.control} {fmt(auc.mean(roc.control))}, {roc.treatment} "
@@ -278,10 +298,58 @@ def _roc_parts(roc: MrmcResult) -> list[str]:
         else ""
     )
     return [
-        image(figures.roc_curves(roc.roc, operating_points(roc)), "ROC curves"),
+        image(figures.roc_curves(roc.roc, operating_points(roc), model), "ROC curves"),
         paragraph(text),
         paragraph(caption, "note") if caption else "",
     ]
+
+
+def model_section(result: CompareResult) -> str:
+    """The model's standalone accuracy and malignancy AUC beside the readers of each arm."""
+    benchmark = result.model
+    if benchmark is None:
+        return ""
+    labels = {
+        result.control: f"{result.control} (control)",
+        result.treatment: f"{result.treatment} (treatment)",
+    }
+    top1 = benchmark.top1
+    text = (
+        f"On {benchmark.n_cases} of the {benchmark.n_cases_read} cases read, the model's top-1 accuracy is "
+        f"{fmt(top1.value)} (95 % CI {fmt(top1.ci_low)} to {fmt(top1.ci_high)}) and its top-3 accuracy "
+        f"{fmt(benchmark.top3.value)} (95 % CI {fmt(benchmark.top3.ci_low)} to {fmt(benchmark.top3.ci_high)})."
+    )
+    parts = [
+        image(figures.model_beside_readers(benchmark, labels), "model accuracy beside each reader's"),
+        paragraph(text),
+        html_table(model_benchmark_table(benchmark).drop(columns="arm_role")),
+        paragraph(model_auc_text(benchmark)),
+    ]
+    if benchmark.auc is not None and result.roc is None:
+        parts.append(image(figures.roc_curves((), None, model_curve(benchmark)), "model ROC curve"))
+    parts += [paragraph(w, "warn") for w in benchmark.warnings]
+    parts.append(
+        paragraph(
+            "Top-1/top-3 are exact code matches for the model and the readers alike. Difference = model - "
+            "readers, per reader on the cases that reader read, averaged over readers; 95 % CIs are "
+            f"percentile bootstrap intervals ({benchmark.n_bootstrap} resamples, seed {benchmark.seed}) "
+            "resampling cases with the readers fixed, the same draws for model and readers; the "
+            "'random readers' interval resamples readers and cases. A reader is beaten when the model's "
+            "accuracy on that reader's cases is higher. Malignancy AUC: empirical, DeLong standard error.",
+            "note",
+        )
+    )
+    return section("model", "Model beside the readers", *parts)
+
+
+def model_auc_text(benchmark: ModelBenchmark) -> str:
+    auc = benchmark.auc
+    if auc is None:
+        return "Malignancy AUC: not computed (no case with a malignant and a benign reference among them)."
+    return (
+        f"Malignancy AUC of model_malignant_score: {fmt(auc.value)} (95 % CI {fmt(auc.ci_low)} to "
+        f"{fmt(auc.ci_high)}, DeLong), {auc.n_positive} malignant and {auc.n_negative} benign cases."
+    )
 
 
 def operating_points(roc: MrmcResult) -> dict[str, list[tuple[float, float]]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.compare import CompareResult, ReaderLevel
+from analysis.model_benchmark import ModelBenchmark
 from analysis.mrmc import FomAnalysis, MrmcResult
 
 
@@ -41,6 +42,9 @@ def compare_tables(result: CompareResult) -> dict[str, pd.DataFrame]:
         tables["secondary_outcomes"] = pd.DataFrame(
             [arm_summary_row(name, block) for name, block in result.secondary.items()]
         )
+    if result.model is not None:
+        tables["model_benchmark"] = model_benchmark_table(result.model)
+        tables["model_readers"] = model_readers_table(result.model)
     if result.glmm is not None and result.glmm.error is None:
         tables["glmm_fixed_effects"] = pd.DataFrame(list(result.glmm.fixed_effects))
         tables["glmm_random_effects"] = pd.DataFrame(list(result.glmm.random_effects))
@@ -145,3 +149,48 @@ def roc_table(result: MrmcResult) -> pd.DataFrame:
         for k, (fpr, tpr) in enumerate(zip(curve.fpr, curve.tpr, strict=True))
     ]
     return pd.DataFrame(rows)
+
+
+def model_benchmark_table(benchmark: ModelBenchmark) -> pd.DataFrame:
+    """Per arm and outcome: the model, the readers' mean, model - readers and readers beaten."""
+    rows = []
+    for comparison in benchmark.comparisons:
+        role = benchmark.arm_roles.get(comparison.arm)
+        rows.append(
+            {
+                "arm": f"{comparison.arm} ({role})" if role else comparison.arm,
+                "arm_role": role or "",
+                "outcome": comparison.outcome,
+                "n_readers": comparison.n_readers,
+                "model": comparison.model,
+                "readers_mean": comparison.readers_mean.value,
+                "readers_ci_low": comparison.readers_mean.ci_low,
+                "readers_ci_high": comparison.readers_mean.ci_high,
+                "difference": comparison.difference.value,
+                "ci_low": comparison.difference.ci_low,
+                "ci_high": comparison.difference.ci_high,
+                "ci_low_random_readers": comparison.difference_random_readers[0],
+                "ci_high_random_readers": comparison.difference_random_readers[1],
+                "readers_beaten": comparison.n_beaten,
+                "readers_tied": comparison.n_tied,
+                "share_beaten": comparison.share_beaten,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def model_readers_table(benchmark: ModelBenchmark) -> pd.DataFrame:
+    """Each reader's accuracy and the model's on that reader's cases, per arm and outcome."""
+    rows = [
+        {
+            "arm": comparison.arm,
+            "outcome": comparison.outcome,
+            "reader": reader.reader,
+            "n_cases": reader.n_cases,
+            "accuracy": reader.accuracy,
+            "model_accuracy": reader.model_accuracy,
+        }
+        for comparison in benchmark.comparisons
+        for reader in comparison.readers
+    ]
+    return pd.DataFrame(rows, columns=["arm", "outcome", "reader", "n_cases", "accuracy", "model_accuracy"])

@@ -77,6 +77,7 @@ def analysis_run_perform(*, run_id: int) -> None:
     from analysis.report import compare_report
     from analysis.results import to_jsonable
     from readerstudy.services.export import readings_table
+    from readerstudy.services.model_table import model_outputs_table
 
     run = AnalysisRun.objects.select_related("study").get(pk=run_id)
     if run.status == RunStatus.DONE:
@@ -90,8 +91,11 @@ def analysis_run_perform(*, run_id: int) -> None:
         _set(run_id, progress=30)
         by = [c for c in params.get("by", []) if c in table.columns and table[c].notna().any()]
         by_case = [c for c in params.get("by_case", []) if c in table.columns and table[c].notna().any()]
+        model = model_outputs_table(run.study)
+        if model is not None and not model["case"].isin(table["case"]).any():
+            model = None  # the model has no output for any case read: nothing to set beside the readers
         result = compare(table, outcome=params["outcome"], control=params["control"],
-                         treatment=params["treatment"], by=by, by_case=by_case)
+                         treatment=params["treatment"], by=by, by_case=by_case, model_outputs=model)
         _set(run_id, progress=80)
         report = compare_report(result)
     except (InputError, AnalysisRunError, ValueError) as exc:
