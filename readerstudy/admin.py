@@ -22,16 +22,23 @@ class ConditionInline(admin.TabularInline):
     model = m.Condition
     extra = 0
     fields = ("code", "name", "group", "malignant", "icd10")
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(m.Taxonomy)
-class TaxonomyAdmin(admin.ModelAdmin):
+class TaxonomyAdmin(ReadOnlyAdmin):
+    """A loaded taxonomy version is fixed (readings refer to its codes): load a new version instead."""
+
     list_display = ("name", "version", "created_at")
     inlines = [ConditionInline]
 
 
 @admin.register(m.Condition)
-class ConditionAdmin(admin.ModelAdmin):
+class ConditionAdmin(ReadOnlyAdmin):
     list_display = ("code", "name", "group", "malignant", "icd10", "taxonomy")
     list_filter = ("taxonomy", "group", "malignant")
     search_fields = ("code", "name")

@@ -114,4 +114,17 @@ def _summary(run: AnalysisRun) -> dict | None:
         "odds": odds,
         "glmm_formula": glmm.get("formula"),
         "warnings": r.get("warnings") or [],
+        "model": _model_rows(r.get("model")),
     }
+
+
+def _model_rows(model: dict | None) -> dict | None:
+    """The model beside the readers: its top-1 accuracy, each arm's readers and the difference."""
+    if not model:
+        return None
+    arms = [
+        {"arm": arm, "readers": block["top1"]["readers_mean"], "difference": block["top1"]["difference"],
+         "beaten": block["top1"]["readers_beaten"], "n_readers": block.get("n_readers")}
+        for arm, block in (model.get("arms") or {}).items()
+    ]
+    return {"top1": model.get("top1") or {}, "auc": model.get("malignant_auc"), "arms": arms}

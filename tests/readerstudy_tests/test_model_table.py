@@ -134,3 +134,13 @@ def test_analysis_run_without_model_version_has_no_model_block(study, django_cap
     run.refresh_from_db()
     assert run.status == "done", run.error
     assert run.results["model"] is None
+
+
+def test_results_page_shows_the_model_beside_the_readers(study, client, django_capture_on_commit_callbacks):
+    coordinator = MembershipFactory(study=study, role=Role.COORDINATOR).user
+    with django_capture_on_commit_callbacks(execute=True):
+        run = analysis_run_start(study=study, actor=coordinator)
+    client.force_login(coordinator)
+    page = client.get(f"/studies/{study.slug}/analysis/{run.pk}/").content.decode()
+    assert "Model beside the readers" in page
+    assert "Model top-1 accuracy 0.500" in page and "1 of 2" in page
