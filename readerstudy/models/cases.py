@@ -84,3 +84,6 @@ class CaseImage(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["case", "order"], name="case_image_order_unique")]
         ordering = ["case", "order"]
+
+    def __str__(self) -> str:
+        return f"{self.get_role_display()} image {self.order} of case {self.case_id}"

@@ -37,6 +37,9 @@ class Reading(models.Model):
         ]
         ordering = ["submitted_at"]
 
+    def __str__(self) -> str:
+        return f"Reading of schedule item {self.schedule_item_id}"
+
 
 class AuditEvent(models.Model):
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
@@ -49,6 +52,9 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action}"
 
 
 class RunStatus(models.TextChoices):
@@ -70,3 +76,6 @@ class AnalysisRun(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Analysis {self.pk} ({self.status})"

@@ -146,6 +146,9 @@ class ReaderProfile(models.Model):
             models.CheckConstraint(condition=models.Q(years_experience__lte=70), name="profile_years_range")
         ]
 
+    def __str__(self) -> str:
+        return f"Profile of user {self.user_id}"
+
 
 class ConsentRecord(models.Model):
     membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="consents")
@@ -157,6 +160,9 @@ class ConsentRecord(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["membership", "consent_version"], name="consent_once_per_version")
         ]
+
+    def __str__(self) -> str:
+        return f"Consent v{self.consent_version} by membership {self.membership_id}"
 
 
 class Invitation(models.Model):
@@ -171,6 +177,9 @@ class Invitation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"Invitation to study {self.study_id} ({self.role})"
 
 
 class ScheduleItem(models.Model):
@@ -195,3 +204,6 @@ class ScheduleItem(models.Model):
         ]
         ordering = ["membership", "position"]
         indexes = [models.Index(fields=["study", "case"])]
+
+    def __str__(self) -> str:
+        return f"Item {self.position} of membership {self.membership_id}"

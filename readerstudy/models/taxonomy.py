@@ -82,3 +82,6 @@ class ManagementRating(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["condition", "management"], name="management_rating_unique")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.condition_id} x {self.management_id}: {self.rating}"
