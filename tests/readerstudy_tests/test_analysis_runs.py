@@ -115,3 +115,10 @@ def test_anonymous_is_sent_to_login(study_with_readings, client):
     study, _ = study_with_readings
     response = client.get(f"/studies/{study.slug}/analysis/")
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+@pytest.mark.parametrize("value,shown", [(0.0000001, "< 0.001"), (0.0355, "0.036"), (None, "–"), ("x", "–")])
+def test_pvalue_filter(value, shown):
+    from readerstudy.templatetags.stats import pvalue
+
+    assert pvalue(value) == shown
