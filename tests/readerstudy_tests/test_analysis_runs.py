@@ -117,7 +117,7 @@ def test_anonymous_is_sent_to_login(study_with_readings, client):
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
 
 
-@pytest.mark.parametrize("value,shown", [(0.0000001, "< 0.001"), (0.0355, "0.036"), (None, "–"), ("x", "–")])
+@pytest.mark.parametrize("value,shown", [(0.0000001, "< 0.001"), (0.0356, "0.036"), (None, "–"), ("x", "–")])
 def test_pvalue_filter(value, shown):
     from readerstudy.templatetags.stats import pvalue
 
