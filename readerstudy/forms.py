@@ -67,7 +67,7 @@ class StudyForm(forms.Form):
     ask_malignancy = forms.BooleanField(required=False, label="Ask malignancy score (0-100)")
     time_limit_s = forms.IntegerField(required=False, min_value=10, label="Time limit per case (seconds)")
     feedback = forms.BooleanField(required=False, label="Show the reference diagnosis after each answer")
-    allow_back = forms.BooleanField(required=False, label="Readers may revisit earlier cases")
+    allow_back = forms.BooleanField(required=False, label="Readers may skip cases and come back to them")
     block_size = forms.IntegerField(min_value=1, initial=10, label="Block size (randomised blocks)")
     washout_days = forms.IntegerField(min_value=0, initial=14, label="Washout in days (crossover)")
     training_cases = forms.CharField(

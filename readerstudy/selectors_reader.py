@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
@@ -132,6 +132,34 @@ def reader_step(membership: Membership) -> tuple[str, ScheduleItem | None]:
         return "unavailable", None
     item = current_item(membership)
     return ("end" if item is None else "case"), item
+
+
+def _open_items(membership: Membership) -> QuerySet[ScheduleItem]:
+    """Unanswered items the reader may open now: phase 2 only once its phase 1 is answered."""
+    phase1_open = ScheduleItem.objects.filter(
+        membership_id=membership.pk, case_id=OuterRef("case_id"), session=OuterRef("session"), phase=1,
+        reading__isnull=True,
+    )
+    return (ScheduleItem.objects.filter(membership_id=membership.pk, reading__isnull=True)
+            .filter(~Q(phase=2) | ~Exists(phase1_open)))
+
+
+def chosen_item(membership: Membership, item_id: int) -> ScheduleItem | None:
+    """With ``allow_back``, the unanswered item the reader chose to return to (None if not allowed)."""
+    if not study_settings_for(membership.study).allow_back:
+        return None
+    return (_open_items(membership).select_related("case", "arm", "study", "study__case_set",
+                                                   "study__model_version")
+            .filter(pk=item_id).first())
+
+
+def skip_target(membership: Membership, item: ScheduleItem) -> ScheduleItem | None:
+    """With ``allow_back``: the next open item after `item` (wrapping round), to come back to it later."""
+    if not study_settings_for(membership.study).allow_back:
+        return None
+    others = _open_items(membership).exclude(pk=item.pk).exclude(case_id=item.case_id, session=item.session)
+    return others.filter(position__gt=item.position).order_by("position").first() or \
+        others.order_by("position").first()
 
 
 def reader_next_step(membership: Membership) -> str:

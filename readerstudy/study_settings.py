@@ -21,7 +21,7 @@ class StudySettings:
     time_limit_s: int | None = None     # per case; None = no limit
     feedback: bool = False              # show the reference diagnosis after submitting
     washout_days: int = 14              # crossover: days between sessions
-    allow_back: bool = False            # may readers revisit earlier cases (never phase 1 after reveal)
+    allow_back: bool = False            # may readers skip cases and return to them (answers stay final)
     block_size: int = 10                # randomised blocks
     generic_credit: bool = False        # same-group code counts as correct ("generic" credit)
     max_readers: int | None = None

@@ -33,6 +33,7 @@ from readerstudy.models import CaseImage, ImageRole, Invitation, Membership, Rea
 from readerstudy.permissions import assignment_for_reader, reader_membership
 from readerstudy.selectors_reader import (
     ai_display_for_item,
+    chosen_item,
     condition_index,
     condition_names,
     item_may_view_image,
@@ -42,6 +43,7 @@ from readerstudy.selectors_reader import (
     reader_progress,
     reader_step,
     reference_feedback,
+    skip_target,
     study_settings_for,
     washout_pending,
 )
@@ -224,6 +226,9 @@ def case(request: HttpRequest, slug: str) -> HttpResponse:
         return _go(request, reverse(STEP_URLS[step], args=[membership.study.slug]))
     if request.method == "POST":
         return _case_post(request, membership, item)
+    if request.GET.get("item", "").isdigit():
+        # allow_back: a case the reader skipped earlier; otherwise always the current one.
+        item = chosen_item(membership, int(request.GET["item"])) or item
     return _show_current(request, membership, item)
 
 
@@ -380,6 +385,7 @@ def _render_case(request: HttpRequest, membership: Membership, item: ScheduleIte
         "errors": errors or {},
         "idempotency_key": key or str(uuid.uuid4()),
         "notice": notice,
+        "skip_to": skip_target(membership, item),
         **_timing(item, options.time_limit_s),
     }
     template = "reader/_case.html" if request.htmx else "reader/case.html"
