@@ -198,10 +198,17 @@ def summarise(
 
 
 def _wald(estimate: float, se: float, p_value: float, transform) -> TreatmentEffect:
+    def safe(value: float) -> float:
+        # Under (quasi-)separation the logit estimate and SE explode; exp() of them is +inf, not an error.
+        try:
+            return transform(value)
+        except OverflowError:
+            return math.inf
+
     return TreatmentEffect(
-        estimate=transform(estimate),
-        ci_low=transform(estimate - Z_975 * se),
-        ci_high=transform(estimate + Z_975 * se),
+        estimate=safe(estimate),
+        ci_low=safe(estimate - Z_975 * se),
+        ci_high=safe(estimate + Z_975 * se),
         p_value=p_value,
     )
 

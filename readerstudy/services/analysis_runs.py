@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from django.core.files.base import ContentFile
@@ -11,6 +12,8 @@ from django.utils import timezone
 
 from readerstudy.models import AnalysisRun, ArmKind, RunStatus, Study
 from readerstudy.services.audit import audit_record
+
+logger = logging.getLogger(__name__)
 
 OUTCOMES = {
     "correct_top1": "Top-1 diagnosis correct",
@@ -100,6 +103,10 @@ def analysis_run_perform(*, run_id: int) -> None:
         report = compare_report(result)
     except (InputError, AnalysisRunError, ValueError) as exc:
         _set(run_id, status=RunStatus.FAILED, error=str(exc), finished_at=timezone.now())
+        return
+    except Exception as exc:  # a numerical failure must end the run visibly, not leave it "running"
+        logger.exception("analysis run %s failed", run_id)
+        _set(run_id, status=RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now())
         return
     path = f"reports/{run.study.slug}/{run_id}/report.html"
     if default_storage.exists(path):

@@ -257,3 +257,15 @@ def test_scores_without_malignancy_truth_skip_the_roc_instead_of_failing():
     data["truth_malignant"] = pd.NA
     result = compare(data, outcome="correct_top1", control="unaided", treatment="ai", fit_glmm=False)
     assert result.roc is None and result.n_readings == len(data)
+
+
+def test_complete_separation_gives_an_infinite_odds_ratio_not_a_crash():
+    # Every unaided reading wrong, every AI reading right: the logit estimate runs off to infinity.
+    rows = [
+        {"reader": f"r{r}", "case": f"c{c}", "arm": arm, "correct_top1": int(arm == "ai")}
+        for r in range(4) for c in range(6) for arm in ("unaided", "ai")
+    ]
+    result = compare(pd.DataFrame(rows), outcome="correct_top1", control="unaided", treatment="ai")
+    assert result.reader_level.difference.mean == 1.0
+    data = to_jsonable(result.to_dict())  # inf becomes null in JSON
+    assert data["glmm"] is not None
