@@ -352,3 +352,20 @@ def _same_or_refuse(case_set: CaseSet, specs, prepared, taxonomy: Taxonomy) -> I
                                        "import under a new name")])
     n_images = sum(len(s.images) for s in specs)
     return ImportReport(case_set, False, len(specs), n_images, ["Already imported: nothing changed."])
+
+
+def case_import_uploads(
+    *, manifest, images, case_set_name: str, taxonomy: Taxonomy, actor=None, description: str = ""
+) -> ImportReport:
+    """`case_import` for uploaded files (a manifest and a zip of images), as the page and API receive them."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="import-") as tmp:
+        manifest_path = Path(tmp) / f"manifest{Path(manifest.name).suffix.lower()}"
+        archive_path = Path(tmp) / "images.zip"
+        for upload, target in ((manifest, manifest_path), (images, archive_path)):
+            with target.open("wb") as handle:
+                for chunk in upload.chunks():
+                    handle.write(chunk)
+        return case_import(manifest=manifest_path, images=archive_path, case_set_name=case_set_name,
+                           taxonomy=taxonomy, actor=actor, description=description)

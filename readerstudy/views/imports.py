@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from readerstudy.models import CaseSet, Taxonomy
-from readerstudy.services.case_import import CaseImportError, case_import
+from readerstudy.services.case_import import CaseImportError, case_import_uploads
 
 
 class CaseImportForm(forms.Form):
@@ -47,22 +47,16 @@ def case_set_import(request: HttpRequest) -> HttpResponse:
     problems: list = []
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        with tempfile.TemporaryDirectory(prefix="import-") as tmp:
-            manifest = Path(tmp) / f"manifest{Path(data['manifest'].name).suffix.lower()}"
-            archive = Path(tmp) / "images.zip"
-            for upload, target in ((data["manifest"], manifest), (data["images"], archive)):
-                with target.open("wb") as handle:
-                    for chunk in upload.chunks():
-                        handle.write(chunk)
-            try:
-                report = case_import(manifest=manifest, images=archive, case_set_name=data["name"],
-                                     taxonomy=data["taxonomy"], actor=request.user, description=data["description"])
-            except CaseImportError as exc:
-                problems = exc.problems
-            else:
-                for message in report.messages:
-                    messages.success(request, message)
-                return redirect("case_sets")
+        try:
+            report = case_import_uploads(manifest=data["manifest"], images=data["images"],
+                                         case_set_name=data["name"], taxonomy=data["taxonomy"],
+                                         actor=request.user, description=data["description"])
+        except CaseImportError as exc:
+            problems = exc.problems
+        else:
+            for message in report.messages:
+                messages.success(request, message)
+            return redirect("case_sets")
     return render(request, "imports/import.html", {"form": form, "problems": problems})
 
 
@@ -70,8 +64,5 @@ def case_set_import(request: HttpRequest) -> HttpResponse:
 def case_sets(request: HttpRequest) -> HttpResponse:
     if not _may_import(request.user):
         raise Http404("No such page")
-    sets = CaseSet.objects.select_related("taxonomy").order_by("name")
-    from django.db.models import Count
-
-    sets = sets.annotate(n_cases=Count("cases"))
+    sets = CaseSet.objects.select_related("taxonomy").annotate(n_cases=Count("cases")).order_by("name")
     return render(request, "imports/case_sets.html", {"case_sets": sets})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 from django.db.models import Count
@@ -27,7 +26,7 @@ from readerstudy.api.serializers import (
 )
 from readerstudy.api.views.base import ApiView, errors, paginate
 from readerstudy.models import Case, Taxonomy
-from readerstudy.services.case_import import CaseImportError, case_import
+from readerstudy.services.case_import import CaseImportError, case_import_uploads
 from readerstudy.services.taxonomy import taxonomy_to_dict
 
 MAX_UPLOAD_SUFFIXES = {"manifest": {".csv", ".json"}, "images": {".zip"}}
@@ -101,21 +100,14 @@ class CaseSetImportView(ApiView):
             if Path(data[name].name).suffix.lower() not in allowed:
                 raise ApiError(f"The {name} must be a {' or '.join(sorted(allowed))} file.",
                                details={name: [f"expected {' or '.join(sorted(allowed))}"]})
-        with tempfile.TemporaryDirectory(prefix="api-import-") as tmp:
-            manifest = Path(tmp) / f"manifest{Path(data['manifest'].name).suffix.lower()}"
-            archive = Path(tmp) / "images.zip"
-            for upload, target in ((data["manifest"], manifest), (data["images"], archive)):
-                with target.open("wb") as handle:
-                    for chunk in upload.chunks():
-                        handle.write(chunk)
-            try:
-                report = case_import(manifest=manifest, images=archive, case_set_name=data["name"],
-                                     taxonomy=data["taxonomy"], actor=request.user,
-                                     description=data.get("description", ""))
-            except CaseImportError as exc:
-                raise ApiError(f"{len(exc.problems)} problem(s); nothing was imported.", code="import_failed",
-                               details={"problems": [{"row": p.row, "field": p.field, "message": p.message}
-                                                     for p in exc.problems]}) from exc
+        try:
+            report = case_import_uploads(manifest=data["manifest"], images=data["images"],
+                                         case_set_name=data["name"], taxonomy=data["taxonomy"],
+                                         actor=request.user, description=data.get("description", ""))
+        except CaseImportError as exc:
+            raise ApiError(f"{len(exc.problems)} problem(s); nothing was imported.", code="import_failed",
+                           details={"problems": [{"row": p.row, "field": p.field, "message": p.message}
+                                                 for p in exc.problems]}) from exc
         case_set = report.case_set
         case_set.n_cases = report.n_cases
         body = CaseSetImportResultSerializer({
