@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import os
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -358,8 +359,6 @@ def case_import_uploads(
     *, manifest, images, case_set_name: str, taxonomy: Taxonomy, actor=None, description: str = ""
 ) -> ImportReport:
     """`case_import` for uploaded files (a manifest and a zip of images), as the page and API receive them."""
-    import tempfile
-
     with tempfile.TemporaryDirectory(prefix="import-") as tmp:
         manifest_path = Path(tmp) / f"manifest{Path(manifest.name).suffix.lower()}"
         archive_path = Path(tmp) / "images.zip"
