@@ -262,6 +262,7 @@
             return { code: c.code, name: c.name, group: c.group, synonyms: c.synonyms,
                      keys: [c.name].concat(c.synonyms, [c.code]).map(norm) };
           });
+          state.conditions.forEach(function (c, i) { c.rank = i; });  // taxonomy order: curated, common first
           return state.conditions;
         })
         .catch(function (err) { state.loading = null; throw err; });
@@ -280,12 +281,14 @@
         if (!words.every(function (w) { return k.indexOf(w) !== -1; })) return;
         var tokens = k.split(/[\s\-/(),]+/);
         var score = k.indexOf(q) === 0 ? 0 : (tokens.some(function (t) { return t.indexOf(words[0]) === 0; }) ? 1 : 2);
-        if (i > 0) score += 0.5;
+        // A match in the condition's own name beats any synonym match at the same level
+        // ("naev" -> Melanocytic naevus, not Spider naevus via "naevus araneus").
+        if (i > 0) score += 1.5;
         if (score < best) { best = score; via = i > 0 && i <= c.synonyms.length ? c.synonyms[i - 1] : null; }
       });
       if (best < Infinity) hits.push({ c: c, score: best, via: via && norm(via) !== norm(c.name) ? via : null });
     });
-    hits.sort(function (a, b) { return a.score - b.score || a.c.name.length - b.c.name.length || a.c.name.localeCompare(b.c.name); });
+    hits.sort(function (a, b) { return a.score - b.score || a.c.rank - b.c.rank; });
     return hits.slice(0, 8);
   }
 

@@ -267,6 +267,13 @@ def _reader_reads_first_case(page, link, expect):
     expect(page.locator(".case-count")).to_have_text("Case 1 of 2")
     expect(page.locator("[data-ai-panel]")).to_have_count(0)
     page.keyboard.press("/")
+    # Ranking: a match in a condition's own name beats a synonym ("naevus araneus" is Spider naevus).
+    page.keyboard.type("naev", delay=20)
+    page.wait_for_selector(".combo-list:not([hidden]) .combo-option")
+    first_option = page.locator(".combo-list:not([hidden]) .combo-option").first.inner_text()
+    assert "Spider" not in first_option and "naevus" in first_option.lower(), first_option
+    page.keyboard.press("Control+a")
+    page.keyboard.press("Backspace")
     page.keyboard.type("melanocytic", delay=20)
     page.wait_for_selector(".combo-list:not([hidden]) .combo-option")
     page.keyboard.press("Enter")
