@@ -73,8 +73,10 @@ def _fast_password_hashing(request):
 @pytest.fixture(autouse=True)
 def _eager_celery(request):
     """Tasks run in-process even when CELERY_BROKER_URL is set (Celery reads its config once, so the
-    app's conf is switched, not Django's settings). Tests marked `services` use the real broker."""
-    if request.node.get_closest_marker("services"):
+    app's conf is switched, not Django's settings). Tests marked `services` use the real broker,
+    except browser tests, which need a browser (a service) but no worker."""
+    node = request.node
+    if node.get_closest_marker("services") and not node.get_closest_marker("browser"):
         yield
         return
     from readerstudy.celery import app

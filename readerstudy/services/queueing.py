@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from celery import current_app, shared_task
+from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
 from django.db import transaction
@@ -46,12 +46,16 @@ def task_enqueue(task: Any, *args: Any, **options: Any) -> bool:
     propagate as usual (tests and the zero-setup demo).
     """
     name = _task_name(task)
-    if current_app.conf.task_always_eager:
-        task_obj = current_app.tasks[name] if isinstance(task, str) else task
+    # The project's app, not celery.current_app: that is thread-local, and a request thread (e.g. a
+    # live server's) would get Celery's default app with its own broker and eager settings.
+    from readerstudy.celery import app
+
+    if app.conf.task_always_eager:
+        task_obj = app.tasks[name] if isinstance(task, str) else task
         task_obj.apply_async(args=args, **options)
         return True
     try:
-        current_app.send_task(
+        app.send_task(
             name, args=args, retry=True, retry_policy=settings.CELERY_TASK_PUBLISH_RETRY_POLICY,
             **options,
         )
