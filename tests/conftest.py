@@ -16,7 +16,7 @@ def require_service(name: str, available: bool, reason: str) -> None:
     message = f"{name} unavailable: {reason}"
     if settings.REQUIRE_SERVICES:
         pytest.fail(f"{message} (REQUIRE_SERVICES=1)")
-    pytest.skip(message)
+    pytest.skip(reason=message)  # only without REQUIRE_SERVICES=1 (see above)
 
 
 @pytest.fixture
