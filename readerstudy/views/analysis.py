@@ -28,8 +28,9 @@ class AnalysisForm(forms.Form):
         arms = [(a.name, a.label) for a in study.arms.order_by("order")]
         self.fields["control"].choices = arms
         self.fields["treatment"].choices = arms
-        self.initial.setdefault("control", default_arms(study)[0])
-        self.initial.setdefault("treatment", default_arms(study)[1])
+        control, treatment = default_arms(study)
+        self.initial.setdefault("control", control)
+        self.initial.setdefault("treatment", treatment)
 
 
 def _run(study: Study, run_id: int) -> AnalysisRun:

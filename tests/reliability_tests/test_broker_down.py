@@ -8,28 +8,21 @@ publish; ``requeue_pending`` sends it once the broker is back, and a real worker
 from __future__ import annotations
 
 import datetime as dt
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 from django.urls import reverse
 
 from readerstudy import models as m
 from readerstudy.services.queueing import ANALYSIS_TASK, requeue_pending, task_enqueue
 from tests.readerstudy_tests.reader_setup import build_study, post_data
+from tests.workers import start_worker, stop_worker, wait_for, worker_env
 
 from .conftest import DEAD_BROKER
 
-ROOT = Path(__file__).resolve().parents[2]
 BACKEND = "django.contrib.auth.backends.ModelBackend"
 # A request that has to give up on the broker must still answer well within this.
 MAX_REQUEST_S = 8.0
@@ -111,14 +104,6 @@ def test_queueing_a_precompute_while_the_broker_is_down_still_succeeds(use_broke
 
 # --- with a real broker and a real worker --------------------------------------------------------
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    auth = quote(db["USER"] or "", safe="")
-    if db.get("PASSWORD"):
-        auth += ":" + quote(db["PASSWORD"], safe="")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 def _queue_length(broker_url: str, queue: str) -> int | None:
     if not broker_url.startswith("redis"):
         return None
@@ -152,34 +137,14 @@ def test_queued_work_resumes_when_the_broker_returns(postgres, broker_url, use_b
     length = _queue_length(broker_url, queue)
     assert length in (None, 1)
 
-    env = {**os.environ, "DATABASE_URL": _database_url(), "CELERY_BROKER_URL": broker_url,
-           "CELERY_TASK_ALWAYS_EAGER": "0", "MEDIA_ROOT": str(tmp_path / "media")}
     log = tmp_path / "worker.log"
-    celery = Path(sys.executable).with_name("celery")
-    with log.open("ab") as handle:
-        worker = subprocess.Popen(
-            [str(celery), "-A", "readerstudy", "worker", "-Q", queue, "--pool", "solo", "--loglevel", "INFO",
-             "--without-gossip", "--without-mingle", "-n", f"requeue-{os.getpid()}@%h"],
-            cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+    worker = start_worker(worker_env(broker_url, MEDIA_ROOT=str(tmp_path / "media")), log, queue, "requeue")
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            run.refresh_from_db()
-            if run.status not in (m.RunStatus.PENDING, m.RunStatus.RUNNING):
-                break
-            assert worker.poll() is None, log.read_text()[-3000:]
-            time.sleep(0.3)
-        else:
-            pytest.fail("the requeued analysis never ran:\n" + log.read_text()[-3000:])
+        wait_for(lambda: m.AnalysisRun.objects.exclude(status__in=[m.RunStatus.PENDING, m.RunStatus.RUNNING])
+                 .filter(pk=run.pk).exists(), "the requeued analysis", worker, log)
     finally:
-        if worker.poll() is None:
-            os.killpg(worker.pid, signal.SIGTERM)
-            try:
-                worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
-                worker.wait(timeout=10)
+        stop_worker(worker)
+    run.refresh_from_db()
     # The run was picked up and finished (no readings yet, so it ends as failed with that reason).
     assert run.finished_at is not None
     assert run.status == m.RunStatus.DONE or "no submitted readings" in run.error

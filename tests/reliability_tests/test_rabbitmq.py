@@ -7,14 +7,9 @@ skipped without them, failed under REQUIRE_SERVICES=1.
 from __future__ import annotations
 
 import os
-import signal
 import socket
-import subprocess
-import sys
-import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -24,8 +19,7 @@ from readerstudy import models as m
 from readerstudy.services.queueing import ANALYSIS_TASK, task_enqueue
 from tests.conftest import require_service
 from tests.readerstudy_tests.reader_setup import build_study
-
-from .test_broker_down import ROOT, _database_url
+from tests.workers import start_worker, stop_worker, wait_for, worker_env
 
 
 @pytest.fixture
@@ -57,33 +51,14 @@ def test_worker_on_rabbitmq_runs_an_analysis(postgres, amqp_url, use_broker, tmp
     use_broker(amqp_url)
     assert task_enqueue(ANALYSIS_TASK, run.pk) is True
 
-    env = {**os.environ, "DATABASE_URL": _database_url(), "CELERY_BROKER_URL": amqp_url,
-           "CELERY_TASK_ALWAYS_EAGER": "0", "MEDIA_ROOT": str(tmp_path / "media")}
     log = tmp_path / "worker.log"
-    with log.open("ab") as handle:
-        worker = subprocess.Popen(
-            [str(Path(sys.executable).with_name("celery")), "-A", "readerstudy", "worker", "-Q", "default",
-             "--pool", "solo", "--loglevel", "INFO", "--without-gossip", "--without-mingle",
-             "-n", f"amqp-{os.getpid()}@%h"],
-            cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+    worker = start_worker(worker_env(amqp_url, MEDIA_ROOT=str(tmp_path / "media")), log, "default", "amqp")
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            run.refresh_from_db()
-            if run.status in (m.RunStatus.DONE, m.RunStatus.FAILED):
-                break
-            assert worker.poll() is None, log.read_text()[-3000:]
-            time.sleep(0.3)
-        else:
-            pytest.fail("the worker never ran the analysis:\n" + log.read_text()[-3000:])
+        wait_for(lambda: m.AnalysisRun.objects.filter(pk=run.pk, status__in=[m.RunStatus.DONE, m.RunStatus.FAILED])
+                 .exists(), "the worker to run the analysis", worker, log)
     finally:
-        if worker.poll() is None:
-            os.killpg(worker.pid, signal.SIGTERM)
-            try:
-                worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
+        stop_worker(worker)
+    run.refresh_from_db()
     assert run.status == m.RunStatus.DONE, run.error
     level = run.results["reader_level"]
     assert (level["control"]["mean"], level["treatment"]["mean"]) == (0.0, 1.0)
