@@ -82,7 +82,19 @@ def app_env(database_url: str, media_root: Path) -> dict[str, str]:
         AXES_ENABLED="0",  # hundreds of logins from one address are the point here, not an attack
         LOG_LEVEL="WARNING", DB_CONN_MAX_AGE="60",
     )
+    # As deploy/docker-compose.yml: sessions through a shared Redis cache when one is running.
+    if "CACHE_URL" not in env and _redis_up():
+        env["CACHE_URL"] = "redis://127.0.0.1:6379/3"
     return env
+
+
+def _redis_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
 
 
 def manage(env: dict[str, str], *args: str, timeout: float = 3600) -> str:
@@ -131,9 +143,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], port: int, workers: int, threads: int, log_path: Path) -> Iterator[str]:
+def gunicorn(env: dict[str, str], port: int, workers: int, threads: int, log_path: Path,
+             app: str = "readerstudy.wsgi:application") -> Iterator[str]:
     """The production command line (deploy/docker-compose.yml), bound to loopback."""
-    command = [str(BIN / "gunicorn"), "readerstudy.wsgi:application", "--bind", f"127.0.0.1:{port}",
+    command = [str(BIN / "gunicorn"), app, "--bind", f"127.0.0.1:{port}",
                "--workers", str(workers), "--threads", str(threads), "--timeout", "60",
                "--backlog", "2048", "--keep-alive", "30"]
     with log_path.open("ab") as handle:
@@ -311,6 +324,33 @@ def hammer(base: str, path: str, clients: int, seconds: float, samples: Samples,
 
     started = time.monotonic()
     threads = [threading.Thread(target=loop, daemon=True) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=seconds + 120)
+    return time.monotonic() - started
+
+
+def reader_gets(readers: list[Reader], path_for, seconds: float, samples: Samples, kind: str) -> float:
+    """Each logged-in reader GETs ``path_for(reader)`` in its own thread as fast as it can; returns wall time."""
+    stop_at = time.monotonic() + seconds
+
+    def loop(reader: Reader) -> None:
+        path = path_for(reader)
+        while time.monotonic() < stop_at:
+            started = time.perf_counter()
+            try:
+                response = reader.session.get(reader.base + path, timeout=60, allow_redirects=False)
+            except requests.RequestException as exc:
+                samples.error(type(exc).__name__)
+                continue
+            if response.status_code != 200:
+                samples.error(f"{kind} {response.status_code}")
+                continue
+            samples.add(kind, time.perf_counter() - started)
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=loop, args=(r,), daemon=True) for r in readers]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -1,21 +1,26 @@
-"""Web benchmark: the case page and submit against a trivial Django view, on gunicorn + PostgreSQL.
+"""Web benchmark: the case page and submit against reference views, on gunicorn + PostgreSQL.
 
-    .venv/bin/python bench/web.py [--cases 5000] [--readers 500] [--clients 50] [--seconds 20]
+    .venv/bin/python bench/web.py [--cases 5000] [--readers 500] [--clients 50] [--seconds 20] [--think S]
 
 Creates a throwaway database (readerstudy_web_<pid>), seeds it with
-``seed_demo --cases N --readers M``, starts gunicorn with the production command line and runs
-three phases with the same number of concurrent clients:
+``seed_demo --cases N --readers M``, starts gunicorn with the production command line and
+settings (sessions in Redis when one runs on 127.0.0.1:6379, as in deploy/docker-compose.yml),
+serving ``bench.reference_app`` (the app plus two reference views), and runs these phases with the
+same number of concurrent clients:
 
-1. ``/healthz`` (a trivial Django view: the whole middleware stack, no database),
-2. the case page ``GET /s/<study>/read/`` by logged-in readers,
-3. readers reading and submitting (``POST /s/<study>/read/``).
+1. ``/healthz``: a trivial Django view (the whole middleware stack; no session, no database);
+2. ``/bench/authenticated``: a logged-in reader's request that does nothing else (session + user);
+3. ``/bench/membership/<study>``: that plus the reader access check every reader page starts with;
+4. the case page ``GET /s/<study>/read/`` by logged-in readers;
+5. readers reading and submitting (``POST /s/<study>/read/``).
 
-Prints requests/s and p50/p95/p99 for each and the ratio case page / trivial view. Targets: the case
-page at >= 50 % of the trivial view's throughput and its p95 under 100 ms at 50 concurrent readers.
-Exits 1 when a target is missed or a request fails. By default readers send their next request
-at once (closed loop: throughput at saturation); ``--think S`` adds a reading pause per case so
-p95 is measured at a load like people's. Clients run on the same machine as the server,
-so on a small machine they take CPU from it: compare runs on the same machine only.
+Prints requests/s and p50/p95/p99 for each and the case page's throughput as a share of each
+reference. Targets: the case page at >= 50 % of the trivial view's throughput and its p95 under
+100 ms at 50 concurrent readers. Exits 1 when a target is missed or a request fails. By default
+readers send their next request at once (closed loop: throughput at saturation); ``--think S``
+adds a reading pause per case so p95 is measured at a load like people's. Clients run on the same
+machine as the server, so on a small machine they take CPU from it: compare runs on the same
+machine only. ``--database NAME`` keeps a seeded database between runs (seeded on first use).
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -37,12 +45,15 @@ from _harness import (  # noqa: E402
     log,
     login_all,
     percentile,
+    reader_gets,
     run_readers,
     seed,
+    server_url,
     study_slug,
     summary,
     temp_dir,
     throwaway_database,
+    with_database,
 )
 
 STUDIES = ("demo-sequential", "demo-blocks", "demo-parallel", "demo-benchmark")
@@ -62,19 +73,24 @@ def main() -> int:
     parser.add_argument("--think", type=float, default=0.0,
                         help="Seconds a reader looks at a case before the next request (0: saturate).")
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--database", default="", help="Use (and keep) this database; seeded only when new.")
     args = parser.parse_args()
     clients = min(args.clients, args.readers)
 
     work = temp_dir("bench-web-")
     results: dict[str, tuple[float, float]] = {}  # phase -> (requests/s, p95 s)
     failures: list[str] = []
-    with throwaway_database(f"readerstudy_web_{os.getpid()}", keep=args.keep_db) as database_url:
-        env = app_env(database_url, work / "media")
-        seed(env, args.cases, args.readers, args.seed)
-        with gunicorn(env, free_port(), args.workers, args.threads, work / "gunicorn.log") as base:
+    with _database(args) as (database_url, fresh):
+        media = Path(tempfile.gettempdir()) / f"{args.database}-media" if args.database else work / "media"
+        env = app_env(database_url, media)
+        if fresh:
+            seed(env, args.cases, args.readers, args.seed)
+        log(f"sessions: {'Redis cache ' + env['CACHE_URL'] if env.get('CACHE_URL') else 'database'}")
+        with gunicorn(env, free_port(), args.workers, args.threads, work / "gunicorn.log",
+                      app="bench.reference_app:application") as base:
             hammer(base, "/healthz", clients, 2, Samples(), "warm-up")
             if args.think:
-                log(f"readers think {args.think:.1f} s (+-50 %) between requests; the trivial view has no think time")
+                log(f"readers think {args.think:.1f} s (+-50 %) between case pages; the reference views have no think time")
 
             trivial = Samples()
             wall = hammer(base, "/healthz", clients, args.seconds, trivial, "trivial view")
@@ -83,24 +99,37 @@ def main() -> int:
             readers = [Reader(base, f"reader{i}", study_slug(STUDIES[i % len(STUDIES)], args.cases, args.seed),
                               Samples(), i) for i in range(1, clients + 1)]
             login_all(readers)
+            for title, kind, path_for in (
+                ("2. logged in, nothing else (/bench/authenticated)", "authenticated", lambda r: "/bench/authenticated"),
+                ("3. logged in + reader access check (/bench/membership/<study>)", "access check",
+                 lambda r: f"/bench/membership/{r.slug}"),
+            ):
+                samples = Samples()
+                wall = reader_gets(readers, path_for, args.seconds, samples, kind)
+                _report(title, samples, wall, kind, results, failures)
+
             pages = Samples()
             for reader in readers:
                 reader.samples = pages
             wall = run_readers(readers, args.seconds, submit=False, think_s=args.think)
-            _report("2. case page (GET, 50 readers)".replace("50", str(clients)), pages, wall, "case page",
-                    results, failures)
+            _report(f"4. case page (GET, {clients} readers)", pages, wall, "case page", results, failures)
 
             mixed = Samples()
             for reader in readers:
                 reader.samples = mixed
             wall = run_readers(readers, args.seconds, replay_rate=0.0, think_s=args.think)
-            _report("3. reading and submitting", mixed, wall, "submit", results, failures)
+            _report("5. reading and submitting", mixed, wall, "submit", results, failures)
 
-    ratio = results["case page"][0] / results["trivial view"][0]
-    p95 = results["case page"][1]
-    print(f"\ncase page / trivial view throughput: {ratio:.0%} (target >= {TARGET_RATIO:.0%}); "
-          f"case page p95 {1000 * p95:.0f} ms (target < {1000 * TARGET_P95_S:.0f} ms) "
-          f"at {clients} concurrent readers; submit p95 {1000 * results['submit'][1]:.0f} ms")
+    page_rate, p95 = results["case page"]
+    ratio = page_rate / results["trivial view"][0]
+    print(f"\ncase page throughput as a share of: trivial view {ratio:.0%} (target >= {TARGET_RATIO:.0%}), "
+          f"logged-in request {page_rate / results['authenticated'][0]:.0%}, "
+          f"logged-in + access check {page_rate / results['access check'][0]:.0%}")
+    print(f"logged-in request alone: {results['authenticated'][0] / results['trivial view'][0]:.0%} of the trivial "
+          f"view; with the access check: {results['access check'][0] / results['trivial view'][0]:.0%}")
+    print(f"case page p95 {1000 * p95:.0f} ms (target < {1000 * TARGET_P95_S:.0f} ms) at {clients} concurrent "
+          f"readers; submit p95 {1000 * results['submit'][1]:.0f} ms; trivial view p95 "
+          f"{1000 * results['trivial view'][1]:.0f} ms")
     if ratio < TARGET_RATIO:
         failures.append(f"case page throughput is {ratio:.0%} of the trivial view's")
     if p95 >= TARGET_P95_S:
@@ -108,6 +137,25 @@ def main() -> int:
     for failure in failures:
         print("MISSED:", failure)
     return 1 if failures else 0
+
+
+@contextmanager
+def _database(args: argparse.Namespace) -> Iterator[tuple[str, bool]]:
+    """(url, needs seeding): a throwaway database, or --database NAME kept between runs."""
+    if not args.database:
+        with throwaway_database(f"readerstudy_web_{os.getpid()}", keep=args.keep_db) as url:
+            yield url, True
+        return
+    import psycopg
+
+    url = with_database(server_url(), args.database)
+    with psycopg.connect(with_database(server_url(), "postgres"), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [args.database]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{args.database}"')
+    if not exists:
+        log(f"created database {args.database}; it is kept for later runs")
+    yield url, not exists
 
 
 def _report(title: str, samples: Samples, wall: float, kind: str, results: dict, failures: list[str]) -> None:

@@ -8,12 +8,14 @@ decides whether the reference diagnosis may be shown.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
@@ -41,22 +43,6 @@ def study_settings_for(study: Study) -> StudySettings:
     return parse_study_settings(study.settings)
 
 
-def reader_schedule(membership: Membership) -> QuerySet[ScheduleItem]:
-    return (
-        ScheduleItem.objects.filter(membership=membership)
-        .select_related("case", "arm", "study")
-        .order_by("position")
-    )
-
-
-def current_item(membership: Membership) -> ScheduleItem | None:
-    """The reader's first schedule item without a reading (the only one they may answer)."""
-    item = reader_schedule(membership).filter(reading__isnull=True).first()
-    if item is not None:
-        item.membership = membership  # the row was filtered on it: no query to reach the reader again
-    return item
-
-
 @dataclass(frozen=True)
 class Progress:
     """Readings done of the schedule (for the bar) and the case number the reader is on.
@@ -78,20 +64,70 @@ class Progress:
         return self.done >= self.total
 
 
-def reader_progress(membership: Membership) -> Progress:
-    """One aggregate over the reader's schedule, whatever its length."""
-    items = ScheduleItem.objects.filter(membership=membership)
-    first_open = items.filter(reading__isnull=True).order_by("position").values("position")[:1]
-    counts = items.aggregate(
-        total=Count("pk"),
-        done=Count("reading"),
-        cases=Count("pk", filter=Q(phase=1)),
-        number=Count("pk", filter=Q(phase=1, position__lte=Subquery(first_open))),
-    )
-    cases = counts["cases"]
+@dataclass(frozen=True)
+class Position:
+    """Where the reader is: their current item (None when every item is answered) and progress."""
+
+    item: ScheduleItem | None
+    progress: Progress
+
+
+@functools.cache
+def _position_sql() -> str:
+    """One statement for the reader's current item and progress (see :func:`reader_position`)."""
+    quote = connection.ops.quote_name
+    items, readings = quote(ScheduleItem._meta.db_table), quote(Reading._meta.db_table)
+    answered_by = quote(Reading._meta.get_field("schedule_item").column)
+    columns = ", ".join(f"i.{quote(f.column)}" for f in ScheduleItem._meta.concrete_fields)
+    return f"""
+        SELECT {columns}, p.total, p.done, p.cases, p.number
+        FROM (
+            SELECT COUNT(s.id) AS total, COUNT(r.id) AS done,
+                   COALESCE(SUM(CASE WHEN s.phase = 1 THEN 1 ELSE 0 END), 0) AS cases,
+                   COALESCE(SUM(CASE WHEN s.phase = 1 AND s.position <= o.position THEN 1 ELSE 0 END), 0) AS number,
+                   MAX(o.id) AS current_id
+            FROM {items} s
+            LEFT JOIN {readings} r ON r.{answered_by} = s.id
+            LEFT JOIN (
+                SELECT x.id, x.position FROM {items} x LEFT JOIN {readings} y ON y.{answered_by} = x.id
+                WHERE x.membership_id = %s AND y.id IS NULL ORDER BY x.position LIMIT 1
+            ) o ON 1 = 1
+            WHERE s.membership_id = %s
+        ) p
+        LEFT JOIN {items} i ON i.id = p.current_id
+    """
+
+
+def reader_position(membership: Membership) -> Position:
+    """The reader's current item (their first schedule item without a reading, the only one they may
+    answer) and their progress, in one statement whatever the schedule's length.
+
+    The case page runs this on every request, so it is one hand-written statement (the ORM took
+    longer to build the item query and the progress aggregate than the database took to run them).
+    It is checked against a count over the rows in the tests.
+    """
+    row = next(iter(ScheduleItem.objects.raw(_position_sql(), [membership.pk, membership.pk])))
+    done, total, cases = int(row.done), int(row.total), int(row.cases)
     # With every item answered the reader is past the last case (no open position to count up to).
-    number = cases if counts["done"] >= counts["total"] else counts["number"]
-    return Progress(done=counts["done"], total=counts["total"], number=max(1, min(number, cases)), cases=cases)
+    number = cases if done >= total else int(row.number)
+    progress = Progress(done=done, total=total, number=max(1, min(number, cases)), cases=cases)
+    if row.pk is None:
+        return Position(item=None, progress=progress)
+    for name in ("total", "done", "cases", "number"):
+        delattr(row, name)
+    row.membership = membership  # the row was filtered on it: no query to reach the reader again
+    row.study = membership.study
+    return Position(item=row, progress=progress)
+
+
+def current_item(membership: Membership) -> ScheduleItem | None:
+    """The reader's first schedule item without a reading (the only one they may answer)."""
+    return reader_position(membership).item
+
+
+def reader_progress(membership: Membership) -> Progress:
+    """Readings done of the reader's schedule and the case they are on."""
+    return reader_position(membership).progress
 
 
 def session_opens_at(membership: Membership) -> dt.datetime | None:
@@ -117,8 +153,8 @@ def washout_pending(membership: Membership, item: ScheduleItem, now: dt.datetime
     return opens if opens is not None and now < opens else None
 
 
-def reader_step(membership: Membership) -> tuple[str, ScheduleItem | None]:
-    """The reader's next step and, when it is "case", their current item (looked up once)."""
+def reader_state(membership: Membership) -> tuple[str, Position | None]:
+    """The reader's next step and, once they are reading, where they are (looked up once)."""
     study = membership.study
     if study.consent_text.strip() and membership.consented_at is None:
         return "consent", None
@@ -130,8 +166,14 @@ def reader_step(membership: Membership) -> tuple[str, ScheduleItem | None]:
         return "end", None
     if study.status != StudyStatus.LAUNCHED:
         return "unavailable", None
-    item = current_item(membership)
-    return ("end" if item is None else "case"), item
+    position = reader_position(membership)
+    return ("end" if position.item is None else "case"), position
+
+
+def reader_step(membership: Membership) -> tuple[str, ScheduleItem | None]:
+    """The reader's next step and, when it is "case", their current item (looked up once)."""
+    step, position = reader_state(membership)
+    return step, position.item if position else None
 
 
 def _open_items(membership: Membership) -> QuerySet[ScheduleItem]:

@@ -119,15 +119,43 @@ DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
         conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
-        conn_health_checks=True,
+        # Off by default: the check is a round trip before every request's first query (a tenth of the
+        # case page's time under load). A connection that died (database restart, failover) fails
+        # one request with the 503 retry page and is then replaced; set 1 to check before each request.
+        conn_health_checks=env_bool("DB_CONN_HEALTH_CHECKS", False),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, worker, tests) share the file: wait for locks instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+elif env_bool("DB_PREPARED_STATEMENTS", True):
+    # PostgreSQL: bind parameters on the server and prepare a statement after it has run a few times
+    # on a connection, so the hot reader queries skip planning (their joins cost more to plan than to
+    # run). Turn off behind a PgBouncer in transaction-pooling mode (prepared statements are per session).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        server_side_binding=True, prepare_threshold=int(os.environ.get("DB_PREPARE_THRESHOLD", "5")))
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Caches. "default" is per process unless CACHE_URL names a shared Redis (redis://host:6379/1): then
+# sessions are read from it too (cached_db: written through to the database, so logging out in one
+# process logs out everywhere). "fragments" is always per process: it holds only rendered parts of
+# the case page keyed by everything they depend on, which never change once written (see
+# readerstudy.views.reader._case_parts), so there is nothing to invalidate across processes.
+CACHE_URL = os.environ.get("CACHE_URL", "")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "default"},
+    "fragments": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "fragments",
+        "TIMEOUT": int(os.environ.get("FRAGMENT_CACHE_SECONDS", str(24 * 3600))),
+        "OPTIONS": {"MAX_ENTRIES": int(os.environ.get("FRAGMENT_CACHE_ENTRIES", "5000"))},
+    },
+}
+if CACHE_URL:
+    CACHES["default"] = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

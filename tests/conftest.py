@@ -54,6 +54,16 @@ def _media_root(request, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_fragment_cache(request):
+    """Rendered case-page parts are kept per process; test databases reuse ids after a rollback."""
+    if not request.config.pluginmanager.hasplugin("django"):
+        return
+    from django.core.cache import caches
+
+    caches["fragments"].clear()
+
+
+@pytest.fixture(autouse=True)
 def _no_login_lockout(request):
     """django-axes needs a request on authenticate(); tests that log in with client.login() have none.
     The throttling test turns it back on explicitly."""

@@ -8,6 +8,8 @@ diagnoses) is decided in ``readerstudy.selectors_reader``, never in templates.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import math
 import uuid
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.http import (
     Http404,
@@ -23,8 +26,10 @@ from django.http import (
     JsonResponse,
 )
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -32,15 +37,18 @@ from readerstudy.forms_reader import ConsentForm, DemographicsForm, SignupForm
 from readerstudy.models import CaseImage, ImageRole, Invitation, Membership, ReaderProfile, Role, ScheduleItem
 from readerstudy.permissions import assignment_for_reader, reader_membership
 from readerstudy.selectors_reader import (
+    Progress,
     ai_display_for_item,
     chosen_item,
     condition_index,
     condition_names,
     item_may_view_image,
+    item_shows_ai,
     management_options,
     phase1_reading,
     reader_next_step,
     reader_progress,
+    reader_state,
     reader_step,
     reference_feedback,
     skip_target,
@@ -54,6 +62,7 @@ from readerstudy.services.reader_flow import (
     item_mark_shown,
 )
 from readerstudy.services.readings import ReadingRefused, reading_submit
+from readerstudy.study_settings import StudySettings
 from readerstudy.views.files import case_image_response
 
 STEP_URLS = {
@@ -218,32 +227,33 @@ def instructions(request: HttpRequest, slug: str) -> HttpResponse:
 def case(request: HttpRequest, slug: str) -> HttpResponse:
     """Always the reader's current case: GET shows it, POST submits it and shows the next one."""
     membership = _reader(request, slug)
-    step, item = reader_step(membership)
+    step, position = reader_state(membership)
     if step == "unavailable":
         return _page(request, membership, "reader/unavailable.html", {"progress": reader_progress(membership)},
                      status=409 if request.method == "POST" else 200)
     if step != "case":
         return _go(request, reverse(STEP_URLS[step], args=[membership.study.slug]))
     if request.method == "POST":
-        return _case_post(request, membership, item)
+        return _case_post(request, membership, position.item)
+    item = position.item
     if request.GET.get("item", "").isdigit():
         # allow_back: a case the reader skipped earlier; otherwise always the current one.
         item = chosen_item(membership, int(request.GET["item"])) or item
-    return _show_current(request, membership, item)
+    return _show_current(request, membership, item, position.progress)
 
 
-def _show_current(request: HttpRequest, membership: Membership, item: ScheduleItem | None, *, notice: str = "",
-                  status: int = 200) -> HttpResponse:
-    """Show `item`, the reader's current item (from ``reader_step``), or send them to the end."""
+def _show_current(request: HttpRequest, membership: Membership, item: ScheduleItem | None, progress: Progress, *,
+                  notice: str = "", status: int = 200) -> HttpResponse:
+    """Show `item`, the reader's current item (from ``reader_state``), or send them to the end."""
     if item is None:
         return _go(request, reverse("reader:end", args=[membership.study.slug]))
     item.study = membership.study
     opens_at = washout_pending(membership, item)
     if opens_at is not None:
-        return _page(request, membership, "reader/wait.html",
-                     {"opens_at": opens_at, "progress": reader_progress(membership)}, status=status)
+        return _page(request, membership, "reader/wait.html", {"opens_at": opens_at, "progress": progress},
+                     status=status)
     item_mark_shown(item=item)
-    return _render_case(request, membership, item, notice=notice, status=status)
+    return _render_case(request, membership, item, progress, notice=notice, status=status)
 
 
 def _payload(request: HttpRequest) -> dict[str, Any]:
@@ -277,7 +287,8 @@ def _case_post(request: HttpRequest, membership: Membership, current: ScheduleIt
     except ValidationError as exc:
         raw = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
         errors = {("all" if field == "__all__" else field): messages for field, messages in raw.items()}
-        return _render_case(request, membership, item, errors=errors, posted=payload, key=key, status=422)
+        return _render_case(request, membership, item, reader_progress(membership), errors=errors, posted=payload,
+                            key=key, status=422)
     except ReadingRefused as exc:
         _refresh(membership)
         return _after_refusal(request, membership, exc.message)
@@ -297,24 +308,24 @@ def _case_post(request: HttpRequest, membership: Membership, current: ScheduleIt
     if not created:  # a retry: another request wrote, so what this one holds may be stale
         _refresh(membership)
     # A new reading: reading_submit loaded the study and recorded the reader's progress under the lock.
-    step, current = reader_step(membership)
+    if not request.htmx:  # reading_submit marked the membership complete if that was the last item
+        return redirect("reader:end" if membership.completed_at else "reader:case", slug=membership.study.slug)
+    step, position = reader_state(membership)
     if step != "case":
         return _go(request, reverse(STEP_URLS[step], args=[membership.study.slug]))
-    if not request.htmx:
-        return redirect("reader:case", slug=membership.study.slug)
-    return _show_current(request, membership, current)
+    return _show_current(request, membership, position.item, position.progress)
 
 
 def _after_refusal(request: HttpRequest, membership: Membership, notice: str, *,
                    unavailable_page: bool = True) -> HttpResponse:
     """A submit that saved nothing new: 409 with the reader's current case (or where they must go)."""
-    step, current = reader_step(membership)
+    step, position = reader_state(membership)
     if step == "unavailable" and unavailable_page:
         return _page(request, membership, "reader/unavailable.html",
                      {"progress": reader_progress(membership), "notice": notice}, status=409)
     if step != "case":
         return _go(request, reverse(STEP_URLS[step], args=[membership.study.slug]))
-    return _show_current(request, membership, current, notice=notice, status=409)
+    return _show_current(request, membership, position.item, position.progress, notice=notice, status=409)
 
 
 def _refresh(membership: Membership) -> None:
@@ -346,12 +357,64 @@ def _timing(item: ScheduleItem, limit_s: int | None) -> dict[str, Any]:
     return context
 
 
-def _render_case(request: HttpRequest, membership: Membership, item: ScheduleItem, *,
+def _render_case(request: HttpRequest, membership: Membership, item: ScheduleItem, progress: Progress, *,
                  errors: dict[str, list[str]] | None = None, posted: dict[str, Any] | None = None,
                  key: str = "", notice: str = "", status: int = 200) -> HttpResponse:
     study = membership.study
     item.study = study
     options = study_settings_for(study)
+    context = {
+        "item": item,
+        "options": options,
+        "progress": progress,
+        "parts": _case_parts(item, options, errors=errors, posted=posted),
+        "ai_pending": study.design == "sequential" and item.phase == 1,
+        "idempotency_key": key or str(uuid.uuid4()),
+        "notice": notice,
+        "skip_to": skip_target(membership, item),
+        **_timing(item, options.time_limit_s),
+    }
+    template = "reader/_case.html" if request.htmx else "reader/case.html"
+    return _page(request, membership, template, context, status=status)
+
+
+CASE_PARTS = {"media": "reader/_case_media.html", "patient": "reader/_patient.html",
+              "answer": "reader/_answer_fields.html"}
+
+
+def _case_parts_key(item: ScheduleItem) -> str:
+    """Everything the parts depend on besides the item itself: the study's locked configuration and
+    its model's display flags. Taxonomies, cases, images, readings and shown outputs never change."""
+    study = item.study
+    model = study.model_version
+    basis = [study.pk, study.slug, study.design, study.seed, study.case_set_id, study.settings,
+             [model.pk, model.name, model.kind, model.calibrated] if model else None]
+    digest = hashlib.blake2b(json.dumps(basis, sort_keys=True, default=str).encode(), digest_size=12).hexdigest()
+    # The item's own columns that decide what it shows are in the key too (no id reuse can mix them up).
+    return f"case-parts:{item.pk}:{item.membership_id}:{item.case_id}:{item.arm_id}:{item.phase}:{digest}"
+
+
+def _case_parts(item: ScheduleItem, options: StudySettings, *, errors: dict[str, list[str]] | None,
+                posted: dict[str, Any] | None) -> dict[str, SafeString]:
+    """The heavy parts of the case page (images, AI panel, patient, answer fields), rendered once per
+    schedule item and kept in the per-process "fragments" cache.
+
+    They depend only on the item (its case, arm and phase: so AI output only ever reaches the items
+    that show it), the phase-1 reading of a second look (append-only, so fixed once the second look
+    opens) and the study's locked configuration (in the key). A form shown again with errors is
+    rendered fresh and not kept. Nothing request-specific (CSRF token, idempotency key, progress,
+    timer, skip link) is in them.
+    """
+    fresh = errors is not None or posted is not None
+    cache_key = _case_parts_key(item)
+    if not fresh:
+        parts = caches["fragments"].get(cache_key)
+        if parts is not None:
+            return {name: mark_safe(html) for name, html in parts.items()}  # noqa: S308 - our own rendering
+    study = item.study
+    if not (ScheduleItem.case.is_cached(item) and ScheduleItem.arm.is_cached(item)):
+        loaded = ScheduleItem.objects.select_related("case", "arm").only("case", "arm").get(pk=item.pk)
+        item.case, item.arm = loaded.case, loaded.arm
     first = phase1_reading(item)
     if posted is not None:
         answer = {"differential": [c for c in posted["differential"] if c], "confidence": posted["confidence"],
@@ -365,13 +428,14 @@ def _render_case(request: HttpRequest, membership: Membership, item: ScheduleIte
     names = condition_names(study, shown_codes)
     management = management_options(study)
     management_labels = {m.code: m.label for m in management}
+    ai = ai_display_for_item(item)
     context = {
+        "study": study,
         "item": item,
         "case": item.case,
         "options": options,
-        "progress": reader_progress(membership),
         "images": _images(item),
-        "ai": ai_display_for_item(item),
+        "ai": ai,
         "ai_pending": study.design == "sequential" and item.phase == 1,
         "first": first,
         "first_answer": [names.get(c, c) for c in first.differential] if first else [],
@@ -383,13 +447,14 @@ def _render_case(request: HttpRequest, membership: Membership, item: ScheduleIte
         "management_value": answer["management"] or "",
         "malignancy": "" if answer["malignancy"] in (None, "") else str(answer["malignancy"]),
         "errors": errors or {},
-        "idempotency_key": key or str(uuid.uuid4()),
-        "notice": notice,
-        "skip_to": skip_target(membership, item),
-        **_timing(item, options.time_limit_s),
     }
-    template = "reader/_case.html" if request.htmx else "reader/case.html"
-    return _page(request, membership, template, context, status=status)
+    parts = {name: render_to_string(template, context) for name, template in CASE_PARTS.items()}
+    # Not kept: a re-shown form, an AI item whose output is not there yet (it may arrive), and a
+    # second look without its first reading (it cannot open before one exists; never freeze that).
+    settled = (ai is not None or not item_shows_ai(item)) and (item.phase != 2 or first is not None)
+    if not fresh and settled:
+        caches["fragments"].set(cache_key, {name: str(html) for name, html in parts.items()})
+    return parts
 
 
 def _feedback_response(request: HttpRequest, membership: Membership, item: ScheduleItem) -> HttpResponse:

@@ -10,7 +10,9 @@ CODE = (
     "import json, django; from django.conf import settings as s; django.setup();"
     "print(json.dumps({'engine': s.DATABASES['default']['ENGINE'], 'name': str(s.DATABASES['default']['NAME']),"
     "'eager': s.CELERY_TASK_ALWAYS_EAGER, 'broker': s.CELERY_BROKER_URL, 'debug': s.DEBUG,"
-    "'hosts': s.ALLOWED_HOSTS, 'media': str(s.MEDIA_ROOT)}))"
+    "'hosts': s.ALLOWED_HOSTS, 'media': str(s.MEDIA_ROOT), 'sessions': s.SESSION_ENGINE,"
+    "'cache': s.CACHES['default']['BACKEND'], 'fragments': s.CACHES['fragments']['BACKEND'],"
+    "'health_checks': s.DATABASES['default']['CONN_HEALTH_CHECKS'], 'db_options': s.DATABASES['default']['OPTIONS']}))"
 )
 
 
@@ -18,7 +20,8 @@ def read_settings(**env: str) -> dict:
     import json
 
     base = {k: v for k, v in os.environ.items() if k not in {
-        "DATABASE_URL", "CELERY_BROKER_URL", "DEBUG", "ALLOWED_HOSTS", "MEDIA_ROOT", "SECRET_KEY", "PRODUCTION"}}
+        "DATABASE_URL", "CELERY_BROKER_URL", "DEBUG", "ALLOWED_HOSTS", "MEDIA_ROOT", "SECRET_KEY", "PRODUCTION",
+        "CACHE_URL", "DB_CONN_HEALTH_CHECKS", "DB_PREPARED_STATEMENTS", "DB_PREPARE_THRESHOLD"}}
     base.update(env, DJANGO_SETTINGS_MODULE="readerstudy.settings")
     out = subprocess.run([sys.executable, "-c", CODE], env=base, capture_output=True, text=True, check=True,
                          cwd=settings.BASE_DIR)
@@ -49,6 +52,29 @@ def test_environment_selects_postgres_redis_and_hosts():
     assert s["debug"] is True
     assert s["hosts"] == ["study.example.org", "www.example.org"]
     assert s["media"] == "/srv/media"
+
+
+def test_zero_setup_keeps_sessions_in_the_database_and_caches_per_process():
+    s = read_settings()
+    assert s["sessions"] == "django.contrib.sessions.backends.db"
+    assert s["cache"] == s["fragments"] == "django.core.cache.backends.locmem.LocMemCache"
+    assert s["health_checks"] is False
+    assert "server_side_binding" not in s["db_options"]  # SQLite
+
+
+def test_cache_url_puts_sessions_in_the_shared_cache_and_fragments_stay_local():
+    s = read_settings(CACHE_URL="redis://127.0.0.1:6379/1")
+    assert s["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert s["sessions"] == "django.contrib.sessions.backends.cached_db"  # written through to the database
+    assert s["fragments"] == "django.core.cache.backends.locmem.LocMemCache"
+
+
+def test_postgres_prepares_repeated_statements_unless_turned_off():
+    url = "postgres://postgres@127.0.0.1:5432/test"
+    on = read_settings(DATABASE_URL=url)["db_options"]
+    assert on["server_side_binding"] is True and on["prepare_threshold"] == 5
+    off = read_settings(DATABASE_URL=url, DB_PREPARED_STATEMENTS="0", DB_CONN_HEALTH_CHECKS="1")
+    assert "server_side_binding" not in off["db_options"] and off["health_checks"] is True
 
 
 def test_amqp_broker_is_accepted():

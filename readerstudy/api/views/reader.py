@@ -50,9 +50,11 @@ class NextItemView(StudyView):
     @extend_schema(operation_id="studies_schedule_next", responses={200: NextItemSerializer, **errors()}, tags=TAG)
     def get(self, request, slug: str):
         membership = self.membership
-        step = reader_selectors.reader_next_step(membership)
-        progress = reader_selectors.reader_progress(membership)
-        item = reader_selectors.current_item(membership) if step == "case" else None
+        step, position = reader_selectors.reader_state(membership)
+        if position is None:  # not reading yet (or paused, closed): progress only
+            position = reader_selectors.reader_position(membership)
+        progress = position.progress
+        item = position.item if step == "case" else None
         body = {"step": step, "done": progress.done, "total": progress.total,
                 "form": self._form(), "item": self._item(item) if item is not None else None}
         return Response(NextItemSerializer(body).data)
