@@ -34,7 +34,16 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
 from readerstudy.forms_reader import ConsentForm, DemographicsForm, SignupForm
-from readerstudy.models import CaseImage, ImageRole, Invitation, Membership, ReaderProfile, Role, ScheduleItem
+from readerstudy.models import (
+    CaseImage,
+    ImageRole,
+    Invitation,
+    Membership,
+    ReaderProfile,
+    Reading,
+    Role,
+    ScheduleItem,
+)
 from readerstudy.permissions import assignment_for_reader, reader_membership
 from readerstudy.selectors_reader import (
     Progress,
@@ -382,39 +391,79 @@ CASE_PARTS = {"media": "reader/_case_media.html", "patient": "reader/_patient.ht
               "answer": "reader/_answer_fields.html"}
 
 
-def _case_parts_key(item: ScheduleItem) -> str:
-    """Everything the parts depend on besides the item itself: the study's locked configuration and
-    its model's display flags. Taxonomies, cases, images, readings and shown outputs never change."""
+def _case_parts_keys(item: ScheduleItem) -> dict[str, str]:
+    """The cache key of each part: exactly what the part's content is a function of.
+
+    - media (images, AI panel or its placeholder): the case, the arm and the phase (so AI output
+      only reaches the arms and phases that show it) and the study's locked configuration (design,
+      seed, settings, model and its display flags), shared by every reader of that case in that arm;
+    - patient: the case;
+    - answer fields: the study's configuration and the phase; a second look also shows the reader's
+      own locked first answer, so its key is the reader's schedule item.
+
+    Cases, images, taxonomies and readings never change; shown AI outputs are frozen.
+    """
     study = item.study
     model = study.model_version
     basis = [study.pk, study.slug, study.design, study.seed, study.case_set_id, study.settings,
              [model.pk, model.name, model.kind, model.calibrated] if model else None]
-    digest = hashlib.blake2b(json.dumps(basis, sort_keys=True, default=str).encode(), digest_size=12).hexdigest()
-    # The item's own columns that decide what it shows are in the key too (no id reuse can mix them up).
-    return f"case-parts:{item.pk}:{item.membership_id}:{item.case_id}:{item.arm_id}:{item.phase}:{digest}"
+    study_key = hashlib.blake2b(json.dumps(basis, sort_keys=True, default=str).encode(), digest_size=12).hexdigest()
+    reader_key = f"item{item.pk}:{item.membership_id}:{item.case_id}" if item.phase == 2 else "blank"
+    return {
+        "media": f"case-media:{study_key}:{item.case_id}:{item.arm_id}:{item.phase}",
+        "patient": f"case-patient:{item.case_id}",
+        "answer": f"case-answer:{study_key}:{item.phase}:{reader_key}",
+    }
 
 
 def _case_parts(item: ScheduleItem, options: StudySettings, *, errors: dict[str, list[str]] | None,
                 posted: dict[str, Any] | None) -> dict[str, SafeString]:
-    """The heavy parts of the case page (images, AI panel, patient, answer fields), rendered once per
-    schedule item and kept in the per-process "fragments" cache.
+    """The heavy parts of the case page (images and AI panel, patient, answer fields), each rendered
+    once per process for what it depends on (see :func:`_case_parts_keys`) and kept in the
+    per-process "fragments" cache; so a case read by many readers renders its images and AI panel once.
 
-    They depend only on the item (its case, arm and phase: so AI output only ever reaches the items
-    that show it), the phase-1 reading of a second look (append-only, so fixed once the second look
-    opens) and the study's locked configuration (in the key). A form shown again with errors is
-    rendered fresh and not kept. Nothing request-specific (CSRF token, idempotency key, progress,
-    timer, skip link) is in them.
+    A form shown again with errors is rendered fresh and not kept. Nothing request-specific (CSRF
+    token, idempotency key, progress, timer, skip link) is in the parts.
     """
+    cache = caches["fragments"]
     fresh = errors is not None or posted is not None
-    cache_key = _case_parts_key(item)
-    if not fresh:
-        parts = caches["fragments"].get(cache_key)
-        if parts is not None:
-            return {name: mark_safe(html) for name, html in parts.items()}  # noqa: S308 - our own rendering
+    keys = _case_parts_keys(item)
+    held = {} if fresh else cache.get_many(list(keys.values()))
+    parts = {name: mark_safe(held[key]) for name, key in keys.items() if key in held}  # noqa: S308 - ours
+    missing = [name for name in CASE_PARTS if name not in parts]
+    if not missing:
+        return parts
     study = item.study
-    if not (ScheduleItem.case.is_cached(item) and ScheduleItem.arm.is_cached(item)):
-        loaded = ScheduleItem.objects.select_related("case", "arm").only("case", "arm").get(pk=item.pk)
-        item.case, item.arm = loaded.case, loaded.arm
+    context: dict[str, Any] = {"study": study, "item": item, "options": options}
+    keep = not fresh
+    if "media" in missing or "patient" in missing:
+        if not (ScheduleItem.case.is_cached(item) and ScheduleItem.arm.is_cached(item)):
+            loaded = ScheduleItem.objects.select_related("case", "arm").only("case", "arm").get(pk=item.pk)
+            item.case, item.arm = loaded.case, loaded.arm
+        context["case"] = item.case
+    if "media" in missing:
+        ai = ai_display_for_item(item)
+        context.update(images=_images(item), ai=ai, ai_pending=study.design == "sequential" and item.phase == 1)
+    first = None
+    if "answer" in missing:
+        first = _answer_context(item, options, context, errors=errors, posted=posted)
+    rendered = {name: render_to_string(CASE_PARTS[name], context) for name in missing}
+    # Not kept: an AI item whose output is not there yet (it may arrive), and a second look without
+    # its first reading (it cannot open before one exists; never freeze that).
+    settled = {
+        "media": lambda: context["ai"] is not None or not item_shows_ai(item),
+        "patient": lambda: True,
+        "answer": lambda: item.phase != 2 or first is not None,
+    }
+    if keep:
+        cache.set_many({keys[name]: str(html) for name, html in rendered.items() if settled[name]()})
+    return {**parts, **rendered}
+
+
+def _answer_context(item: ScheduleItem, options: StudySettings, context: dict[str, Any], *,
+                    errors: dict[str, list[str]] | None, posted: dict[str, Any] | None) -> Reading | None:
+    """Fill `context` for the answer fields: the posted answer (re-shown with errors), else the locked
+    first answer of a second look, else an empty form; returns the first reading (or None)."""
     first = phase1_reading(item)
     if posted is not None:
         answer = {"differential": [c for c in posted["differential"] if c], "confidence": posted["confidence"],
@@ -425,36 +474,22 @@ def _case_parts(item: ScheduleItem, options: StudySettings, *, errors: dict[str,
     else:
         answer = {"differential": [], "confidence": None, "management": "", "malignancy": None}
     shown_codes = list(answer["differential"]) + (list(first.differential) if first else [])
-    names = condition_names(study, shown_codes)
-    management = management_options(study)
+    names = condition_names(item.study, shown_codes)
+    management = management_options(item.study)
     management_labels = {m.code: m.label for m in management}
-    ai = ai_display_for_item(item)
-    context = {
-        "study": study,
-        "item": item,
-        "case": item.case,
-        "options": options,
-        "images": _images(item),
-        "ai": ai,
-        "ai_pending": study.design == "sequential" and item.phase == 1,
-        "first": first,
-        "first_answer": [names.get(c, c) for c in first.differential] if first else [],
-        "first_management": management_labels.get(first.management, "") if first else "",
-        "slots": _slots(options.top_k, [str(c) for c in answer["differential"]], names),
-        "confidence": str(answer["confidence"] or ""),
-        "confidence_choices": list(CONFIDENCE_LABELS.items()),
-        "management": management,
-        "management_value": answer["management"] or "",
-        "malignancy": "" if answer["malignancy"] in (None, "") else str(answer["malignancy"]),
-        "errors": errors or {},
-    }
-    parts = {name: render_to_string(template, context) for name, template in CASE_PARTS.items()}
-    # Not kept: a re-shown form, an AI item whose output is not there yet (it may arrive), and a
-    # second look without its first reading (it cannot open before one exists; never freeze that).
-    settled = (ai is not None or not item_shows_ai(item)) and (item.phase != 2 or first is not None)
-    if not fresh and settled:
-        caches["fragments"].set(cache_key, {name: str(html) for name, html in parts.items()})
-    return parts
+    context.update(
+        first=first,
+        first_answer=[names.get(c, c) for c in first.differential] if first else [],
+        first_management=management_labels.get(first.management, "") if first else "",
+        slots=_slots(options.top_k, [str(c) for c in answer["differential"]], names),
+        confidence=str(answer["confidence"] or ""),
+        confidence_choices=list(CONFIDENCE_LABELS.items()),
+        management=management,
+        management_value=answer["management"] or "",
+        malignancy="" if answer["malignancy"] in (None, "") else str(answer["malignancy"]),
+        errors=errors or {},
+    )
+    return first
 
 
 def _feedback_response(request: HttpRequest, membership: Membership, item: ScheduleItem) -> HttpResponse:

@@ -1,11 +1,12 @@
-"""The case page's rendered parts are kept per process (views.reader._case_parts): what is kept must be
-exactly what a fresh render shows that item, never another item's or another request's.
+"""The case page's rendered parts are kept per process (views.reader._case_parts) and shared by the
+readers of a case: what is served must be exactly what a fresh render shows that reader's item.
 
 Blinding first: the same case in an AI arm and an unaided arm, and the two phases of a sequential
-case, each get their own parts whichever is rendered first. Then: nothing request-specific is kept
-(CSRF token, idempotency key), a form shown again with errors is neither kept nor served from the
-cache, a changed study configuration is a different key, and an AI item whose output has not
-arrived is not kept (the panel appears once the output does).
+case, each get their own parts whichever is rendered first; readers of the same case and arm share
+its images and AI panel, but each second look shows the reader's own first answer. Then: nothing
+request-specific is kept (CSRF token, idempotency key), a form shown again with errors is neither
+kept nor served from the cache, a changed study configuration is a different key, and an AI item
+whose output has not arrived is not kept (the panel appears once the output does).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import uuid
 
 import pytest
 from django.core.cache import caches
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -60,7 +63,46 @@ def test_same_case_in_an_ai_and_an_unaided_arm_never_shares_the_ai_panel(client,
         assert_no_ai(response.content)
     for response in pages[built.user.pk]:
         assert all(name in response.content.decode() for name in AI_NAMES)
-    assert len(_kept()) == 2  # one entry per schedule item
+    assert len(_media()) == 2  # the case's images and AI panel: one entry per arm
+
+
+def _media() -> dict:
+    return {key: value for key, value in _kept().items() if "case-media:" in key}
+
+
+def test_readers_of_the_same_case_and_arm_share_its_rendered_media(client):
+    built = build_study(design=m.Design.RANDOMISED_BLOCKS, n_cases=1, arm_order=["ai"], images=True)
+    other = _second_reader(built, built.ai)
+    url = reverse("reader:case", args=[built.study.slug])
+    client.force_login(built.user)
+    first = client.get(url).content.decode()
+    client.force_login(other)
+    with CaptureQueriesContext(connection) as ctx:
+        second = client.get(url).content.decode()
+    sql = " ".join(q["sql"] for q in ctx.captured_queries)
+    assert "modeloutput" not in sql and "caseimage" not in sql  # served from the first reader's render
+    assert all(name in second for name in AI_NAMES)
+    assert KEY_RE.search(first).group(1) != KEY_RE.search(second).group(1)
+    items = re.findall(r'name="item_id" value="(\d+)"', first + second)
+    assert len(set(items)) == 2  # each reader answers their own schedule item
+
+
+def test_each_reader_sees_their_own_first_answer_on_the_second_look(client):
+    built = build_study(design=m.Design.SEQUENTIAL, n_cases=1)
+    other = MembershipFactory(study=built.study, user=UserFactory(), reader_index=1, consented_at=timezone.now(),
+                              demographics_done=True, instructions_seen=True)
+    theirs = [m.ScheduleItem.objects.create(study=built.study, membership=other, case=built.cases[0], arm=arm,
+                                            position=phase - 1, phase=phase)
+              for phase, arm in ((1, built.unaided), (2, built.ai))]
+    url = reverse("reader:case", args=[built.study.slug])
+    for user, item, codes, name in ((built.user, built.items[0], ("BCC",), "Basal cell carcinoma"),
+                                    (other.user, theirs[0], ("NEV",), "Melanocytic naevus")):
+        client.force_login(user)
+        client.get(url)
+        assert client.post(url, post_data(item, str(uuid.uuid4()), codes=codes)).status_code == 302
+        page = client.get(url).content.decode()
+        assert f"First answer (locked):</strong> {name}" in page
+        assert page.count('value="Basal cell carcinoma"') == (1 if name == "Basal cell carcinoma" else 0)
 
 
 def test_sequential_phases_of_one_case_are_kept_apart(client):
@@ -86,7 +128,7 @@ def test_nothing_request_specific_is_kept(client):
     one, two = client.get(url).content.decode(), client.get(url).content.decode()
     keys = KEY_RE.findall(one) + KEY_RE.findall(two)
     assert len(keys) == 2 and keys[0] != keys[1]  # a fresh idempotency key per render
-    kept = "".join(html for parts in _kept().values() for html in parts.values())
+    kept = "".join(_kept().values())
     assert kept and keys[0] not in kept and keys[1] not in kept
     assert "csrfmiddlewaretoken" not in kept
     assert CSRF_RE.search(one) and CSRF_RE.search(two)
@@ -115,7 +157,7 @@ def test_a_changed_study_configuration_is_rendered_again(client):
     assert 'id="malignancy-range"' in client.get(url).content.decode()
     m.Study.objects.filter(pk=built.study.pk).update(settings={"ask_malignancy": False})
     assert 'id="malignancy-range"' not in client.get(url).content.decode()
-    assert len(_kept()) == 2
+    assert len([key for key in _kept() if "case-answer:" in key]) == 2
 
 
 def test_an_ai_item_without_its_output_yet_is_not_kept(client):
@@ -126,8 +168,8 @@ def test_an_ai_item_without_its_output_yet_is_not_kept(client):
     client.force_login(built.user)
     url = reverse("reader:case", args=[built.study.slug])
     assert_no_ai(client.get(url).content)
-    assert _kept() == {}
+    assert _media() == {}
     ModelOutput.objects.create(**saved)
     page = client.get(url).content.decode()
     assert all(name in page for name in AI_NAMES)
-    assert len(_kept()) == 1
+    assert len(_media()) == 1
