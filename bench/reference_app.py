@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import os
 
-from django.conf import settings
-from django.contrib.auth.decorators import login_required
 from django.core.wsgi import get_wsgi_application
-from django.http import HttpRequest, HttpResponse
-from django.urls import include, path
-from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "readerstudy.settings")
+application = get_wsgi_application()  # django.setup() before the imports below
+
+from django.conf import settings  # noqa: E402
+from django.contrib.auth.decorators import login_required  # noqa: E402
+from django.http import HttpRequest, HttpResponse  # noqa: E402
+from django.urls import include, path  # noqa: E402
+from django.views.decorators.cache import never_cache  # noqa: E402
+from django.views.decorators.http import require_GET  # noqa: E402
+
+from readerstudy.permissions import reader_membership  # noqa: E402
 
 
 @never_cache
@@ -38,8 +42,6 @@ def authenticated(request: HttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 def membership(request: HttpRequest, slug: str) -> HttpResponse:
-    from readerstudy.permissions import reader_membership  # after django.setup()
-
     reader_membership(request.user, slug)
     return HttpResponse("ok", content_type="text/plain")
 
@@ -51,5 +53,4 @@ urlpatterns = [
     path("", include("readerstudy.urls")),
 ]
 
-settings.ROOT_URLCONF = __name__
-application = get_wsgi_application()
+settings.ROOT_URLCONF = __name__  # resolved on the first request
