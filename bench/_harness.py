@@ -273,6 +273,17 @@ class Reader:
         return True
 
 
+def _in_threads(loop, items, seconds: float) -> float:
+    """``loop(item)`` in one thread per item, all started together; returns the wall time until all end."""
+    started = time.monotonic()
+    threads = [threading.Thread(target=loop, args=(item,), daemon=True) for item in items]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=seconds + 120)
+    return time.monotonic() - started
+
+
 def run_readers(readers: list[Reader], seconds: float, replay_rate: float = 0.05,
                 submit: bool = True, think_s: float = 0.0) -> float:
     """Each reader in its own thread: case page, (think,) submit, repeat, until the time is up; returns wall time.
@@ -296,13 +307,7 @@ def run_readers(readers: list[Reader], seconds: float, replay_rate: float = 0.05
             except requests.RequestException as exc:
                 reader.samples.error(type(exc).__name__)
 
-    started = time.monotonic()
-    threads = [threading.Thread(target=loop, args=(r,), daemon=True) for r in readers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=seconds + 120)
-    return time.monotonic() - started
+    return _in_threads(loop, readers, seconds)
 
 
 def hammer(base: str, path: str, clients: int, seconds: float, samples: Samples, kind: str) -> float:
@@ -322,13 +327,7 @@ def hammer(base: str, path: str, clients: int, seconds: float, samples: Samples,
                 continue
             samples.add(kind, time.perf_counter() - started)
 
-    started = time.monotonic()
-    threads = [threading.Thread(target=loop, daemon=True) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=seconds + 120)
-    return time.monotonic() - started
+    return _in_threads(lambda _: loop(), range(clients), seconds)
 
 
 def reader_gets(readers: list[Reader], path_for, seconds: float, samples: Samples, kind: str) -> float:
@@ -349,13 +348,7 @@ def reader_gets(readers: list[Reader], path_for, seconds: float, samples: Sample
                 continue
             samples.add(kind, time.perf_counter() - started)
 
-    started = time.monotonic()
-    threads = [threading.Thread(target=loop, args=(r,), daemon=True) for r in readers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=seconds + 120)
-    return time.monotonic() - started
+    return _in_threads(loop, readers, seconds)
 
 
 def login_all(readers: list[Reader], parallel: int = 16) -> None:

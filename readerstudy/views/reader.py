@@ -40,7 +40,6 @@ from readerstudy.models import (
     Invitation,
     Membership,
     ReaderProfile,
-    Reading,
     Role,
     ScheduleItem,
 )
@@ -391,28 +390,28 @@ CASE_PARTS = {"media": "reader/_case_media.html", "patient": "reader/_patient.ht
               "answer": "reader/_answer_fields.html"}
 
 
-def _case_parts_keys(item: ScheduleItem) -> dict[str, str]:
+def _case_parts_keys(item: ScheduleItem) -> dict[str, str | None]:
     """The cache key of each part: exactly what the part's content is a function of.
 
     - media (images, AI panel or its placeholder): the case, the arm and the phase (so AI output
       only reaches the arms and phases that show it) and the study's locked configuration (design,
       seed, settings, model and its display flags), shared by every reader of that case in that arm;
     - patient: the case;
-    - answer fields: the study's configuration and the phase; a second look also shows the reader's
-      own locked first answer, so its key is the reader's schedule item.
+    - answer fields: the study's configuration and the phase; a second look shows the reader's own
+      locked first answer, so it is not kept (None): it would fill the cache with parts shown once.
 
-    Cases, images, taxonomies and readings never change; shown AI outputs are frozen.
+    Cases, images, taxonomies and readings never change; shown AI outputs are frozen, and the model of
+    a launched study cannot be recalibrated.
     """
     study = item.study
     model = study.model_version
     basis = [study.pk, study.slug, study.design, study.seed, study.case_set_id, study.settings,
              [model.pk, model.name, model.kind, model.calibrated] if model else None]
     study_key = hashlib.blake2b(json.dumps(basis, sort_keys=True, default=str).encode(), digest_size=12).hexdigest()
-    reader_key = f"item{item.pk}:{item.membership_id}:{item.case_id}" if item.phase == 2 else "blank"
     return {
         "media": f"case-media:{study_key}:{item.case_id}:{item.arm_id}:{item.phase}",
         "patient": f"case-patient:{item.case_id}",
-        "answer": f"case-answer:{study_key}:{item.phase}:{reader_key}",
+        "answer": f"case-answer:{study_key}:{item.phase}" if item.phase == 1 else None,
     }
 
 
@@ -428,14 +427,13 @@ def _case_parts(item: ScheduleItem, options: StudySettings, *, errors: dict[str,
     cache = caches["fragments"]
     fresh = errors is not None or posted is not None
     keys = _case_parts_keys(item)
-    held = {} if fresh else cache.get_many(list(keys.values()))
+    held = {} if fresh else cache.get_many([key for key in keys.values() if key])
     parts = {name: mark_safe(held[key]) for name, key in keys.items() if key in held}  # noqa: S308 - ours
     missing = [name for name in CASE_PARTS if name not in parts]
     if not missing:
         return parts
     study = item.study
     context: dict[str, Any] = {"study": study, "item": item, "options": options}
-    keep = not fresh
     if "media" in missing or "patient" in missing:
         if not (ScheduleItem.case.is_cached(item) and ScheduleItem.arm.is_cached(item)):
             loaded = ScheduleItem.objects.select_related("case", "arm").only("case", "arm").get(pk=item.pk)
@@ -444,26 +442,21 @@ def _case_parts(item: ScheduleItem, options: StudySettings, *, errors: dict[str,
     if "media" in missing:
         ai = ai_display_for_item(item)
         context.update(images=_images(item), ai=ai, ai_pending=study.design == "sequential" and item.phase == 1)
-    first = None
     if "answer" in missing:
-        first = _answer_context(item, options, context, errors=errors, posted=posted)
+        _answer_context(item, options, context, errors=errors, posted=posted)
     rendered = {name: render_to_string(CASE_PARTS[name], context) for name in missing}
-    # Not kept: an AI item whose output is not there yet (it may arrive), and a second look without
-    # its first reading (it cannot open before one exists; never freeze that).
-    settled = {
-        "media": lambda: context["ai"] is not None or not item_shows_ai(item),
-        "patient": lambda: True,
-        "answer": lambda: item.phase != 2 or first is not None,
-    }
-    if keep:
-        cache.set_many({keys[name]: str(html) for name, html in rendered.items() if settled[name]()})
+    # Not kept: an AI item whose output is not there yet (it may arrive).
+    if not fresh and "media" in rendered and context["ai"] is None and item_shows_ai(item):
+        del keys["media"]
+    if not fresh:
+        cache.set_many({keys[name]: str(html) for name, html in rendered.items() if keys.get(name)})
     return {**parts, **rendered}
 
 
 def _answer_context(item: ScheduleItem, options: StudySettings, context: dict[str, Any], *,
-                    errors: dict[str, list[str]] | None, posted: dict[str, Any] | None) -> Reading | None:
+                    errors: dict[str, list[str]] | None, posted: dict[str, Any] | None) -> None:
     """Fill `context` for the answer fields: the posted answer (re-shown with errors), else the locked
-    first answer of a second look, else an empty form; returns the first reading (or None)."""
+    first answer of a second look, else an empty form."""
     first = phase1_reading(item)
     if posted is not None:
         answer = {"differential": [c for c in posted["differential"] if c], "confidence": posted["confidence"],
@@ -489,7 +482,6 @@ def _answer_context(item: ScheduleItem, options: StudySettings, context: dict[st
         malignancy="" if answer["malignancy"] in (None, "") else str(answer["malignancy"]),
         errors=errors or {},
     )
-    return first
 
 
 def _feedback_response(request: HttpRequest, membership: Membership, item: ScheduleItem) -> HttpResponse:
