@@ -153,6 +153,8 @@ CACHES = {
         "OPTIONS": {"MAX_ENTRIES": int(os.environ.get("FRAGMENT_CACHE_ENTRIES", "5000"))},
     },
 }
+if DEBUG:  # a template edited under runserver shows at once (the tests run with the cache on)
+    CACHES["fragments"] = {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}
 if CACHE_URL:
     CACHES["default"] = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"

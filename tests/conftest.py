@@ -55,11 +55,15 @@ def _media_root(request, tmp_path):
 
 @pytest.fixture(autouse=True)
 def _fresh_fragment_cache(request):
-    """Rendered case-page parts are kept per process; test databases reuse ids after a rollback."""
+    """Rendered case-page parts are kept per process, as in production even when the tests were started
+    with DEBUG=1 (which turns that off); each test starts empty (test databases reuse ids)."""
     if not request.config.pluginmanager.hasplugin("django"):
         return
     from django.core.cache import caches
 
+    settings = request.getfixturevalue("settings")
+    settings.CACHES = {**settings.CACHES, "fragments": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "fragments"}}
     caches["fragments"].clear()
 
 

@@ -30,6 +30,7 @@ from tests.readerstudy_tests.test_blinding import assert_no_ai
 
 pytestmark = pytest.mark.django_db
 
+
 KEY_RE = re.compile(r'name="idempotency_key" value="([0-9a-f-]{36})"')
 CSRF_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 

@@ -69,6 +69,10 @@ def test_cache_url_puts_sessions_in_the_shared_cache_and_fragments_stay_local():
     assert s["fragments"] == "django.core.cache.backends.locmem.LocMemCache"
 
 
+def test_debug_renders_the_case_page_parts_every_time():
+    assert read_settings(DEBUG="1")["fragments"] == "django.core.cache.backends.dummy.DummyCache"
+
+
 def test_postgres_prepares_repeated_statements_unless_turned_off():
     url = "postgres://postgres@127.0.0.1:5432/test"
     on = read_settings(DATABASE_URL=url)["db_options"]
