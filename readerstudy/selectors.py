@@ -50,6 +50,10 @@ class StudyProgress:
     arms: list[Arm]
     totals: dict[str, int] = field(default_factory=dict)
 
+    def least_read(self, n: int) -> list[CaseProgress]:
+        """The `n` cases with the smallest share of their scheduled readings done (then by key)."""
+        return sorted(self.cases, key=lambda c: (c.read / c.scheduled if c.scheduled else 1.0, c.read, c.case))[:n]
+
 
 def reader_progress(study: Study) -> list[ReaderProgress]:
     """Each reader's completed/total readings, last activity and median time per case (2 queries)."""

@@ -302,6 +302,21 @@ def schedules_table(study: Study) -> pd.DataFrame:
     return frame
 
 
+def case_progress_table(study: Study) -> pd.DataFrame:
+    """Per case, measured readings done and scheduled in each arm and in all (the progress page's table)."""
+    from readerstudy.selectors import case_progress
+
+    arms = list(study.arms.order_by("order", "pk").values_list("name", flat=True))
+    columns = ["study", "case"] + [f"{arm}_{what}" for arm in arms for what in ("read", "scheduled")]
+    rows = []
+    for case in case_progress(study, arms):
+        row = {"study": study.slug, "case": case.case, "read": case.read, "scheduled": case.scheduled}
+        for arm, cell in zip(arms, case.cells, strict=True):
+            row[f"{arm}_read"], row[f"{arm}_scheduled"] = cell if cell else (0, 0)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=columns + ["read", "scheduled"])
+
+
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
     """UTF-8, comma-separated, with a header; missing values are empty cells."""
     return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")

@@ -30,6 +30,9 @@ MONITOR = (Role.COORDINATOR, Role.STATISTICIAN)
 # Progress polling stops once nothing has changed for this long (a button resumes it).
 PROGRESS_POLL_SECONDS = 5
 PROGRESS_IDLE_SECONDS = 60
+# The polled page lists the cases furthest behind; all cases are one click away as CSV (a table of
+# thousands of rows re-sent every few seconds would cost the server more than the readers do).
+PROGRESS_CASE_ROWS = 25
 
 
 def _may_create(user) -> bool:
@@ -253,10 +256,12 @@ def _progress_context(
 ) -> dict:
     if polling is None:
         polling = study.status != StudyStatus.CLOSED
+    progress = selectors.study_progress(study)
     return _context(
         request,
         study,
-        progress=selectors.study_progress(study),
+        progress=progress,
+        least_read=progress.least_read(PROGRESS_CASE_ROWS),
         fingerprint=fingerprint,
         changed_at=changed_at,
         polling=polling,
@@ -304,6 +309,16 @@ def export_schedules(request: HttpRequest, slug: str) -> HttpResponse:
     frame = export.schedules_table(study)
     audit_record(actor=request.user, action="export.schedules", study=study, data={"rows": len(frame)})
     return _download(export.to_csv_bytes(frame), f"{study.slug}-schedules.csv", "text/csv; charset=utf-8")
+
+
+@login_required
+@require_GET
+def export_case_progress(request: HttpRequest, slug: str) -> HttpResponse:
+    """Every case's readings done / scheduled per arm (the progress page shows the least-read few)."""
+    study = study_for_user(request.user, slug, roles=MONITOR)
+    frame = export.case_progress_table(study)
+    audit_record(actor=request.user, action="export.case_progress", study=study, data={"rows": len(frame)})
+    return _download(export.to_csv_bytes(frame), f"{study.slug}-cases.csv", "text/csv; charset=utf-8")
 
 
 def _download(content: bytes, filename: str, content_type: str) -> HttpResponse:

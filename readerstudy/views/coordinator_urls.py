@@ -23,4 +23,5 @@ urlpatterns = [
     path("studies/<slug:slug>/progress/", coordinator.progress, name="progress"),
     path("studies/<slug:slug>/export/readings/", coordinator.export_readings, name="export_readings"),
     path("studies/<slug:slug>/export/schedules/", coordinator.export_schedules, name="export_schedules"),
+    path("studies/<slug:slug>/export/cases/", coordinator.export_case_progress, name="export_case_progress"),
 ]

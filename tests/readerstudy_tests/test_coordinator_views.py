@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import time
 
 import pandas as pd
@@ -15,7 +16,7 @@ from readerstudy import selectors
 from readerstudy.models import Invitation, Role, ScheduleItem, Study, StudyStatus
 from readerstudy.services import studies
 from readerstudy.services.export import READINGS_COLUMNS
-from readerstudy.views.coordinator import PROGRESS_IDLE_SECONDS
+from readerstudy.views.coordinator import PROGRESS_CASE_ROWS, PROGRESS_IDLE_SECONDS
 from tests.factories import UserFactory
 
 from .studies_helpers import case_set_with, enrol_readers, make_study, model_version_for, submit
@@ -265,6 +266,34 @@ def test_progress_queries_do_not_grow_with_readers(client):
         for item in ScheduleItem.objects.filter(membership=membership)[:3]:
             submit(item, ["MEL"])
     assert count() == small
+
+
+def test_progress_lists_the_least_read_cases_and_offers_all_as_csv(client):
+    coordinator = UserFactory()
+    study = make_study(coordinator=coordinator, design="parallel", n_cases=PROGRESS_CASE_ROWS + 5)
+    reader, other = enrol_readers(study, 2)
+    studies.study_launch(study=study, actor=None)
+    keys = sorted(study.case_set.cases.values_list("key", flat=True))
+    for membership in (reader, other):  # every case but the last five read by both readers
+        for item in ScheduleItem.objects.filter(membership=membership, training=False).select_related("case"):
+            if item.case.key not in keys[-5:]:
+                submit(item, ["MEL"])
+    client.force_login(coordinator)
+    page = client.get(reverse("studies:progress", args=[study.slug]), **HX).content.decode()
+    cases_table = page[page.index("Cases by arm"):]
+    shown = re.findall(r"<tr><td>([^<]+)</td>", cases_table)
+    assert len(shown) == PROGRESS_CASE_ROWS
+    assert shown[:5] == keys[-5:]  # the unread cases first
+    assert f"fewest\n      readings of {len(keys)}" in cases_table
+    csv_url = reverse("studies:export_case_progress", args=[study.slug])
+    assert csv_url in cases_table
+    frame = pd.read_csv(io.BytesIO(client.get(csv_url).content))
+    assert sorted(frame["case"]) == keys
+    assert frame.set_index("case").loc[keys[0], "read"] == 2 and frame.set_index("case").loc[keys[-1], "read"] == 0
+    assert (frame["scheduled"] == 2).all()
+    arms = list(study.arms.values_list("name", flat=True))
+    assert (frame[[f"{arm}_read" for arm in arms]].sum(axis=1) == frame["read"]).all()
+    assert (frame[[f"{arm}_scheduled" for arm in arms]].sum(axis=1) == frame["scheduled"]).all()
 
 
 def test_exports_download(client, world):

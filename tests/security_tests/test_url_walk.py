@@ -83,6 +83,7 @@ EXPECTED: dict[str, tuple[str, dict[str, object]]] = {
     "studies:progress": MONITOR_PAGE,
     "studies:export_readings": MONITOR_PAGE,
     "studies:export_schedules": MONITOR_PAGE,
+    "studies:export_case_progress": MONITOR_PAGE,
     "analysis:list": MONITOR_PAGE,
     "analysis:detail": MONITOR_PAGE,
     "analysis:report": MONITOR_PAGE,
