@@ -17,6 +17,7 @@ import pandas as pd
 from analysis.readings import READINGS_COLUMNS as CONTRACT_COLUMNS
 from readerstudy import outcomes
 from readerstudy.models import Condition, ManagementRating, Reading, ScheduleItem, Study
+from readerstudy.selectors import case_progress
 from readerstudy.study_settings import SettingsError, StudySettings, parse_study_settings
 
 # The contract (DESIGN 5.1), defined once in the analysis package; extra columns follow.
@@ -304,8 +305,6 @@ def schedules_table(study: Study) -> pd.DataFrame:
 
 def case_progress_table(study: Study) -> pd.DataFrame:
     """Per case, measured readings done and scheduled in each arm and in all (the progress page's table)."""
-    from readerstudy.selectors import case_progress
-
     arms = list(study.arms.order_by("order", "pk").values_list("name", flat=True))
     columns = ["study", "case"] + [f"{arm}_{what}" for arm in arms for what in ("read", "scheduled")]
     rows = []

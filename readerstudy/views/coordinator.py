@@ -305,20 +305,23 @@ def export_readings(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_GET
 def export_schedules(request: HttpRequest, slug: str) -> HttpResponse:
-    study = study_for_user(request.user, slug, roles=MONITOR)
-    frame = export.schedules_table(study)
-    audit_record(actor=request.user, action="export.schedules", study=study, data={"rows": len(frame)})
-    return _download(export.to_csv_bytes(frame), f"{study.slug}-schedules.csv", "text/csv; charset=utf-8")
+    """Every stored schedule item, with whether and when it was read."""
+    return _table_csv(request, slug, export.schedules_table, "schedules")
 
 
 @login_required
 @require_GET
 def export_case_progress(request: HttpRequest, slug: str) -> HttpResponse:
     """Every case's readings done / scheduled per arm (the progress page shows the least-read few)."""
+    return _table_csv(request, slug, export.case_progress_table, "cases", action="export.case_progress")
+
+
+def _table_csv(request: HttpRequest, slug: str, table, name: str, action: str = "") -> HttpResponse:
+    """A monitor's CSV download of `table(study)`, audited."""
     study = study_for_user(request.user, slug, roles=MONITOR)
-    frame = export.case_progress_table(study)
-    audit_record(actor=request.user, action="export.case_progress", study=study, data={"rows": len(frame)})
-    return _download(export.to_csv_bytes(frame), f"{study.slug}-cases.csv", "text/csv; charset=utf-8")
+    frame = table(study)
+    audit_record(actor=request.user, action=action or f"export.{name}", study=study, data={"rows": len(frame)})
+    return _download(export.to_csv_bytes(frame), f"{study.slug}-{name}.csv", "text/csv; charset=utf-8")
 
 
 def _download(content: bytes, filename: str, content_type: str) -> HttpResponse:

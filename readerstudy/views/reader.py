@@ -57,7 +57,6 @@ from readerstudy.selectors_reader import (
     reader_next_step,
     reader_progress,
     reader_state,
-    reader_step,
     reference_feedback,
     skip_target,
     study_settings_for,
@@ -508,12 +507,13 @@ def feedback(request: HttpRequest, slug: str, item_id: int) -> HttpResponse:
 @require_GET
 def end(request: HttpRequest, slug: str) -> HttpResponse:
     membership = reader_membership(request.user, slug)
-    step, item = reader_step(membership)
+    step, position = reader_state(membership)
     if step not in ("end", "unavailable", "case"):
         return redirect(reverse(STEP_URLS[step], args=[slug]))
-    if step == "case" and (item is None or washout_pending(membership, item) is None):
+    if step == "case" and washout_pending(membership, position.item) is None:
         return redirect(reverse(STEP_URLS[step], args=[slug]))
-    return _page(request, membership, "reader/end.html", {"progress": reader_progress(membership)})
+    progress = position.progress if position else reader_progress(membership)
+    return _page(request, membership, "reader/end.html", {"progress": progress})
 
 
 # --- data for the page: images and the condition index -------------------------------------------
