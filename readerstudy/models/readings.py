@@ -17,6 +17,10 @@ class Reading(models.Model):
     confidence = models.PositiveSmallIntegerField(null=True, blank=True)
     management = models.CharField(max_length=40, blank=True)
     malignancy_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    other_text = models.CharField(
+        max_length=200, blank=True, default="",
+        help_text='Free text of an "Other / not listed" diagnosis (code OTHER in the differential).',
+    )
     shown_at = models.DateTimeField()
     first_input_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField()
