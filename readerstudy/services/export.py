@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from analysis.csvcells import neutralise_cell
 from analysis.readings import READINGS_COLUMNS as CONTRACT_COLUMNS
 from readerstudy import outcomes
 from readerstudy.models import Condition, ManagementRating, Reading, ScheduleItem, Study
@@ -42,6 +43,7 @@ READINGS_EXTRA_COLUMNS = [
     "case_sex",
     "case_fitzpatrick",
     "case_body_site",
+    "other_text",
 ]
 INT_COLUMNS = [
     "reader_experience",
@@ -110,6 +112,7 @@ _READING_FIELDS = {
     "management": "management",
     "confidence": "confidence",
     "malignancy_score": "malignancy_score",
+    "other_text": "other_text",
     "shown_at": "shown_at",
     "first_input_at": "first_input_at",
     "submitted_at": "submitted_at",
@@ -190,6 +193,7 @@ def _reading_row(
                 "case_sex",
                 "case_fitzpatrick",
                 "case_body_site",
+                "other_text",
             )
         },
         "study": study.slug,
@@ -317,8 +321,25 @@ def case_progress_table(study: Study) -> pd.DataFrame:
 
 
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
-    """UTF-8, comma-separated, with a header; missing values are empty cells."""
-    return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    """The one CSV writer of every download: UTF-8, comma-separated, with a header; missing values
+    are empty cells; text cells and header names a spreadsheet would run as a formula are
+    neutralised (:mod:`analysis.csvcells`); numeric columns are written as they are."""
+    return csv_text(frame).encode("utf-8")
+
+
+def csv_text(frame: pd.DataFrame) -> str:
+    """:func:`to_csv_bytes` as text."""
+    return safe_frame(frame).to_csv(index=False, lineterminator="\n")
+
+
+def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells and column names are neutralised; numeric columns untouched."""
+    safe = frame.rename(columns=lambda name: neutralise_cell(str(name)))
+    for position in range(safe.shape[1]):
+        column = safe.iloc[:, position]
+        if column.dtype == object or pd.api.types.is_string_dtype(column.dtype):
+            safe.isetitem(position, column.map(neutralise_cell, na_action="ignore"))
+    return safe
 
 
 def to_parquet_bytes(frame: pd.DataFrame) -> bytes:

@@ -34,6 +34,7 @@ from readerstudy.selectors_reader import (
 )
 from readerstudy.services.audit import audit_record
 from readerstudy.services.reader_flow import item_mark_shown
+from readerstudy.services.taxonomy import OTHER_CODE, OTHER_TEXT_MAX
 from readerstudy.study_settings import StudySettings
 
 # A submit that arrives this long after the time limit still counts as in time (network latency).
@@ -57,8 +58,9 @@ def reading_submit(
 ) -> tuple[Reading, bool]:
     """Store the reader's answer to `item`; returns (reading, created).
 
-    payload keys: differential (codes, most likely first), confidence, management, malignancy,
-    first_input_at (ISO 8601 or epoch ms, client clock), active_ms, client_timeout.
+    payload keys: differential (codes, most likely first; OTHER for "not listed"), other_text (the
+    words for OTHER), confidence, management, malignancy, first_input_at (ISO 8601 or epoch ms,
+    client clock), active_ms, client_timeout.
     Raises ValidationError (answer problems, by field) or ReadingRefused.
     """
     key = _parse_key(idempotency_key)
@@ -221,10 +223,23 @@ def _clean_answer(
     if settings.ask_malignancy:
         malignancy = _clean_int(payload.get("malignancy"), 0, 100, "malignancy",
                                 "Set the probability of malignancy (0-100) with the slider.", errors, complete)
+    other_text = _clean_other_text(payload.get("other_text"), differential, errors, complete)
     if errors:
         raise ValidationError(errors)
     return {"differential": differential, "confidence": confidence, "management": management,
-            "malignancy_score": malignancy}
+            "malignancy_score": malignancy, "other_text": other_text}
+
+
+def _clean_other_text(raw: Any, differential: list[str], errors: dict[str, str], complete: bool) -> str:
+    """The reader's words for an "Other / not listed" diagnosis; kept only with the OTHER code."""
+    if OTHER_CODE not in differential:
+        return ""
+    text = " ".join(str(raw or "").split())
+    if len(text) > OTHER_TEXT_MAX and complete:  # a timed-out answer is cut, never refused
+        errors["other_text"] = f"Describe the other diagnosis in at most {OTHER_TEXT_MAX} characters."
+    elif not text and complete:
+        errors["other_text"] = "Name the diagnosis that is not in the list."
+    return text[:OTHER_TEXT_MAX]
 
 
 def _clean_differential(
@@ -246,7 +261,7 @@ def _clean_differential(
         errors["differential"] = "Each diagnosis may appear only once."
     elif codes:
         known = taxonomy_lookups(taxonomy_id).names
-        if any(code not in known for code in codes):
+        if any(code not in known and code != OTHER_CODE for code in codes):
             errors["differential"] = "Pick each diagnosis from the list of conditions."
     return codes
 

@@ -46,6 +46,11 @@ STANDARD_OPTION_LABELS = {
 }
 
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+# The reader's "Other / not listed" diagnosis: its own code in a reading's differential, with the
+# reader's words in Reading.other_text; reserved, so it never means a taxonomy condition.
+OTHER_CODE = "OTHER"
+OTHER_LABEL = "Other / not listed"
+OTHER_TEXT_MAX = 200
 # WHO ICD-10 category (A00) optionally with a subcategory (A00.1); ICD-10-CM style extensions allowed.
 ICD10_RE = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
 CONDITION_FIELDS = {"code", "name", "synonyms", "group", "malignant", "icd10", "management"}
@@ -149,6 +154,8 @@ def _validate_code(where: str, code: Any, seen: set[str], problems: list[str]) -
     _check_text(problems, where, "code", code, limit=MAX_LEN["condition.code"])
     if not CODE_RE.match(code):
         problems.append(f"{where}: field 'code' {code!r} may hold only letters, digits, _ . -")
+    if code.upper() == OTHER_CODE:
+        problems.append(f"{where}: field 'code' {code!r} is reserved for the readers' \"{OTHER_LABEL}\" answer")
     if code in seen:
         problems.append(f"{where}: duplicate condition code {code!r}")
     seen.add(code)

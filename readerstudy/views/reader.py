@@ -69,6 +69,7 @@ from readerstudy.services.reader_flow import (
     item_mark_shown,
 )
 from readerstudy.services.readings import ReadingRefused, reading_submit
+from readerstudy.services.taxonomy import OTHER_CODE, OTHER_LABEL
 from readerstudy.study_settings import StudySettings
 from readerstudy.views.files import case_image_response
 
@@ -267,6 +268,7 @@ def _payload(request: HttpRequest) -> dict[str, Any]:
     post = request.POST
     return {
         "differential": post.getlist("dx"),
+        "other_text": post.get("other_text", ""),
         "confidence": post.get("confidence"),
         "management": post.get("management"),
         "malignancy": post.get("malignancy"),
@@ -459,14 +461,16 @@ def _answer_context(item: ScheduleItem, options: StudySettings, context: dict[st
     first = phase1_reading(item)
     if posted is not None:
         answer = {"differential": [c for c in posted["differential"] if c], "confidence": posted["confidence"],
-                  "management": posted["management"], "malignancy": posted["malignancy"]}
+                  "management": posted["management"], "malignancy": posted["malignancy"],
+                  "other_text": posted.get("other_text", "")}
     elif first is not None:
         answer = {"differential": list(first.differential), "confidence": first.confidence,
-                  "management": first.management, "malignancy": first.malignancy_score}
+                  "management": first.management, "malignancy": first.malignancy_score,
+                  "other_text": first.other_text}
     else:
-        answer = {"differential": [], "confidence": None, "management": "", "malignancy": None}
+        answer = {"differential": [], "confidence": None, "management": "", "malignancy": None, "other_text": ""}
     shown_codes = list(answer["differential"]) + (list(first.differential) if first else [])
-    names = condition_names(item.study, shown_codes)
+    names = {OTHER_CODE: OTHER_LABEL, **condition_names(item.study, shown_codes)}
     management = management_options(item.study)
     management_labels = {m.code: m.label for m in management}
     context.update(
@@ -479,6 +483,8 @@ def _answer_context(item: ScheduleItem, options: StudySettings, context: dict[st
         management=management,
         management_value=answer["management"] or "",
         malignancy="" if answer["malignancy"] in (None, "") else str(answer["malignancy"]),
+        other_text=answer["other_text"] or "",
+        other_code=OTHER_CODE,
         errors=errors or {},
     )
 
