@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.csvcells import restore_cell
+
 # Column contract of DESIGN 5.1, in export order.
 READINGS_COLUMNS: tuple[str, ...] = (
     "study",
@@ -73,11 +75,22 @@ def load_readings(path: str | Path, text_columns: Sequence[str] = ("reader", "ca
             frame = pd.read_parquet(path)
         else:
             frame = pd.read_csv(path, dtype=dict.fromkeys(text_columns, str))
+            frame = restore_text_cells(frame)
     except Exception as exc:  # noqa: BLE001 - any parser failure is an input error
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"cannot read readings file {path}: {first_line}") from exc
     if frame.empty:
         raise InputError(f"readings file {path} has no rows")
+    return frame
+
+
+def restore_text_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """Undo the exports' formula neutralising (:mod:`analysis.csvcells`) in text cells and names."""
+    frame = frame.rename(columns=restore_cell)
+    for position in range(frame.shape[1]):
+        column = frame.iloc[:, position]
+        if column.dtype == object or pd.api.types.is_string_dtype(column.dtype):
+            frame.isetitem(position, column.map(restore_cell, na_action="ignore"))
     return frame
 
 

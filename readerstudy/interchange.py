@@ -30,10 +30,11 @@ import numpy as np
 import pandas as pd
 from django.utils.dateparse import parse_datetime
 
+from analysis.csvcells import neutralise_cell, restore_cell
 from readerstudy import outcomes
 from readerstudy.models import Case, CaseSet, Study
 from readerstudy.services.case_import import Problem
-from readerstudy.services.export import READINGS_COLUMNS, iso_utc
+from readerstudy.services.export import READINGS_COLUMNS, csv_text, iso_utc, to_csv_bytes
 
 MRMC_COLUMNS = ["reader", "treatment", "case", "truth", "rating"]
 IMRMC_TRUTH_READER = "-1"
@@ -73,8 +74,7 @@ def mrmc_frame(readings: pd.DataFrame, *, score: str, truth: str) -> pd.DataFram
 
 def rjafroc_csv(readings: pd.DataFrame, *, score: str = "malignancy_score", truth: str = "truth_malignant") -> str:
     """The ``reader,treatment,case,truth,rating`` CSV (RJafroc's and MRMCaov's long format)."""
-    frame = mrmc_frame(readings, score=score, truth=truth)
-    return frame.to_csv(index=False, lineterminator="\n")
+    return csv_text(mrmc_frame(readings, score=score, truth=truth))
 
 
 def imrmc_text(
@@ -107,9 +107,11 @@ def imrmc_text(
         "",
         "BEGIN DATA:",
     ]
+    # ids come from imports and arm names: neutralised like every CSV cell (read_imrmc restores them)
+    ids = {case: neutralise_cell(value) for case, value in ids.items()}
     lines += [f"{IMRMC_TRUTH_READER},{ids[case]},{IMRMC_TRUTH_MODALITY},{truths[case]}" for case in cases]
     lines += [
-        f"{row.reader},{ids[row.case]},{row.treatment},{_number(row.rating)}"
+        f"{neutralise_cell(row.reader)},{ids[row.case]},{neutralise_cell(row.treatment)},{_number(row.rating)}"
         for row in frame.itertuples(index=False)
     ]
     return "\n".join(lines) + "\n"
@@ -120,7 +122,7 @@ def read_imrmc(text: str) -> pd.DataFrame:
     body = text.split("BEGIN DATA:", 1)
     if len(body) != 2:
         raise InterchangeError("Not an iMRMC file: no 'BEGIN DATA:' line.")
-    rows = [line.split(",") for line in body[1].splitlines() if line.strip()]
+    rows = [[restore_cell(cell) for cell in line.split(",")] for line in body[1].splitlines() if line.strip()]
     if any(len(row) != 4 for row in rows):
         raise InterchangeError("Every iMRMC data row has four fields: readerID, caseID, modalityID, score.")
     truth = {case.strip(): int(float(value)) for reader, case, _, value in rows
@@ -209,7 +211,7 @@ class ReadingsImport:
         return not self.problems and self.n_rows > 0
 
     def csv_bytes(self) -> bytes:
-        return self.table.to_csv(index=False, lineterminator="\n").encode("utf-8")
+        return to_csv_bytes(self.table)
 
 
 def read_source(data: bytes | str) -> tuple[list[str], list[dict[str, str]]]:
