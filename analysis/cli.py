@@ -1,4 +1,4 @@
-"""`python -m analysis {compare,mrmc,power,simulate}` (DESIGN 5.2).
+"""`python -m analysis {compare,mrmc,power,simulate,reliance,agreement}` (DESIGN 5.2, 5.2a).
 
 Bad input prints one line naming the file, column or arm to stderr and exits with status 2.
 """
@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     _mrmc_parser(commands.add_parser("mrmc", help="ORH/DBM analysis of ROC figures of merit"))
     _power_parser(commands.add_parser("power", help="power of a planned study by simulation"))
     _simulate_parser(commands.add_parser("simulate", help="write a simulated readings table"))
+    from analysis.cli_analyses import add_reliance_parser
+
+    add_reliance_parser(commands.add_parser("reliance", help="AI reliance and automation bias"))
     return parser
 
 

@@ -1,0 +1,88 @@
+"""`python -m analysis reliance` and `python -m analysis agreement` (registered by analysis.cli)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+
+def _columns(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reader-col", default="reader")
+    parser.add_argument("--case-col", default="case")
+    parser.add_argument("--arm-col", default="arm")
+
+
+def _load(args: argparse.Namespace) -> pd.DataFrame:
+    from analysis.readings import load_readings
+
+    return load_readings(args.readings, (args.reader_col, args.case_col, args.arm_col))
+
+
+def _write(out: Path, block_name: str, result, tables: dict[str, pd.DataFrame], report: str) -> None:
+    from analysis.results import write_json, write_tables
+
+    write_json(out / "results.json", {block_name: result.to_dict()})
+    write_tables(out / "tables", tables)
+    (out / "report.html").write_text(report, encoding="utf-8")
+
+
+# --- reliance ------------------------------------------------------------------------------------
+
+
+def add_reliance_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--readings", required=True, type=Path)
+    parser.add_argument("--control", required=True)
+    parser.add_argument("--treatment", required=True)
+    parser.add_argument("--outcome", default="correct_top1")
+    parser.add_argument("--by", action="append", default=[])
+    parser.add_argument("--replicates", type=int, default=2000, help="two-way bootstrap replicates")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-model", action="store_true", help="skip the switching GLMM")
+    parser.add_argument("--out", required=True, type=Path)
+    _columns(parser)
+    parser.set_defaults(run=run_reliance)
+
+
+def reliance_tables(result) -> dict[str, pd.DataFrame]:
+    data = result.to_dict()
+    tables = {
+        "reliance_accuracy_by_ai": pd.DataFrame(
+            [{"ai": k, **{c: v for c, v in e.items() if not c.endswith("_ci")}} for k, e in
+             data["accuracy_by_ai_correct"].items()]
+        ),
+        "reliance_measures": pd.DataFrame([{"measure": k, **v} for k, v in data["ci"].items()]),
+    }
+    if data["switch_table"]:
+        tables["reliance_switch_table"] = pd.DataFrame(data["switch_table"])
+    if data["per_reader"]:
+        tables["reliance_per_reader"] = pd.DataFrame(data["per_reader"])
+    return tables
+
+
+def run_reliance(args: argparse.Namespace) -> int:
+    from analysis.reliance import reliance
+    from analysis.report_sections import reliance_report
+
+    result = reliance(
+        _load(args),
+        control=args.control,
+        treatment=args.treatment,
+        outcome=args.outcome,
+        by=args.by,
+        replicates=args.replicates,
+        seed=args.seed,
+        fit_model=not args.no_model,
+        reader_col=args.reader_col,
+        case_col=args.case_col,
+        arm_col=args.arm_col,
+    )
+    _write(args.out, "reliance", result, reliance_tables(result), reliance_report(result))
+    wrong = result.accuracy_by_ai_correct["ai_wrong"].difference
+    pairs = f"{result.counts.n_pairs} pairs, net benefit {result.counts.net_benefit:.3f}; " if result.counts else ""
+    print(
+        f"reliance ({'sequential' if result.sequential else 'not sequential'}): {pairs}accuracy change when "
+        f"the AI is wrong {wrong.estimate:.3f} (95% CI {wrong.ci_low:.3f} to {wrong.ci_high:.3f}); wrote {args.out}"
+    )
+    return 0

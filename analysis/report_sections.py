@@ -1,0 +1,177 @@
+"""Reports and figures of the reliance and agreement analyses (and the compare extensions).
+
+Kept apart from analysis.report so that module stays the compare/MRMC report; the helpers
+(page, section, html_table, fmt) are shared from there. matplotlib is imported with the figures.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+import numpy as np
+import pandas as pd
+
+from analysis import figures
+from analysis.report import fmt, html_table, image, page, paragraph, section
+
+TRANSITION_COLOURS = {
+    "right_to_right": "#3b9c5a",
+    "wrong_to_right": "#9ad0a8",
+    "right_to_wrong": "#e8a29a",
+    "wrong_to_wrong": "#c0392b",
+}
+
+
+# --- reliance ------------------------------------------------------------------------------------
+
+
+def switching_figure(transitions: dict[str, dict[str, int]], control: str, treatment: str) -> str:
+    """Stacked bars: share of pairs right/wrong before -> after, all readers and per reader group."""
+    figure = figures._figure(6.0, 3.6)
+    axes = figure.add_subplot()
+    groups = list(transitions)
+    bottom = np.zeros(len(groups))
+    for key, colour in TRANSITION_COLOURS.items():
+        totals = np.array([sum(transitions[g].values()) or 1 for g in groups], float)
+        share = np.array([transitions[g][key] for g in groups], float) / totals
+        axes.bar(range(len(groups)), share, bottom=bottom, color=colour, label=key.replace("_", " "), width=0.6)
+        bottom += share
+    axes.set_xticks(range(len(groups)), groups, fontsize=8)
+    axes.set_ylabel("share of (reader, case) pairs")
+    axes.set_ylim(0, 1)
+    axes.set_title(f"{control} (phase 1) -> {treatment} (phase 2), pooled pairs")
+    axes.legend(fontsize=7, frameon=False, bbox_to_anchor=(1.0, 1.0), loc="upper left")
+    return figures.to_base64_png(figure)
+
+
+def accuracy_by_ai_figure(block: dict, control: str, treatment: str) -> str:
+    """Accuracy per arm when the AI is right vs wrong, with two-way bootstrap 95 % CIs."""
+    figure = figures._figure(4.8, 3.4)
+    axes = figure.add_subplot()
+    for offset, (arm, key, colour) in enumerate(
+        ((control, "control", figures.CONTROL_COLOUR), (treatment, "treatment", figures.TREATMENT_COLOUR))
+    ):
+        xs, means, errors = [], [], [[], []]
+        for position, name in enumerate(("ai_right", "ai_wrong")):
+            entry = block.get(name) or {}
+            mean = entry.get(key)
+            low, high = entry.get(f"{key}_ci") or (None, None)
+            if mean is None or not np.isfinite(mean):
+                continue
+            xs.append(position + (offset - 0.5) * 0.36)
+            means.append(mean)
+            errors[0].append(mean - low if low is not None and np.isfinite(low) else 0)
+            errors[1].append(high - mean if high is not None and np.isfinite(high) else 0)
+        axes.bar(xs, means, width=0.34, color=colour, alpha=0.85, label=arm)
+        axes.errorbar(xs, means, yerr=errors, fmt="none", ecolor="black", capsize=4)
+    axes.set_xticks([0, 1], ["AI right", "AI wrong"])
+    axes.set_ylim(0, 1.05)
+    axes.set_ylabel("accuracy")
+    axes.set_title("Accuracy when the AI is right vs wrong (95 % CI)")
+    axes.legend(fontsize=8, frameon=False)
+    return figures.to_base64_png(figure)
+
+
+def reliance_section(result) -> str:
+    data = result.to_dict()
+    parts = [paragraph(_reliance_summary(data))]
+    parts += [paragraph(note, "warn") for note in data["notes"]]
+    accuracy = data["accuracy_by_ai_correct"]
+    rows = [
+        {
+            "AI": name.replace("_", " "),
+            "n control": entry["n_control"],
+            "n treatment": entry["n_treatment"],
+            f"{result.control}": entry["control"],
+            f"{result.treatment}": entry["treatment"],
+            "difference": entry["difference"],
+            "ci_low": entry["ci_low"],
+            "ci_high": entry["ci_high"],
+        }
+        for name, entry in accuracy.items()
+    ]
+    parts.append(html_table(pd.DataFrame(rows)))
+    parts.append(image(accuracy_by_ai_figure(accuracy, result.control, result.treatment), "accuracy by AI correctness"))
+    measures = pd.DataFrame(
+        [{"measure": name, **interval} for name, interval in data["ci"].items()]
+    )
+    if not measures.empty:
+        parts.append(paragraph("Rates with two-way (readers x cases) bootstrap 95 % CIs:", "note"))
+        parts.append(html_table(measures))
+    if result.sequential:
+        parts.append(image(switching_figure(data["transitions"], result.control, result.treatment), "switching"))
+        parts.append(paragraph("Switch table (pooled counts over pairs):", "note"))
+        parts.append(html_table(pd.DataFrame(data["switch_table"]), 0))
+        if data["per_reader"]:
+            parts.append(paragraph("Per reader (pooled counts):", "note"))
+            parts.append(html_table(pd.DataFrame(data["per_reader"])))
+        for column, levels in data["by"].items():
+            table = pd.DataFrame([{column: level, **counts} for level, counts in levels.items()])
+            parts.append(paragraph(f"By {column} (pooled counts):", "note"))
+            parts.append(html_table(table))
+        woa = data["weight_of_advice"]
+        if woa:
+            parts.append(
+                paragraph(
+                    f"Weight of advice (malignancy score, {woa['n_pairs']} pairs where the AI's score "
+                    f"differed from the initial one): mean {fmt(woa['mean'])} (95 % CI "
+                    f"{fmt(woa['ci_low'])} to {fmt(woa['ci_high'])}), median {fmt(woa['median'])}."
+                )
+            )
+        model = data["switch_by_confidence"]
+        if model:
+            parts.append(paragraph(f"Switching model: {model['formula']} (logistic GLMM, Laplace ML).", "note"))
+            if model.get("error"):
+                parts.append(paragraph(f"model not fitted: {model['error']}", "warn"))
+            else:
+                parts.append(html_table(pd.DataFrame(model["fixed_effects"])))
+                parts += [paragraph(w, "warn") for w in model.get("warnings") or []]
+    return section("reliance", "AI reliance and automation bias", *parts)
+
+
+def _reliance_summary(data: dict) -> str:
+    acc = data["accuracy_by_ai_correct"]
+    right, wrong = acc.get("ai_right") or {}, acc.get("ai_wrong") or {}
+    text = (
+        f"{data['n_control_readings']} {data['control']} and {data['n_treatment_readings']} "
+        f"{data['treatment']} readings by {data['n_readers']} readers of {data['n_cases']} cases "
+        f"({data['design']} design). When the AI was wrong, accuracy changed by "
+        f"{fmt(wrong.get('difference'))} (95 % CI {fmt(wrong.get('ci_low'))} to {fmt(wrong.get('ci_high'))}) "
+        f"with it; when it was right, by {fmt(right.get('difference'))} (95 % CI "
+        f"{fmt(right.get('ci_low'))} to {fmt(right.get('ci_high'))})."
+    )
+    if data["n_pairs"]:
+        text += (
+            f" Of {data['n_pairs']} pairs, {data['changed']} changed their top-1 answer: "
+            f"{data['wrong_to_right']} wrong -> right, {data['right_to_wrong']} right -> wrong "
+            f"(net benefit {fmt(data['net_benefit'])}, pooled)."
+        )
+    return text
+
+
+def reliance_methods(result) -> str:
+    return (
+        "Pairs are (reader, case) with a control and a treatment reading; in a sequential design "
+        "the control is the phase-1 answer and the treatment the phase-2 revision. Changed: the "
+        "top-1 code differs. Net benefit = (wrong->right - right->wrong) / pairs. Over-reliance = "
+        "P(final top-1 = AI top-1 | AI wrong); under-reliance = P(final != AI | AI right, initial "
+        "wrong); RAIR = share of initially wrong pairs with the AI right that switched to the AI; "
+        "RSR = share of initially right pairs with the AI wrong that kept their answer (Schemmer "
+        "et al. 2023). Weight of advice = (final - initial) / (AI - initial) of the malignancy "
+        "score. Confidence intervals: percentile, from a two-way bootstrap resampling readers and "
+        f"cases independently ({result.replicates} replicates, seed {result.seed}); counts are "
+        "pooled over pairs. Switching model: logistic GLMM with crossed reader and case "
+        "intercepts, Laplace ML."
+    )
+
+
+def reliance_report(result) -> str:
+    parts = [
+        reliance_section(result),
+        section("methods", "Methods", paragraph(reliance_methods(result))),
+    ]
+    return page(f"AI reliance: {result.treatment} vs {result.control}", parts)
+
+
+def escape_text(text: str) -> str:
+    return escape(text)
