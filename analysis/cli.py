@@ -29,12 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m analysis", description="Reader-study statistics.")
     commands = parser.add_subparsers(dest="command", required=True)
     _compare_parser(commands.add_parser("compare", help="compare two arms on one outcome"))
-    _mrmc_parser(commands.add_parser("mrmc", help="ORH/DBM analysis of ROC figures of merit"))
+    _mrmc_parser(commands.add_parser("mrmc", help="MRMC analysis: ORH/DBM, split-plot ORH or U-statistics"))
     _power_parser(commands.add_parser("power", help="power of a planned study by simulation"))
     _simulate_parser(commands.add_parser("simulate", help="write a simulated readings table"))
-    from analysis.cli_analyses import add_reliance_parser
+    from analysis.cli_analyses import add_agreement_parser, add_reliance_parser
 
     add_reliance_parser(commands.add_parser("reliance", help="AI reliance and automation bias"))
+    add_agreement_parser(commands.add_parser("agreement", help="intra-/inter-reader agreement and ICC"))
     return parser
 
 
@@ -121,53 +122,26 @@ def _write_compare(result, out: Path) -> None:
 
 
 def _mrmc_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--readings", required=True, type=Path)
+    from analysis.cli_mrmc import add_mrmc_arguments
+
+    parser.add_argument("--readings", required=True, type=Path, help="readings table, or an iMRMC file (.imrmc)")
     parser.add_argument("--score", required=True)
-    parser.add_argument("--truth", required=True)
+    parser.add_argument("--truth", help="0/1 truth column (not needed for --fom percent_correct)")
     parser.add_argument("--control", required=True)
     parser.add_argument("--treatment", required=True)
     parser.add_argument("--cov", choices=("jackknife", "delong"), default="jackknife")
     parser.add_argument("--threshold", type=float)
     parser.add_argument("--out", required=True, type=Path)
+    add_mrmc_arguments(parser)
     _columns(parser)
     parser.set_defaults(run=run_mrmc)
 
 
 def run_mrmc(args: argparse.Namespace) -> int:
-    from analysis.mrmc import mrmc
-    from analysis.readings import as_label, load_readings, prepare
-    from analysis.report import mrmc_report
-    from analysis.results import write_json, write_tables
-    from analysis.tables import mrmc_tables
+    """ORH/DBM, split-plot ORH or U-statistics, as the design and --method say (analysis.cli_mrmc)."""
+    from analysis.cli_mrmc import run
 
-    data = prepare(
-        load_readings(args.readings, _id_columns(args)),
-        value_cols=[args.score, args.truth],
-        control=args.control,
-        treatment=args.treatment,
-        reader_col=args.reader_col,
-        case_col=args.case_col,
-        arm_col=args.arm_col,
-    )
-    result = mrmc(
-        data,
-        score=args.score,
-        truth=args.truth,
-        control=as_label(args.control),
-        treatment=as_label(args.treatment),
-        covariance=args.cov,
-        threshold=args.threshold,
-    )
-    write_json(args.out / "results.json", result.to_dict())
-    write_tables(args.out / "tables", mrmc_tables(result))
-    (args.out / "report.html").write_text(mrmc_report(result), encoding="utf-8")
-    rrrc = result.auc.rrrc
-    print(
-        f"AUC difference {result.treatment} - {result.control}: {rrrc.difference:.4f} "
-        f"(95% CI {rrrc.ci_low:.4f} to {rrrc.ci_high:.4f}, p = {rrrc.p_value:.4f}); "
-        f"wrote {args.out}"
-    )
-    return 0
+    return run(args)
 
 
 # --- power -------------------------------------------------------------------------------------

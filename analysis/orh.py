@@ -200,3 +200,39 @@ def _single(values: np.ndarray, var_i: float, cov2_i: float) -> dict[str, Single
         "frrc": t_interval(se_frrc, None),
         "rrfc": t_interval(se_rrfc, float(r - 1)),
     }
+
+
+# --- split-plot designs (Obuchowski, Gallas & Hillis, Acad Radiol 2012;19:1508-17) ---------------
+
+
+def orh_split_plot(thetas: list[np.ndarray], covs: list[np.ndarray]) -> tuple[DifferenceTest, dict]:
+    """ORH random-reader random-case test of treatment - control for a split-plot design.
+
+    Block g has its own readers and cases, fully crossed inside; `thetas[g]` is its (2, r_g) table of
+    figures of merit and `covs[g]` their error covariance over the block's cases. Readers of different
+    blocks read different cases, so only readers of the same block share case-sampling error. Under
+    the OR model, with d_j = theta_1j - theta_0j over all r readers and s2 their sample variance,
+        E[s2 / r + cbar] = Var(mean d),   cbar = 2 sum_g r_g (r_g - 1) (Cov2_g - Cov3_g) / (r (r - 1)),
+    which reduces to Hillis's 2 [MS(T*R) + r (Cov2 - Cov3)] / r when there is one block. As in ORH,
+    cbar is truncated at 0 and the df are Hillis's (r - 1) (den / MS)^2.
+    """
+    d = np.concatenate([theta[1] - theta[0] for theta in thetas])
+    r = d.size
+    s2 = float(d.var(ddof=1))
+    pairs = 0.0
+    blocks = []
+    for theta, cov in zip(thetas, covs, strict=True):
+        r_g = theta.shape[1]
+        var, cov1, cov2, cov3 = or_covariances(cov, 2, r_g)
+        if r_g > 1:
+            pairs += r_g * (r_g - 1) * (cov2 - cov3)
+        blocks.append({"n_readers": r_g, "var_error": var, "cov1": cov1, "cov2": cov2, "cov3": cov3})
+    cbar = max(2 * pairs / (r * (r - 1)), 0.0)
+    variance = s2 / r + cbar
+    diff = float(d.mean())
+    se = math.sqrt(variance) if variance > 0 else math.nan
+    df2 = hillis_df(r * variance / 2, s2 / 2, r - 1)
+    f = diff**2 / variance if variance > 0 else math.nan
+    half = float(stats.t.ppf(0.975, df2)) * se
+    test = DifferenceTest(diff, se, diff - half, diff + half, float(f), 1, float(df2), float(stats.f.sf(f, 1, df2)))
+    return test, {"cbar": cbar, "ms_reader_differences": s2, "blocks": blocks}
