@@ -11,7 +11,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from readerstudy.services.studies import StudyError
+from readerstudy.services.studies import StudyError, StudyInvalid
 
 
 class ApiError(exceptions.APIException):
@@ -28,9 +28,16 @@ class ApiError(exceptions.APIException):
 
 
 def study_refused(exc: StudyError, *, status_code: int = status.HTTP_409_CONFLICT) -> ApiError:
-    """A study service refusal (lifecycle or configuration), with its sentences as details."""
-    return ApiError(exc.problems[0] if len(exc.problems) == 1 else "The study refused the change.",
-                    code="study_refused", status_code=status_code, details={"problems": exc.problems})
+    """A study service refusal (lifecycle or configuration), with its sentences as details.
+
+    Invalid input (:class:`StudyInvalid`: settings, arms) is always a 400 whose details name the
+    fields (``{"fields": {"settings.top_k": [...]}}``); other refusals keep ``status_code``.
+    """
+    message = exc.problems[0] if len(exc.problems) == 1 else "The study refused the change."
+    if isinstance(exc, StudyInvalid):
+        return ApiError(message, code="invalid", status_code=status.HTTP_400_BAD_REQUEST,
+                        details={"problems": exc.problems, "fields": exc.fields})
+    return ApiError(message, code="study_refused", status_code=status_code, details={"problems": exc.problems})
 
 
 def django_validation_details(exc: DjangoValidationError) -> Any:

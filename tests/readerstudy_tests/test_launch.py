@@ -50,7 +50,7 @@ def test_invalid_stored_settings_block_launch():
     study = make_study()
     Study.objects.filter(pk=study.pk).update(settings={"top_k": 0})
     study.refresh_from_db()
-    assert launch_messages(study) == ["settings.top_k: must be 1-5"]
+    assert launch_messages(study) == ["settings.top_k: must be a whole number from 1 to 5"]
 
 
 def test_arms_must_match_design():

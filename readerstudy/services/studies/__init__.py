@@ -11,8 +11,14 @@ Import from here (``from readerstudy.services.studies import study_launch``); th
 split by domain: ``lifecycle``, ``membership`` (enrolment and invitations), ``schedules``, ``arms``.
 """
 
-from readerstudy.services.studies.arms import ArmSpec, arm_problems, default_arms, ordered_arms
-from readerstudy.services.studies.common import Actor, InvitationError, StudyError
+from readerstudy.services.studies.arms import (
+    ArmSpec,
+    arm_assist_problems,
+    arm_problems,
+    default_arms,
+    ordered_arms,
+)
+from readerstudy.services.studies.common import Actor, InvitationError, StudyError, StudyInvalid
 from readerstudy.services.studies.lifecycle import (
     launch_problems,
     study_close,
@@ -46,6 +52,8 @@ __all__ = [
     "InvitationError",
     "SchedulePlan",
     "StudyError",
+    "StudyInvalid",
+    "arm_assist_problems",
     "arm_problems",
     "case_stratum",
     "default_arms",

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from readerstudy.models import Arm, ArmKind, Design
+from readerstudy.study_settings import assist_problems
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,22 @@ def default_arms(design: str) -> list[ArmSpec]:
     return arms
 
 
+def arm_assist_problems(arms: Sequence[ArmSpec | Arm]) -> list[str]:
+    """Typed checks of each arm's kind and AI display options (``arms[i].assist.top_k: ...``)."""
+    problems = []
+    for i, arm in enumerate(arms):
+        if arm.kind not in ArmKind.values:
+            problems.append(f"arms[{i}].kind: must be one of {', '.join(ArmKind.values)}")
+            continue
+        problems += assist_problems(arm.kind, arm.assist, prefix=f"arms[{i}].assist.")
+    return problems
+
+
 def arm_problems(design: str, arms: Sequence[ArmSpec | Arm]) -> list[str]:
-    """What is wrong with these arms for the design (empty when they fit)."""
+    """What is wrong with these arms for the design (empty when they fit), typed checks first."""
     kinds = [arm.kind for arm in arms]
     names = [arm.name for arm in arms]
-    problems = []
+    problems = arm_assist_problems(arms)
     if len(set(names)) != len(names) or not all(names):
         problems.append("Arm names must be non-empty and distinct.")
     n_unaided, n_ai = kinds.count(ArmKind.UNAIDED), kinds.count(ArmKind.AI)

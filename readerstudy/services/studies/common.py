@@ -25,6 +25,17 @@ class InvitationError(StudyError):
     pass
 
 
+class StudyInvalid(StudyError):
+    """Invalid input (settings, arms): ``fields`` maps each field (``settings.top_k``) to its problems.
+
+    The API answers it with 400 and the fields in ``details``; other refusals are 409.
+    """
+
+    def __init__(self, problems: list[str] | str, fields: dict[str, list[str]] | None = None):
+        super().__init__(problems)
+        self.fields = dict(fields or {})
+
+
 def lock_study(study: Study) -> Study:
     """The study row, locked until the transaction ends: serialises launches, enrolments, transitions."""
     return Study.objects.select_for_update().select_related("case_set").get(pk=study.pk)
@@ -34,7 +45,7 @@ def parse_settings(raw: Mapping[str, Any] | None) -> StudySettings:
     try:
         return parse_study_settings(dict(raw or {}))
     except SettingsError as exc:
-        raise StudyError(exc.problems) from exc
+        raise StudyInvalid(exc.problems, exc.fields) from exc
 
 
 def settings_or_default(study: Study) -> StudySettings:

@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -13,10 +14,17 @@ from django.utils.text import slugify
 from readerstudy.models import Arm, ArmKind, Case, CaseSet, Membership, Role, Study, StudyStatus
 from readerstudy.scheduling import validate_spec
 from readerstudy.services.audit import audit_record
-from readerstudy.services.studies.arms import ArmSpec, arm_problems, default_arms, ordered_arms
+from readerstudy.services.studies.arms import (
+    ArmSpec,
+    arm_assist_problems,
+    arm_problems,
+    default_arms,
+    ordered_arms,
+)
 from readerstudy.services.studies.common import (
     Actor,
     StudyError,
+    StudyInvalid,
     is_user,
     lock_study,
     parse_settings,
@@ -200,6 +208,9 @@ def _arm_signature(arms: Sequence[ArmSpec | Arm]) -> list[tuple[str, str, str, d
 
 
 def _replace_arms(study: Study, arms: list[ArmSpec]) -> None:
+    problems = arm_assist_problems(arms)
+    if problems:
+        raise StudyInvalid(problems, SettingsError(problems).fields)
     study.arms.all().delete()
     rows = [
         Arm(study=study, name=spec.name, label=spec.label, kind=spec.kind, order=i, assist=dict(spec.assist))
@@ -229,7 +240,8 @@ def launch_problems(study: Study) -> list[str]:
     except SettingsError as exc:
         return list(exc.problems)
     arms = ordered_arms(list(study.arms.all()))
-    problems = arm_problems(study.design, arms)
+    problems = arm_problems(study.design, arms)  # also each arm's typed display options
+    problems += _field_problems(study)
     keys = dict(Case.objects.filter(case_set=study.case_set).values_list("key", "pk"))
     cases = [key for key in keys if key not in set(parsed.training_cases)]
     missing_training = [key for key in parsed.training_cases if key not in keys]
@@ -245,6 +257,15 @@ def launch_problems(study: Study) -> list[str]:
         except ValueError as exc:
             problems.append(str(exc))
     return problems
+
+
+def _field_problems(study: Study) -> list[str]:
+    """The study row itself, validated again (a draft may have been written around the services)."""
+    try:
+        study.full_clean(validate_unique=False)
+    except ValidationError as exc:
+        return [f"{name}: {message}" for name, messages in exc.message_dict.items() for message in messages]
+    return []
 
 
 def _ai_problems(study: Study, arms: Sequence[Arm]) -> list[str]:
