@@ -86,3 +86,60 @@ def run_reliance(args: argparse.Namespace) -> int:
         f"the AI is wrong {wrong.estimate:.3f} (95% CI {wrong.ci_low:.3f} to {wrong.ci_high:.3f}); wrote {args.out}"
     )
     return 0
+
+
+# --- agreement -----------------------------------------------------------------------------------
+
+
+def add_agreement_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--readings", required=True, type=Path)
+    parser.add_argument("--rating", required=True, help="column to agree on; 'top1' = first code of the differential")
+    parser.add_argument("--weights", choices=("none", "linear", "quadratic"), default="none")
+    parser.add_argument("--control", help="arm for the treatment-minus-control difference")
+    parser.add_argument("--treatment")
+    parser.add_argument("--kappa-threshold", type=float, default=0.4, help="flag readers below this intra-reader kappa")
+    parser.add_argument("--replicates", type=int, default=1000, help="two-way bootstrap replicates")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", required=True, type=Path)
+    _columns(parser)
+    parser.set_defaults(run=run_agreement)
+
+
+def agreement_tables(result) -> dict[str, pd.DataFrame]:
+    data = result.to_dict()
+    tables = {
+        "agreement_inter_reader": pd.DataFrame(
+            [{"arm": arm, **{k: v for k, v in block.items() if not k.endswith("_ci")}}
+             for arm, block in data["inter_reader"].items() if arm in result.arms]
+        )
+    }
+    if data["intra_reader"]:
+        tables["agreement_intra_reader"] = pd.DataFrame(data["intra_reader"]["per_reader"])
+    if data["icc"]:
+        tables["agreement_icc"] = pd.DataFrame(
+            [{"arm": arm, **row} for arm, block in data["icc"].items() for row in block["table"]]
+        )
+    return tables
+
+
+def run_agreement(args: argparse.Namespace) -> int:
+    from analysis.agreement import agreement
+    from analysis.report_sections import agreement_report
+
+    result = agreement(
+        _load(args),
+        rating=args.rating,
+        weights=args.weights,
+        control=args.control,
+        treatment=args.treatment,
+        kappa_threshold=args.kappa_threshold,
+        replicates=args.replicates,
+        seed=args.seed,
+        reader_col=args.reader_col,
+        case_col=args.case_col,
+        arm_col=args.arm_col,
+    )
+    _write(args.out, "agreement", result, agreement_tables(result), agreement_report(result))
+    kappas = ", ".join(f"{arm} {block.fleiss_kappa.estimate:.3f}" for arm, block in result.inter_reader.items())
+    print(f"agreement on {result.rating}: Fleiss kappa {kappas}; wrote {args.out}")
+    return 0

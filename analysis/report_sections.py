@@ -173,5 +173,92 @@ def reliance_report(result) -> str:
     return page(f"AI reliance: {result.treatment} vs {result.control}", parts)
 
 
+# --- agreement -----------------------------------------------------------------------------------
+
+
+def agreement_figure(data: dict) -> str:
+    """Fleiss' kappa per arm with its two-way bootstrap 95 % CI (and each reader's repeat kappa)."""
+    arms = data["arms"]
+    figure = figures._figure(5.4, 3.4)
+    axes = figure.add_subplot(1, 2 if data["intra_reader"] else 1, 1)
+    for position, arm in enumerate(arms):
+        block = data["inter_reader"][arm]
+        value = block["fleiss_kappa"]
+        low, high = block["fleiss_kappa_ci"]
+        colour = (figures.CONTROL_COLOUR, figures.TREATMENT_COLOUR)[min(position, 1)]
+        if value is None or not np.isfinite(value):
+            continue
+        axes.bar(position, value, color=colour, width=0.55, alpha=0.85)
+        if low is not None and np.isfinite(low):
+            axes.errorbar(position, value, yerr=[[value - low], [high - value]], fmt="none", ecolor="black", capsize=6)
+    axes.set_xticks(range(len(arms)), arms)
+    axes.set_ylabel("Fleiss' kappa")
+    axes.set_title("Inter-reader agreement (95 % CI)", fontsize=9)
+    if data["intra_reader"]:
+        axes2 = figure.add_subplot(1, 2, 2)
+        kappas = [r["kappa"] for r in data["intra_reader"]["per_reader"] if r["kappa"] is not None]
+        kappas = [k for k in kappas if np.isfinite(k)]
+        axes2.scatter(np.zeros(len(kappas)) + np.linspace(-0.1, 0.1, len(kappas)), kappas, color="#1f6fb4", s=18)
+        axes2.axhline(data["intra_reader"]["threshold"], color="#9a4d00", ls="--", lw=1)
+        axes2.set_xticks([])
+        axes2.set_xlim(-0.5, 0.5)
+        axes2.set_title("Intra-reader kappa per reader", fontsize=9)
+    return figures.to_base64_png(figure)
+
+
+def agreement_section(result) -> str:
+    data = result.to_dict()
+    parts = [paragraph(note, "warn") for note in data["notes"]]
+    rows = [{"arm": arm, **{k: v for k, v in data["inter_reader"][arm].items() if k != "fleiss_kappa_ci"},
+             "ci_low": data["inter_reader"][arm]["fleiss_kappa_ci"][0],
+             "ci_high": data["inter_reader"][arm]["fleiss_kappa_ci"][1]} for arm in data["arms"]]
+    parts.append(paragraph(
+        f"Inter-reader agreement on '{data['rating']}' (Fleiss' kappa, unweighted; pairwise Cohen's kappa "
+        f"weights: {data['weights']}):"
+    ))
+    parts.append(html_table(pd.DataFrame(rows)))
+    diff = data["inter_reader"].get("difference")
+    if diff:
+        parts.append(paragraph(
+            f"{diff['treatment_minus_control']}: Fleiss' kappa difference {fmt(diff['estimate'])} (95 % CI "
+            f"{fmt(diff['ci_low'])} to {fmt(diff['ci_high'])}, two-way bootstrap over readers and cases); "
+            f"mean pairwise kappa difference {fmt(diff['mean_pairwise_kappa'])}."
+        ))
+    parts.append(image(agreement_figure(data), "agreement"))
+    intra = data["intra_reader"]
+    if intra:
+        parts.append(paragraph(
+            f"Intra-reader agreement over {intra['n_pairs']} repeat pairs by {intra['n_readers']} readers: mean "
+            f"kappa {fmt(intra['mean_kappa'])} (pooled over pairs {fmt(intra['pooled_kappa'])})."
+        ))
+        parts += [paragraph(w, "warn") for w in intra["warnings"]]
+        parts.append(html_table(pd.DataFrame(intra["per_reader"])))
+    if data["icc"]:
+        parts.append(paragraph("Intraclass correlation (Shrout-Fleiss, two-way ANOVA of the complete case x "
+                               "reader table; ICC2 = ICC(2,1), ICC2k = ICC(2,k)):"))
+        parts.append(html_table(pd.DataFrame(
+            [{"arm": arm, **row} for arm, block in data["icc"].items() for row in block["table"]]
+        )))
+        parts += [paragraph(b["note"], "warn") for b in data["icc"].values() if b.get("note")]
+    return section("agreement", "Agreement", *parts)
+
+
+def agreement_methods(result) -> str:
+    return (
+        "Intra-reader: Cohen's kappa between the first and the repeat read of the same case in the same arm, "
+        "per reader; readers below the threshold are flagged. Inter-reader: Fleiss' kappa over the readers of "
+        "each case (varying numbers of ratings allowed) and the mean Cohen's kappa over reader pairs. The "
+        "difference between arms has a percentile CI from a two-way bootstrap resampling readers and cases "
+        f"independently ({result.replicates} replicates, seed {result.seed}); pairs formed by a reader drawn "
+        "twice are left out. ICC: Shrout & Fleiss (1979) from the two-way ANOVA, confidence limits as "
+        "psych::ICC."
+    )
+
+
+def agreement_report(result) -> str:
+    parts = [agreement_section(result), section("methods", "Methods", paragraph(agreement_methods(result)))]
+    return page(f"Agreement: {result.rating}", parts)
+
+
 def escape_text(text: str) -> str:
     return escape(text)
