@@ -10,13 +10,18 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
+from readerstudy.api.permissions import case_sets_for_user
 from readerstudy.models import Role, Study
-from readerstudy.permissions import STAFF_ROLES, study_for_user
+from readerstudy.permissions import STAFF_ROLES, can_manage, study_for_user
 
 from .selectors import evaluations_for, job_progress, outputs_for_study, precompute_job_latest
 from .services import precompute_start, study_ai_ready
 
 COORDINATORS = (Role.COORDINATOR,)
+# A class with fewer cases than this gets no interval: a bootstrap of one or two cases gives a
+# degenerate "1.000 – 1.000" that looks like certainty.
+MIN_CASES_FOR_CI = 3
+ROC_SIZE = 240  # px, the square ROC figure on the evaluation page
 
 
 def _progress_context(study: Study) -> dict:
@@ -33,6 +38,8 @@ def precompute_page(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST":
         if study.model_version is None:
             messages.error(request, "Choose the study's model version first.")
+        elif outputs_for_study(study).count() >= study.case_set.cases.count():
+            messages.info(request, "Every case already has its AI output: nothing was queued.")
         else:
             try:
                 precompute_start(model_version=study.model_version, study=study, actor=request.user)
@@ -42,10 +49,13 @@ def precompute_page(request: HttpRequest, slug: str) -> HttpResponse:
                 messages.success(request, f"Precompute queued for {study.model_version.name}.")
         return redirect("inference:precompute", slug=study.slug)
     context = _progress_context(study)
+    n_outputs, n_cases = outputs_for_study(study).count(), study.case_set.cases.count()
     context.update(
         problems=study_ai_ready(study),
-        n_outputs=outputs_for_study(study).count(),
-        n_cases=study.case_set.cases.count(),
+        n_outputs=n_outputs,
+        n_cases=n_cases,
+        n_missing=max(n_cases - n_outputs, 0),
+        running=context["polling"],
     )
     return render(request, "inference/precompute.html", context)
 
@@ -64,8 +74,36 @@ def precompute_progress(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 def evaluation_page(request: HttpRequest, slug: str) -> HttpResponse:
     study = study_for_user(request.user, slug, roles=STAFF_ROLES)
-    evaluations = list(evaluations_for(model_version=study.model_version)[:20]) if study.model_version else []
-    return render(request, "inference/evaluation.html", {"study": study, "evaluations": evaluations})
+    evaluations = []
+    if study.model_version:  # only evaluations on case sets this user may see, not others' private sets
+        visible = evaluations_for(model_version=study.model_version).filter(case_set__in=case_sets_for_user(request.user))
+        evaluations = list(visible[:20])
+    names = dict(study.case_set.taxonomy.conditions.values_list("code", "name"))
+    rows = [{"evaluation": evaluation, "classes": _class_rows(evaluation.results, names),
+             "roc": _roc_figure(evaluation.results.get("malignant_roc"))} for evaluation in evaluations]
+    return render(request, "inference/evaluation.html", {
+        "study": study, "rows": rows, "manager": can_manage(request.user, study),
+        "min_cases": MIN_CASES_FOR_CI,
+    })
+
+
+def _class_rows(results: dict, names: dict[str, str]) -> list[dict]:
+    """Per-class recall with the condition's name; no interval for classes with too few cases."""
+    rows = []
+    for code, estimate in sorted((results.get("per_class_recall") or {}).items(),
+                                 key=lambda item: (-item[1].get("n", 0), names.get(item[0], item[0]))):
+        enough = estimate.get("n", 0) >= MIN_CASES_FOR_CI and estimate.get("ci_low") is not None
+        rows.append({"code": code, "name": names.get(code, code), **estimate, "enough": enough})
+    return rows
+
+
+def _roc_figure(roc: dict | None) -> dict | None:
+    """SVG polyline points of a stored ROC curve (x: 1 - specificity, y: sensitivity) in a square figure."""
+    if not roc or not roc.get("fpr"):
+        return None
+    size = ROC_SIZE
+    points = " ".join(f"{fpr * size:.1f},{(1 - tpr) * size:.1f}" for fpr, tpr in zip(roc["fpr"], roc["tpr"], strict=True))
+    return {"points": points, "size": size, "n_points": len(roc["fpr"])}
 
 
 @login_required

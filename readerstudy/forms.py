@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from django import forms
+from django.forms.forms import NON_FIELD_ERRORS
 from django.utils import timezone
 
 from readerstudy.models import ArmKind, CaseSet, Design, Role, Study
@@ -31,12 +32,54 @@ SETTINGS_FIELDS = (
     "completion_threshold",
 )
 LIVE_FIELDS = ("title", "description", "max_readers")  # editable after launch (see services.studies)
+AI_DESIGNS = tuple(d for d in Design.values if d != Design.BENCHMARK)
+# Fields only some designs use: the page shows them for these designs only, and ignores them otherwise.
+DESIGN_FIELDS: dict[str, tuple[str, ...]] = {
+    "block_size": (Design.RANDOMISED_BLOCKS,),
+    "washout_days": (Design.CROSSOVER,),
+    "ai_top_k": AI_DESIGNS,
+    "ai_show_probabilities": AI_DESIGNS,
+}
+ARM_KEY = re.compile(r"^arm-(\d{1,2})-(?:name|label|kind|faulty_rate)$")
+MAX_ARMS = 12
 
 
 def _model_version_queryset():
     from inference.models import ModelVersion
 
     return ModelVersion.objects.order_by("name")
+
+
+class ArmRowForm(forms.Form):
+    """One arm of the study: a row with its name, label, kind and (AI arms) faulty-suggestion rate."""
+
+    name = forms.SlugField(max_length=40, label="Id", help_text="Short id used in exports, e.g. ai.")
+    label = forms.CharField(max_length=100, label="Label", help_text="What readers and reports show.")
+    kind = forms.ChoiceField(choices=ArmKind.choices, label="Kind")
+    faulty_rate = forms.FloatField(
+        min_value=0,
+        max_value=1,
+        required=False,
+        label="Faulty suggestion rate",
+        help_text="Share of cases with a deliberately wrong AI suggestion (0-1).",
+    )
+
+    def __init__(self, *args: Any, disabled: bool = False, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        index = (self.prefix or "").removeprefix("arm-")
+        number = str(int(index) + 1) if index.isdigit() else "__n__"
+        for form_field in self.fields.values():
+            form_field.disabled = disabled
+            form_field.widget.attrs["aria-label"] = f"Arm {number} {form_field.label.lower()}"
+        self.fields["faulty_rate"].widget.attrs.update(step="0.05", placeholder="0")
+
+    def is_blank(self) -> bool:
+        return not any(str(self.data.get(self.add_prefix(n)) or "").strip() for n in ("name", "label"))
+
+    def spec(self) -> ArmSpec:
+        data = self.cleaned_data
+        assist = {"faulty_rate": data["faulty_rate"]} if data["kind"] == ArmKind.AI and data["faulty_rate"] else {}
+        return ArmSpec(name=data["name"], label=data["label"], kind=data["kind"], assist=assist)
 
 
 class StudyForm(forms.Form):
@@ -49,12 +92,6 @@ class StudyForm(forms.Form):
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
     case_set = forms.ModelChoiceField(queryset=CaseSet.objects.none())
     design = forms.ChoiceField(choices=Design.choices)
-    arms = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
-        required=False,
-        help_text="One arm per line: name | unaided or ai | label [| faulty rate]. The unaided (control) arm "
-        "comes first. Leave empty for the design's usual arms.",
-    )
     model_version = forms.ModelChoiceField(queryset=None, required=False, help_text="Needed for AI arms.")
     seed = forms.IntegerField(required=False, min_value=0, help_text="Empty: drawn at random and recorded.")
     instructions = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False)
@@ -96,13 +133,6 @@ class StudyForm(forms.Form):
 
     ai_top_k = forms.IntegerField(min_value=1, max_value=10, initial=3, label="AI suggestions shown")
     ai_show_probabilities = forms.BooleanField(required=False, initial=True, label="Show AI probabilities")
-    ai_faulty_rate = forms.FloatField(
-        min_value=0,
-        max_value=1,
-        initial=0,
-        label="Faulty suggestion rate",
-        help_text="Share of cases with a deliberately wrong AI suggestion.",
-    )
 
     def __init__(self, *args: Any, study: Study | None = None, **kwargs: Any):
         if study is not None and "initial" not in kwargs:
@@ -115,35 +145,67 @@ class StudyForm(forms.Form):
         if self.locked:
             for name, form_field in self.fields.items():
                 form_field.disabled = name not in LIVE_FIELDS
+        self.arm_errors: list[str] = []
+        self.design = self._chosen_design()
+        for name, designs in DESIGN_FIELDS.items():
+            self.fields[name].designs = " ".join(designs)
+            self.fields[name].shown = self.design in designs
+        for name in self.hidden_fields_for_design():
+            self.fields[name].required = False
+        self.arm_rows = self._arm_rows(args[0] if args else kwargs.get("data"))
+
+    def _chosen_design(self) -> str:
+        if self.is_bound and not self.locked:
+            value = self.data.get("design", "")
+        else:
+            value = self.initial.get("design") or self.fields["design"].initial or ""
+        return value if value in Design.values else Design.SEQUENTIAL
+
+    def hidden_fields_for_design(self) -> list[str]:
+        """Fields the chosen design does not use: not shown, not required, their input ignored."""
+        return [name for name, designs in DESIGN_FIELDS.items() if self.design not in designs]
+
+    def default_arms_by_design(self) -> dict[str, list[dict[str, str]]]:
+        """What the arm rows become when the design changes (the page swaps them until edited)."""
+        return {
+            design: [{"name": a.name, "label": a.label, "kind": a.kind} for a in default_arms(design)]
+            for design in Design.values
+        }
+
+    def blank_arm_row(self) -> ArmRowForm:
+        return ArmRowForm(prefix="arm-__i__", initial={"kind": ArmKind.AI})
+
+    def _arm_rows(self, data: Any) -> list[ArmRowForm]:
+        """One small form per arm: posted rows (``arm-<i>-...``), else the study's arms or the design's."""
+        if data is not None and not self.locked:
+            indices = sorted({int(m.group(1)) for key in data for m in [ARM_KEY.match(key)] if m})[:MAX_ARMS]
+            rows = [ArmRowForm(data, prefix=f"arm-{i}") for i in indices]
+            return [row for row in rows if not row.is_blank()]
+        if self.study is not None:
+            specs = [ArmSpec(a.name, a.label, a.kind, a.assist or {}) for a in self.study.arms.all()]
+        else:
+            specs = default_arms(self.design)
+        return [
+            ArmRowForm(
+                prefix=f"arm-{i}",
+                initial={"name": a.name, "label": a.label, "kind": a.kind,
+                         "faulty_rate": (a.assist or {}).get("faulty_rate") or None},
+                disabled=self.locked,
+            )
+            for i, a in enumerate(specs)
+        ]
 
     def clean_training_cases(self) -> list[str]:
         return [key for key in re.split(r"[\s,]+", self.cleaned_data.get("training_cases") or "") if key]
 
-    def clean_arms(self) -> list[ArmSpec] | None:
-        text = (self.cleaned_data.get("arms") or "").strip()
-        if not text:
-            return None
-        arms = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            parts = [part.strip() for part in line.split("|")]
-            if len(parts) not in (3, 4) or parts[1] not in ArmKind.values:
-                raise forms.ValidationError(
-                    f"Line {number}: write name | unaided or ai | label [| faulty rate]."
-                )
-            assist: dict[str, Any] = {}
-            if len(parts) == 4:
-                try:
-                    assist["faulty_rate"] = float(parts[3])
-                except ValueError:
-                    raise forms.ValidationError(f"Line {number}: the faulty rate must be a number.") from None
-            arms.append(ArmSpec(name=parts[0], label=parts[2], kind=parts[1], assist=assist))
-        return arms
-
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        if self.errors:
+        for name in self.hidden_fields_for_design():  # what the design does not use keeps its default
+            self.errors.pop(name, None)
+            data[name] = self.initial.get(name, self.fields[name].initial)
+        # every row checked (a list, not a generator: all problems, not the first)
+        rows_valid = all([row.is_valid() for row in self.arm_rows if row.is_bound])
+        if self.errors or not rows_valid:
             return data
         try:
             parse_study_settings(self.settings_dict())
@@ -152,9 +214,32 @@ class StudyForm(forms.Form):
                 name = problem.split(":")[0].removeprefix("settings.").replace("ai.", "ai_")
                 self.add_error(name if name in self.fields else None, problem.split(": ", 1)[-1])
         if not self.locked:
-            for problem in arm_problems(data["design"], self.arm_specs()):
-                self.add_error("arms", problem)
+            self.arm_errors = arm_problems(data["design"], self.arm_specs())
         return data
+
+    def is_valid(self) -> bool:
+        valid = super().is_valid()
+        return valid and not self.arm_errors and all(row.is_valid() for row in self.arm_rows if row.is_bound)
+
+    def error_summary(self) -> list[dict[str, str]]:
+        """Every problem on the page, each with a link to its field (arm rows included)."""
+        if not self.is_bound:
+            return []
+        items = [{"href": "", "label": "", "message": str(e)} for e in self.non_field_errors()]
+        for name, errors in self.errors.items():
+            if name == NON_FIELD_ERRORS or name not in self.fields:
+                continue
+            for error in errors:
+                items.append({"href": f"#{self[name].auto_id}", "label": str(self.fields[name].label or name),
+                              "message": str(error)})
+        for number, row in enumerate(self.arm_rows, start=1):
+            for name, errors in (row.errors if row.is_bound else {}).items():
+                target = row[name].auto_id if name in row.fields else row["name"].auto_id
+                for error in errors:
+                    items.append({"href": f"#{target}", "label": f"Arm {number}, {row.fields[name].label.lower()}"
+                                  if name in row.fields else f"Arm {number}", "message": str(error)})
+        items += [{"href": "#arms", "label": "Arms", "message": problem} for problem in self.arm_errors]
+        return items
 
     def settings_dict(self) -> dict[str, Any]:
         data = self.cleaned_data
@@ -165,19 +250,20 @@ class StudyForm(forms.Form):
         return settings
 
     def arm_specs(self) -> list[ArmSpec]:
-        """The arms as typed (or the design's defaults), with the AI display options on AI arms."""
+        """The arm rows (or the design's defaults), with the AI display options on AI arms."""
         data = self.cleaned_data
-        arms = data.get("arms") or [ArmSpec(a.name, a.label, a.kind) for a in default_arms(data["design"])]
-        display = {
-            "top_k": data["ai_top_k"],
-            "show_probabilities": data["ai_show_probabilities"],
-            "faulty_rate": data["ai_faulty_rate"],
-        }
+        specs = [row.spec() for row in self.arm_rows if row.is_bound and row.is_valid()]
+        if not specs:
+            specs = [ArmSpec(a.name, a.label, a.kind) for a in default_arms(data["design"])]
+        display = {"top_k": data["ai_top_k"], "show_probabilities": data["ai_show_probabilities"]}
         return [
             ArmSpec(
-                arm.name, arm.label, arm.kind, {**display, **arm.assist} if arm.kind == ArmKind.AI else {}
+                arm.name,
+                arm.label,
+                arm.kind,
+                {**display, "faulty_rate": 0.0, **arm.assist} if arm.kind == ArmKind.AI else {},
             )
-            for arm in arms
+            for arm in specs
         ]
 
     def service_kwargs(self) -> dict[str, Any]:
@@ -207,8 +293,6 @@ def initial_from_study(study: Study) -> dict[str, Any]:
         settings = parse_study_settings(study.settings)
     except SettingsError:
         settings = StudySettings()
-    arms = list(study.arms.all())
-    ai_arm = next((arm for arm in arms if arm.kind == ArmKind.AI), None)
     initial: dict[str, Any] = {
         name: getattr(study, name)
         for name in (
@@ -229,15 +313,8 @@ def initial_from_study(study: Study) -> dict[str, Any]:
         training_cases=", ".join(settings.training_cases),
         ai_top_k=settings.ai.top_k,
         ai_show_probabilities=settings.ai.show_probabilities,
-        ai_faulty_rate=(ai_arm.assist or {}).get("faulty_rate", 0) if ai_arm else 0,
-        arms="\n".join(_arm_line(arm) for arm in arms),
     )
     return initial
-
-
-def _arm_line(arm: Any) -> str:
-    faulty = (arm.assist or {}).get("faulty_rate")
-    return " | ".join([arm.name, arm.kind, arm.label] + ([str(faulty)] if faulty else []))
 
 
 class InvitationForm(forms.Form):
@@ -250,6 +327,12 @@ class InvitationForm(forms.Form):
     count = forms.IntegerField(min_value=1, max_value=200, initial=1, label="How many single-use links")
     max_uses = forms.IntegerField(min_value=1, required=False, label="Cap for an open link (empty: none)")
     email = forms.EmailField(required=False, help_text="Optional: only this address may use the link.")
+    label = forms.CharField(
+        max_length=100,
+        required=False,
+        label="Label (optional)",
+        help_text="A note for you, shown beside the link: e.g. “sent to clinic A”.",
+    )
     expires_at = forms.DateTimeField(
         required=False,
         label="Expires (optional)",

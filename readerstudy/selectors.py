@@ -148,3 +148,38 @@ def study_members(study: Study) -> QuerySet[Membership]:
     return (
         Membership.objects.filter(study=study).select_related("user").order_by("role", "reader_index", "pk")
     )
+
+
+@dataclass(frozen=True)
+class OverviewCounts:
+    """What the study overview's "Next step" is decided from, each counted from its own rows."""
+
+    readers: int
+    readers_started: int  # readers with at least one reading
+    readers_finished: int
+
+
+def study_overview_counts(study: Study) -> OverviewCounts:
+    readers = Membership.objects.filter(study=study, role=Role.READER).aggregate(
+        n=Count("pk"), finished=Count("pk", filter=Q(completed_at__isnull=False))
+    )
+    started = (
+        Reading.objects.filter(schedule_item__study=study, schedule_item__membership__role=Role.READER)
+        .values("schedule_item__membership_id")
+        .distinct()
+        .count()
+    )
+    return OverviewCounts(readers["n"], started, readers["finished"])
+
+
+def member_for_study(study: Study, pseudonym: str) -> Membership | None:
+    return (
+        Membership.objects.filter(study=study, pseudonym=pseudonym)
+        .select_related("user", "user__reader_profile")
+        .annotate(
+            total=Count("schedule_items"),
+            completed=Count("schedule_items__reading"),
+            last_activity=Max("schedule_items__reading__submitted_at"),
+        )
+        .first()
+    )

@@ -29,6 +29,7 @@ class EvaluationResult:
     per_class_recall: dict[str, Estimate]
     n_bootstrap: int
     seed: int
+    malignant_roc: dict[str, list[float]] | None = None  # {"fpr": [...], "tpr": [...]}, None without both classes
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -40,6 +41,7 @@ class EvaluationResult:
             "n_bootstrap": self.n_bootstrap,
             "seed": self.seed,
             "ci": "percentile, 95 %, resampling cases",
+            "malignant_roc": self.malignant_roc,
         }
 
 
@@ -58,6 +60,21 @@ def auc(scores: np.ndarray, positive: np.ndarray) -> float | None:
     avg = first + (counts - 1) / 2.0 + 1
     ranks[order] = np.repeat(avg, counts)
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def roc_points(scores: np.ndarray, positive: np.ndarray) -> dict[str, list[float]] | None:
+    """The empirical ROC curve (one point per distinct score, from (0, 0) to (1, 1)); None without both classes."""
+    scores = np.asarray(scores, np.float64)
+    positive = np.asarray(positive, bool)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return None
+    fpr, tpr = [0.0], [0.0]
+    for threshold in np.unique(scores)[::-1]:
+        called = scores >= threshold
+        tpr.append(float((called & positive).sum() / n_pos))
+        fpr.append(float((called & ~positive).sum() / n_neg))
+    return {"fpr": fpr, "tpr": tpr}
 
 
 def _topk_hits(probs: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
@@ -124,4 +141,5 @@ def evaluate(
         per_class_recall=recall,
         n_bootstrap=n_bootstrap,
         seed=seed,
+        malignant_roc=roc_points(score, truth_malignant),
     )

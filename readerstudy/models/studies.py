@@ -173,6 +173,7 @@ class Invitation(models.Model):
     max_uses = models.PositiveIntegerField(null=True, blank=True, help_text="Cap for open links.")
     uses = models.PositiveIntegerField(default=0)
     email = models.EmailField(blank=True)
+    label = models.CharField(max_length=100, blank=True, help_text="Where the link was sent, e.g. “clinic A”.")
     created_by = models.ForeignKey(django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True)

@@ -58,6 +58,15 @@ def _context(request: HttpRequest, study: Study, **extra) -> dict:
     return {"study": study, "manager": can_manage(request.user, study), "links": _links(study), **extra}
 
 
+def _active_reader_links(study: Study) -> int:
+    """Reader links someone could still join with (not withdrawn, expired or used up)."""
+    return sum(
+        1
+        for invitation in selectors.study_invitations(study).filter(role=Role.READER)
+        if studies.invitation_problem(invitation) is None
+    )
+
+
 # --- setup --------------------------------------------------------------------------------------
 
 
@@ -84,12 +93,14 @@ def study_create(request: HttpRequest) -> HttpResponse:
 def study_detail(request: HttpRequest, slug: str) -> HttpResponse:
     study = study_for_user(request.user, slug, roles=MONITOR)
     members = list(selectors.study_members(study))
+    manager = can_manage(request.user, study)
     context = _context(
         request,
         study,
         arms=study.arms.all(),
         members=members,
-        n_readers=sum(1 for member in members if member.role == Role.READER),
+        counts=selectors.study_overview_counts(study),
+        active_links=_active_reader_links(study) if manager else None,
         settings=study.settings,
         problems=studies.launch_problems(study) if study.status == StudyStatus.DRAFT else [],
         n_cases=study.case_set.cases.count(),
@@ -187,6 +198,7 @@ def invitations(request: HttpRequest, slug: str) -> HttpResponse:
                     max_uses=None if single else data["max_uses"],
                     email=data["email"],
                     expires_at=data["expires_at"],
+                    label=data["label"],
                 )
         except StudyError as exc:
             for problem in exc.problems:
@@ -220,6 +232,25 @@ def invitation_revoke(request: HttpRequest, slug: str, invitation_id: int) -> Ht
     studies.invitation_revoke(invitation=invitation, actor=request.user)
     messages.success(request, "The link is withdrawn; nobody new can join with it.")
     return redirect("studies:invitations", slug=study.slug)
+
+
+# --- members ------------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def member_detail(request: HttpRequest, slug: str, pseudonym: str) -> HttpResponse:
+    """One member of the study: role, consent, reader profile and reading progress."""
+    study = study_for_user(request.user, slug, roles=MONITOR)
+    member = selectors.member_for_study(study, pseudonym)
+    if member is None:
+        raise Http404("No such member")
+    profile = getattr(member.user, "reader_profile", None) if member.role == Role.READER else None
+    return render(
+        request,
+        "studies/member.html",
+        _context(request, study, member=member, profile=profile, progress_tab=True),
+    )
 
 
 # --- monitoring ---------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ urlpatterns = [
         coordinator.invitation_revoke,
         name="invitation_revoke",
     ),
+    path("studies/<slug:slug>/members/<str:pseudonym>/", coordinator.member_detail, name="member"),
     path("studies/<slug:slug>/progress/", coordinator.progress, name="progress"),
     path("studies/<slug:slug>/export/readings/", coordinator.export_readings, name="export_readings"),
     path("studies/<slug:slug>/export/schedules/", coordinator.export_schedules, name="export_schedules"),

@@ -68,6 +68,10 @@ def test_reader_cannot_start_a_precompute(client, study):
 def test_coordinator_starts_precompute_and_progress_stops_polling_when_done(
     client, study, django_capture_on_commit_callbacks
 ):
+    from tests.factories import CaseFactory
+
+    for _ in range(2):
+        CaseFactory(case_set=study.case_set)
     client = _client_for(client, "coordinator", study)
     url = reverse("inference:precompute_progress", args=[study.slug])
     job = PrecomputeJob.objects.create(model_version=study.model_version, case_set=study.case_set, study=study,

@@ -132,8 +132,8 @@ def test_create_page_needs_permission_and_creates_a_draft(client):
         "completion_threshold": 0.95,
         "ai_top_k": 3,
         "ai_show_probabilities": "on",
-        "ai_faulty_rate": 0.1,
-        "arms": "",
+        "arm-0-name": "unaided", "arm-0-label": "Unaided", "arm-0-kind": "unaided",
+        "arm-1-name": "ai", "arm-1-label": "AI-assisted", "arm-1-kind": "ai", "arm-1-faulty_rate": 0.1,
     }
     response = client.post(reverse("studies:create"), data)
     study = Study.objects.get(slug="pigmented-lesions")
@@ -148,8 +148,10 @@ def test_create_page_needs_permission_and_creates_a_draft(client):
     assert missing_title.status_code == 200 and Study.objects.count() == 1
     bad_settings = client.post(reverse("studies:create"), {**data, "top_k": 9, "training_cases": "a, b"})
     assert bad_settings.status_code == 200 and Study.objects.count() == 1
-    wrong_arms = client.post(reverse("studies:create"), {**data, "arms": "only | unaided | Only"})
+    one_arm = {key: value for key, value in data.items() if not key.startswith("arm-1-")}
+    wrong_arms = client.post(reverse("studies:create"), one_arm)
     assert "needs exactly one unaided arm and one AI arm" in wrong_arms.content.decode()
+    assert Study.objects.count() == 1
 
 
 def test_edit_after_launch_explains_and_keeps_data_fields(client, world):

@@ -121,8 +121,12 @@ def invitation_create(
     max_uses: int | None = None,
     email: str = "",
     expires_at: datetime | None = None,
+    label: str = "",
 ) -> Invitation:
-    """A link to join the study: single-use (one person) or open, optionally capped."""
+    """A link to join the study: single-use (one person) or open, optionally capped.
+
+    ``label`` is the coordinator's note of where the link went ("sent to clinic A").
+    """
     problems = []
     if study.status == StudyStatus.CLOSED:
         problems.append("The study is closed: it takes no new members.")
@@ -144,6 +148,7 @@ def invitation_create(
         max_uses=max_uses,
         email=email,
         expires_at=expires_at,
+        label=label.strip(),
         created_by=actor if is_user(actor) else None,
     )
     invitation.full_clean()
@@ -153,7 +158,7 @@ def invitation_create(
         action="invitation.create",
         study=study,
         obj=invitation,
-        data={"role": role, "single_use": single_use, "max_uses": max_uses},
+        data={"role": role, "single_use": single_use, "max_uses": max_uses, "label": invitation.label},
     )
     return invitation
 

@@ -1,0 +1,47 @@
+"""The study tabs every study page shows (overview, settings, ..., AI outputs, evaluation, analyses).
+
+One list, so the tabs are the same on every page and in the same place; a page another app
+provides is left out when that app is not installed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.urls import NoReverseMatch, reverse
+
+from readerstudy.models import Study
+
+
+@dataclass(frozen=True)
+class Tab:
+    key: str
+    label: str
+    url: str
+
+
+# key, label, url name, who sees it ("manage": coordinators only, "monitor": coordinators and statisticians)
+TABS = (
+    ("detail", "Overview", "studies:detail", "monitor"),
+    ("edit", "Settings", "studies:edit", "manage"),
+    ("invitations", "Invitations", "studies:invitations", "manage"),
+    ("progress", "Progress", "studies:progress", "monitor"),
+    ("precompute", "AI outputs", "inference:precompute", "manage"),
+    ("evaluation", "Model evaluation", "inference:evaluation", "monitor"),
+    ("analysis", "Analyses", "analysis:list", "monitor"),
+)
+
+
+def study_tabs(study: Study, *, manager: bool) -> list[Tab]:
+    """The tabs this user sees for the study (the caller has already checked access)."""
+    tabs = []
+    for key, label, name, audience in TABS:
+        if audience == "manage" and not manager:
+            continue
+        if key == "evaluation" and study.model_version_id is None:
+            continue
+        try:
+            tabs.append(Tab(key, label, reverse(name, args=[study.slug])))
+        except NoReverseMatch:
+            continue
+    return tabs
