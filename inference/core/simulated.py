@@ -3,6 +3,9 @@
 For pilots, demos and automation-bias arms; its outputs are always labelled as simulated.
 With `faulty_rate` r, a share r of cases gets a deliberately wrong, confident suggestion; on the
 others top-1 is correct with probability `accuracy`. Overall top-1 accuracy is (1 - r) x accuracy.
+Its differentials are clinically coherent: a wrong top-1 and the runner-ups are conditions that look
+like the true one (:mod:`inference.core.lookalikes`: same presentation and site, else the same
+group), so a melanoma's list reads "naevus, seborrhoeic keratosis", never "acne, tinea".
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .lookalikes import lookalikes
 from .predict import Prediction
 
 CONFIDENCE_SD = 0.12
@@ -47,9 +51,11 @@ class SimulatedAssistant:
         rng = self._rng(case_key)
         faulty = bool(rng.random() < self.faulty_rate)
         correct = not faulty and bool(rng.random() < self.accuracy)
-        top1 = truth if correct else _plausible_wrong(rng, truth, codes, groups or {})
+        near = lookalikes(truth, codes, groups)
+        top1 = truth if correct else _plausible_wrong(rng, truth, codes, near)
         p_top = _top_probability(rng, len(codes), faulty, self.accuracy)
-        probs = _spread(rng, codes, top1, p_top, boost=None if correct or faulty else truth)
+        probs = _spread(rng, codes, top1, p_top, boost=None if correct or faulty else truth,
+                        near=set(near) | {truth} if near else None)
         return Prediction(
             codes=codes,
             probabilities=tuple(float(p) for p in probs),
@@ -57,10 +63,9 @@ class SimulatedAssistant:
         )
 
 
-def _plausible_wrong(rng: np.random.Generator, truth: str, codes: tuple[str, ...], groups: Mapping[str, str]) -> str:
-    """Prefer a wrong code from the truth's group (a look-alike), else any other code."""
-    same_group = [c for c in codes if c != truth and groups.get(truth) and groups.get(c) == groups.get(truth)]
-    pool = same_group if same_group and rng.random() < 0.6 else [c for c in codes if c != truth]
+def _plausible_wrong(rng: np.random.Generator, truth: str, codes: tuple[str, ...], near: list[str]) -> str:
+    """A look-alike of the truth (the mistake a clinician or a model makes), else any other code."""
+    pool = near or [c for c in codes if c != truth]
     return str(pool[rng.integers(len(pool))])
 
 
@@ -72,10 +77,22 @@ def _top_probability(rng: np.random.Generator, n: int, faulty: bool, accuracy: f
     return float(np.clip(rng.normal(centre, CONFIDENCE_SD), low, 0.97))
 
 
-def _spread(rng: np.random.Generator, codes: tuple[str, ...], top1: str, p_top: float, boost: str | None) -> np.ndarray:
-    """Share 1 - p_top among the other codes (Dirichlet), none of them above the cap."""
+def _spread(rng: np.random.Generator, codes: tuple[str, ...], top1: str, p_top: float, boost: str | None,
+            near: set[str] | None = None) -> np.ndarray:
+    """Share 1 - p_top among the other codes (Dirichlet), none of them above the cap.
+
+    The largest shares go to the codes in `near` (the truth and its look-alikes), in random order, so
+    the runner-ups of the differential are what a clinician would weigh; the rest get the small ones.
+    """
     others = [c for c in codes if c != top1]
     weights = rng.dirichlet(np.full(len(others), 0.3))
+    if near:
+        ranked = np.sort(weights)[::-1]
+        first = [i for i, c in enumerate(others) if c in near]
+        rest_idx = [i for i, c in enumerate(others) if c not in near]
+        order = list(rng.permutation(first)) + list(rng.permutation(rest_idx))
+        weights = np.empty_like(ranked)
+        weights[order] = ranked
     if boost is not None and rng.random() < 0.5:
         # A wrong top-1 often still has the truth as runner-up.
         i = others.index(boost)
