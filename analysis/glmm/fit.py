@@ -27,12 +27,21 @@ ITERATION_LIMIT = "optimiser did not converge within 1000 iterations"
 FAILURES = ("model failed", "penalised IRLS", "optimiser")  # warnings that mean converged=False
 
 
-def fit_glmm(data: pd.DataFrame, formula: str, family: str = "binomial", reml: bool = False) -> GlmmResult:
+def fit_glmm(
+    data: pd.DataFrame,
+    formula: str,
+    family: str = "binomial",
+    reml: bool = False,
+    *,
+    engine: str = "auto",
+) -> GlmmResult:
     """Fit ``formula`` (lme4 syntax, random intercepts only) by maximum likelihood.
 
     binomial: logit link, Laplace approximation as lme4::glmer(nAGQ = 1); standard errors from
     the finite-difference Hessian over (theta, beta) like lme4's default vcov().
     gaussian: lme4::lmer's profiled deviance, ML by default or REML with ``reml=True``.
+    engine: "auto" (by structure), "sparse" (block elimination, ``analysis.glmm.sparse``) or
+    "dense" (one-term elimination); all give the same numbers to rounding.
     """
     if family not in ("binomial", "gaussian"):
         raise ValueError(f"family must be 'binomial' or 'gaussian', not {family!r}")
@@ -42,7 +51,7 @@ def fit_glmm(data: pd.DataFrame, formula: str, family: str = "binomial", reml: b
     if not parsed.random_terms:
         raise ValueError(f"formula {formula!r} has no random term such as (1|reader)")
     design = build_design(data, parsed, family)
-    structure = ReStructure(design.codes, design.n_levels)
+    structure = ReStructure(design.codes, design.n_levels, engine)
     notes = _design_warnings(design)
     with _single_threaded_blas():
         if family == "binomial":
@@ -329,5 +338,8 @@ def _result(
             for g, v in zip(groups or design.groups, variances, strict=True)
         ),
         warnings=tuple(warnings),
+        boundary=tuple(
+            g for g, v in zip(groups or design.groups, variances, strict=True) if g != "Residual" and v == 0.0
+        ),
         vcov=tuple(tuple(float(c) for c in row) for row in vcov),
     )

@@ -1,5 +1,9 @@
 """Linear algebra for crossed random intercepts without ever forming Z.
 
+Two engines with one interface (``Factor(structure, theta, w)``: ``logdet``, ``solve``,
+``inverse_gathers``): the dense one below, and the sparse block elimination in
+``analysis.glmm.sparse``, chosen by structure (see ``ReStructure.engine``).
+
 With intercept-only terms each observation hits exactly one level per term, so
 ``A = Lambda Z' W Z Lambda + I`` has diagonal blocks on its block diagonal. We eliminate the term
 with the most levels through its diagonal block (cheap) and factor the dense Schur complement of
@@ -14,6 +18,8 @@ from scipy.linalg import cho_solve
 from scipy.linalg.blas import dsyrk
 from scipy.linalg.lapack import dpotrf, dpotri
 
+from analysis.glmm.sparse import BlockFactor, BlockPlan
+
 # Largest dense Schur complement we allow (levels outside the largest term); 8000^2 doubles is 0.5 GB.
 MAX_DENSE_LEVELS = 8000
 MAX_CROSS_ENTRIES = 60_000_000  # the dense lead x rest block: 480 MB
@@ -22,7 +28,11 @@ MAX_CROSS_ENTRIES = 60_000_000  # the dense lead x rest block: 480 MB
 class ReStructure:
     """Level codes of the random terms plus index arrays reused by every factorisation."""
 
-    def __init__(self, codes: tuple[np.ndarray, ...], n_levels: tuple[int, ...]) -> None:
+    def __init__(
+        self, codes: tuple[np.ndarray, ...], n_levels: tuple[int, ...], engine: str = "auto"
+    ) -> None:
+        if engine not in ("auto", "dense", "sparse"):
+            raise ValueError(f"engine must be 'auto', 'dense' or 'sparse', not {engine!r}")
         self.codes = codes
         self.n_levels = n_levels
         self.n_terms = len(codes)
@@ -34,7 +44,20 @@ class ReStructure:
         self.rest_offsets = dict(zip(self.rest, np.concatenate([[0], np.cumsum(sizes)])[:-1], strict=True))
         self.q_rest = int(sum(sizes))
         lead_levels = n_levels[self.lead] if n_levels else 0
-        if self.q_rest > MAX_DENSE_LEVELS or lead_levels * self.q_rest > MAX_CROSS_ENTRIES:
+        dense_fits = self.q_rest <= MAX_DENSE_LEVELS and lead_levels * self.q_rest <= MAX_CROSS_ENTRIES
+        self.plan = None
+        if engine != "dense" and self.n_terms:
+            try:
+                self.plan = BlockPlan(codes, n_levels, self.offsets)
+            except ValueError:
+                if engine == "sparse" or not dense_fits:
+                    raise
+            # the block engine wins when nesting shrinks the dense part, or when the dense one cannot run
+            if self.plan is not None and (engine == "sparse" or not dense_fits or self.plan.q_r < self.q_rest):
+                self.engine = "sparse"
+                return
+        self.engine = "dense"
+        if not dense_fits:
             raise ValueError(
                 f"random terms other than the largest have {self.q_rest} levels in total "
                 f"(the largest has {lead_levels}); the dense engine supports up to {MAX_DENSE_LEVELS} "
@@ -72,7 +95,14 @@ class ReStructure:
         return np.concatenate(parts) if parts else np.zeros(0)
 
 
-class Factor:
+def Factor(s: ReStructure, theta: np.ndarray, w: np.ndarray) -> DenseFactor | BlockFactor:  # noqa: N802
+    """Factor A = Lambda Z' W Z Lambda + I with the engine the structure chose."""
+    if s.engine == "sparse":
+        return BlockFactor(s.plan, theta, w)
+    return DenseFactor(s, theta, w)
+
+
+class DenseFactor:
     """Cholesky-type factorisation of A = Lambda Z' W Z Lambda + I for one (theta, w).
 
     Blocks: D (diagonal, lead term), C (lead x rest), S = A22 - C' D^-1 C = L L'. We keep

@@ -34,6 +34,8 @@ class GlmmResult:
     fixed_effects: tuple[FixedEffect, ...]
     random_effects: tuple[RandomEffect, ...]
     warnings: tuple[str, ...]
+    # random-effect groups whose variance is estimated at the boundary 0 (singular fit)
+    boundary: tuple[str, ...] = ()
     # covariance of the fixed-effect estimates, rows in fixed_effects order (for contrasts)
     vcov: tuple[tuple[float, ...], ...] = field(default=(), repr=False, compare=False)
 
@@ -72,6 +74,7 @@ class GlmmResult:
             "fixed_effects": [asdict(e) for e in self.fixed_effects],
             "random_effects": [asdict(e) for e in self.random_effects],
             "warnings": list(self.warnings),
+            "boundary": list(self.boundary),
         }
 
 
