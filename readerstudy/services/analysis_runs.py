@@ -25,6 +25,21 @@ OUTCOMES = {
 }
 
 
+# Analyses the page offers besides the arm comparison (DESIGN 5.2a); each stores its results.json block.
+ANALYSIS_KINDS = {
+    "compare": "Compare arms",
+    "reliance": "AI reliance and automation bias",
+    "agreement": "Agreement (kappa, ICC)",
+}
+RATINGS = {
+    "top1": "Top-1 diagnosis",
+    "management": "Management",
+    "confidence": "Confidence (1-5)",
+    "malignancy_score": "Malignancy score (0-100)",
+}
+AGREEMENT_WEIGHTS = ("none", "linear", "quadratic")
+
+
 class AnalysisRunError(ValueError):
     pass
 
@@ -44,8 +59,10 @@ def default_arms(study: Study) -> tuple[str, str]:
 def analysis_run_start(
     *, study: Study, actor, outcome: str = "correct_top1", control: str | None = None,
     treatment: str | None = None, by: Sequence[str] = ("reader_group",), by_case: Sequence[str] = ("truth_group",),
+    kind: str = "compare", rating: str = "top1", weights: str = "none",
 ) -> AnalysisRun:
-    """Queue a compare analysis of the study's readings; it runs on a worker once this commits."""
+    """Queue an analysis (compare, reliance or agreement) of the study's readings; it runs on a worker
+    once this commits."""
     default_control, default_treatment = default_arms(study)
     control, treatment = control or default_control, treatment or default_treatment
     arm_names = set(study.arms.values_list("name", flat=True))
@@ -54,12 +71,22 @@ def analysis_run_start(
         problems.append(f"unknown outcome {outcome!r}; choose one of {', '.join(OUTCOMES)}")
     if control == treatment:
         problems.append("control and treatment must be different arms")
+    if kind not in ANALYSIS_KINDS:
+        problems.append(f"unknown analysis {kind!r}; choose one of {', '.join(ANALYSIS_KINDS)}")
+    if kind == "agreement" and rating not in RATINGS:
+        problems.append(f"unknown rating {rating!r}; choose one of {', '.join(RATINGS)}")
+    if kind == "agreement" and weights not in AGREEMENT_WEIGHTS:
+        problems.append(f"unknown weights {weights!r}; choose one of {', '.join(AGREEMENT_WEIGHTS)}")
     if problems:
         raise AnalysisRunError("; ".join(problems))
+    params = {"outcome": outcome, "control": control, "treatment": treatment, "by": list(by),
+              "by_case": list(by_case)}
+    if kind == "agreement":
+        params = {"outcome": rating, "rating": rating, "weights": weights, "control": control,
+                  "treatment": treatment}
     run = AnalysisRun.objects.create(
-        study=study, kind="compare", created_by=actor if getattr(actor, "is_authenticated", False) else None,
-        params={"outcome": outcome, "control": control, "treatment": treatment, "by": list(by),
-                "by_case": list(by_case)},
+        study=study, kind=kind, created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        params=params,
     )
     audit_record(actor=actor, action="analysis.start", study=study, obj=run, data=run.params)
     from readerstudy.services.queueing import task_enqueue_on_commit
@@ -92,6 +119,8 @@ def analysis_run_perform(*, run_id: int) -> None:
         if table.empty:
             raise AnalysisRunError("the study has no submitted readings yet")
         _set(run_id, progress=30)
+        if run.kind in ("reliance", "agreement"):
+            return _store(run, *_extra_analysis(run.kind, table, params))
         by = [c for c in params.get("by", []) if c in table.columns and table[c].notna().any()]
         by_case = [c for c in params.get("by_case", []) if c in table.columns and table[c].notna().any()]
         model = model_outputs_table(run.study)
@@ -113,4 +142,49 @@ def analysis_run_perform(*, run_id: int) -> None:
         default_storage.delete(path)
     default_storage.save(path, ContentFile(report.encode("utf-8")))
     _set(run_id, status=RunStatus.DONE, progress=100, results=to_jsonable(result.to_dict()), report_path=path,
+         finished_at=timezone.now())
+
+
+def _extra_analysis(kind: str, table, params: dict) -> tuple[dict, str]:
+    """(results.json block, report HTML) of a reliance or agreement run."""
+    if kind == "reliance":
+        from analysis.reliance import reliance
+        from analysis.report_sections import reliance_report
+
+        by = [c for c in ("reader_group",) if c in table.columns and table[c].notna().any()]
+        result = reliance(table, control=params["control"], treatment=params["treatment"],
+                          outcome=params.get("outcome", "correct_top1"), by=by)
+        return {"reliance": result.to_dict()}, reliance_report(result)
+    from analysis.agreement import agreement
+    from analysis.report_sections import agreement_report
+
+    result = agreement(table, rating=params["rating"], weights=params.get("weights", "none"),
+                       control=params["control"], treatment=params["treatment"])
+    return {"agreement": result.to_dict()}, agreement_report(result)
+
+
+def _mrmc_analysis(table, params: dict) -> tuple[dict, str]:
+    """(results.json, report HTML) of an MRMC run: design detected, method checked against it."""
+    from analysis.cli_mrmc import analyse
+    from analysis.readings import prepare
+
+    values = [params["score"]] + ([params["truth"]] if params.get("truth") else [])
+    missing = [c for c in values if c not in table.columns or not table[c].notna().any()]
+    if missing:
+        raise AnalysisRunError(f"no readings have a {', '.join(missing)} (the MRMC figure of merit needs it)")
+    data = prepare(table, value_cols=values, control=params["control"], treatment=params["treatment"])
+    run = analyse(data, score=params["score"], truth=params.get("truth"), control=params["control"],
+                  treatment=params["treatment"], method=params.get("method", "auto"), fom=params.get("fom", "auc"),
+                  threshold=params.get("threshold"), margin=params.get("margin"))
+    return {"mrmc": run.payload}, run.report
+
+
+def _store(run: AnalysisRun, results: dict, report: str) -> None:
+    from analysis.results import to_jsonable
+
+    path = f"reports/{run.study.slug}/{run.pk}/report.html"
+    if default_storage.exists(path):
+        default_storage.delete(path)
+    default_storage.save(path, ContentFile(report.encode("utf-8")))
+    _set(run.pk, status=RunStatus.DONE, progress=100, results=to_jsonable(results), report_path=path,
          finished_at=timezone.now())

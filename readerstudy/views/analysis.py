@@ -15,13 +15,26 @@ from django_htmx.http import HttpResponseStopPolling
 
 from readerstudy.models import AnalysisRun, RunStatus, Study
 from readerstudy.permissions import STAFF_ROLES, study_for_user
-from readerstudy.services.analysis_runs import OUTCOMES, AnalysisRunError, analysis_run_start, default_arms
+from readerstudy.services.analysis_runs import (
+    AGREEMENT_WEIGHTS,
+    ANALYSIS_KINDS,
+    OUTCOMES,
+    RATINGS,
+    AnalysisRunError,
+    analysis_run_start,
+    default_arms,
+)
 
 
 class AnalysisForm(forms.Form):
+    kind = forms.ChoiceField(label="Analysis", choices=list(ANALYSIS_KINDS.items()), initial="compare", required=False)
     outcome = forms.ChoiceField(choices=list(OUTCOMES.items()))
     control = forms.ChoiceField(label="Control arm")
     treatment = forms.ChoiceField(label="Treatment arm")
+    rating = forms.ChoiceField(label="Rating (agreement)", choices=list(RATINGS.items()), required=False,
+                               initial="top1")
+    weights = forms.ChoiceField(label="Kappa weights (agreement, ordered ratings)", required=False, initial="none",
+                                choices=[(w, w) for w in AGREEMENT_WEIGHTS])
 
     def __init__(self, *args, study: Study, **kwargs):
         super().__init__(*args, **kwargs)
@@ -31,6 +44,12 @@ class AnalysisForm(forms.Form):
         control, treatment = default_arms(study)
         self.initial.setdefault("control", control)
         self.initial.setdefault("treatment", treatment)
+
+    def clean(self):
+        data = super().clean()
+        for name in ("kind", "rating", "weights"):  # optional on the page: empty means the default
+            data[name] = data.get(name) or self.fields[name].initial
+        return data
 
 
 def _run(study: Study, run_id: int) -> AnalysisRun:
@@ -101,6 +120,8 @@ def _summary(run: AnalysisRun) -> dict | None:
     if not run.results:
         return None
     r = run.results
+    if run.kind in ("reliance", "agreement"):
+        return {"headline": _headline(run.kind, r), "warnings": (r.get(run.kind) or {}).get("notes") or []}
     level = r.get("reader_level") or {}
     glmm = r.get("glmm") or {}
     odds = glmm.get("treatment_odds_ratio") or {}
@@ -129,3 +150,45 @@ def _model_rows(model: dict | None) -> dict | None:
         for arm, block in (model.get("arms") or {}).items()
     ]
     return {"top1": model.get("top1") or {}, "auc": model.get("malignant_auc"), "arms": arms}
+
+
+def _num(value, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _headline(kind: str, results: dict) -> list[str]:
+    """A few sentences with the main numbers of a reliance or agreement run (the rest is in the report)."""
+    block = results.get(kind) or {}
+    if kind == "reliance":
+        lines = [f"{block.get('n_readers')} readers, {block.get('n_cases')} cases ({block.get('design')} design)."]
+        for name, label in (("ai_right", "AI right"), ("ai_wrong", "AI wrong")):
+            entry = (block.get("accuracy_by_ai_correct") or {}).get(name) or {}
+            lines.append(
+                f"{label}: accuracy {_num(entry.get('control'))} → {_num(entry.get('treatment'))}, difference "
+                f"{_num(entry.get('difference'))} (95 % CI {_num(entry.get('ci_low'))} – {_num(entry.get('ci_high'))}, "
+                "two-way bootstrap over readers and cases)."
+            )
+        if block.get("n_pairs"):
+            lines.append(
+                f"{block['n_pairs']} pairs: {block['wrong_to_right']} wrong → right, {block['right_to_wrong']} right → "
+                f"wrong, net benefit {_num(block['net_benefit'])} (pooled); over-reliance "
+                f"{_num(block.get('over_reliance'))}, RAIR {_num(block.get('rair'))}, RSR {_num(block.get('rsr'))}."
+            )
+        return lines
+    lines = []
+    for arm in block.get("arms") or []:
+        entry = (block.get("inter_reader") or {}).get(arm) or {}
+        low, high = entry.get("fleiss_kappa_ci") or (None, None)
+        lines.append(f"{arm}: Fleiss' kappa {_num(entry.get('fleiss_kappa'))} (95 % CI {_num(low)} – {_num(high)}), "
+                     f"mean pairwise kappa {_num(entry.get('mean_pairwise_kappa'))}.")
+    diff = (block.get("inter_reader") or {}).get("difference")
+    if diff:
+        lines.append(f"{diff['treatment_minus_control']}: {_num(diff['estimate'])} "
+                     f"(95 % CI {_num(diff['ci_low'])} – {_num(diff['ci_high'])}).")
+    intra = block.get("intra_reader")
+    if intra:
+        lines.append(f"Intra-reader: mean kappa {_num(intra['mean_kappa'])} over {intra['n_pairs']} repeat pairs; "
+                     f"flagged: {', '.join(intra['flagged_readers']) or 'none'}.")
+    for arm, icc in (block.get("icc") or {}).items():
+        lines.append(f"{arm}: ICC(2,1) {_num(icc['icc2_1']['estimate'])}, ICC(2,k) {_num(icc['icc2_k']['estimate'])}.")
+    return lines
