@@ -30,7 +30,7 @@ from readerstudy.services.studies.common import (
     parse_settings,
     settings_or_default,
 )
-from readerstudy.services.studies.membership import membership_add
+from readerstudy.services.studies.membership import membership_add, role_conflict
 from readerstudy.services.studies.schedules import (
     STRATA_ATTRIBUTES,
     design_spec,
@@ -147,6 +147,8 @@ def study_update(
     )
     if locked.status != StudyStatus.DRAFT:
         _refuse_live_changes(locked, changed, arms_changed)
+    if "case_set" in changed:
+        _refuse_role_conflicts(locked, changed["case_set"])
     for name, value in changed.items():
         setattr(locked, name, value)
     if changed:
@@ -192,6 +194,18 @@ def _refuse_live_changes(study: Study, changed: dict[str, Any], arms_changed: bo
     readers = study.memberships.filter(role=Role.READER).count()
     if cap is not None and cap < readers:
         raise StudyError(f"The reader cap cannot be below the {readers} readers already enrolled.")
+
+
+def _refuse_role_conflicts(study: Study, case_set: CaseSet) -> None:
+    """A draft moved to other cases: its members must be allowed their roles on those cases."""
+    problems = [
+        problem
+        for membership in study.memberships.select_related("user")
+        if (problem := role_conflict(user=membership.user, case_set_id=case_set.pk, role=membership.role,
+                                     exclude_study=study.pk))
+    ]
+    if problems:
+        raise StudyError(problems)
 
 
 def _differs(study: Study, name: str, value: Any) -> bool:

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from readerstudy.models import Invitation, Membership, Role, Study, StudyStatus
+from readerstudy.models import CaseSet, Invitation, Membership, Role, Study, StudyStatus
 from readerstudy.services.audit import audit_record
 from readerstudy.services.studies.common import (
     Actor,
@@ -23,6 +23,49 @@ from readerstudy.services.studies.common import (
 from readerstudy.services.studies.schedules import schedule_plan, store_schedule
 
 STAFF_PREFIX = {Role.COORDINATOR: "C", Role.STATISTICIAN: "S"}
+STAFF_ROLES = tuple(STAFF_PREFIX)
+
+
+# --- one person, two roles, one case set --------------------------------------------------------
+
+
+def role_conflict(*, user: AbstractBaseUser, case_set_id: int, role: str, exclude_study: int | None = None) -> str | None:
+    """Why ``user`` may not take ``role`` in a study on this case set, else None.
+
+    Staff roles (coordinator, statistician) see the case set's reference labels and AI outputs (the
+    cases API and export, model outputs, the evaluation page). So nobody reads a case set whose
+    labels they can see — site staff, its importer, or a coordinator or statistician of any study on
+    it — and nobody takes a staff role on a case set they are reading while that reading is open (a
+    reader membership not completed, in a study not closed). Decided here, for every way in:
+    enrolment, invitations, study creation and a draft's change of case set.
+    """
+    others = Membership.objects.filter(user=user, study__case_set_id=case_set_id)
+    if exclude_study is not None:
+        others = others.exclude(study_id=exclude_study)
+    if role == Role.READER:
+        if getattr(user, "is_staff", False):
+            return "Site staff can see every case set's reference labels, so they cannot read one."
+        if CaseSet.objects.filter(pk=case_set_id, created_by=user).exists():
+            return "You imported this case set and know its reference labels, so you cannot read it."
+        staff = others.filter(role__in=STAFF_ROLES).select_related("study").first()
+        if staff is not None:
+            return (f"{user.get_username()} is a {staff.get_role_display().lower()} of “{staff.study}”, "
+                    "which uses the same cases, and can see their reference labels and AI outputs, "
+                    "so cannot read them.")
+        return None
+    reading = (others.filter(role=Role.READER, completed_at__isnull=True)
+               .exclude(study__status=StudyStatus.CLOSED).select_related("study").first())
+    if reading is not None:
+        return (f"{user.get_username()} is reading the same cases in “{reading.study}”; a "
+                f"{Role(role).label.lower()} sees their reference labels and AI outputs, so this role "
+                "must wait until that reading is complete or the study is closed.")
+    return None
+
+
+def _refuse_conflict(user: AbstractBaseUser, study: Study, role: str) -> None:
+    problem = role_conflict(user=user, case_set_id=study.case_set_id, role=role, exclude_study=study.pk)
+    if problem:
+        raise StudyError(problem)
 
 
 # --- membership --------------------------------------------------------------------------------
@@ -42,6 +85,7 @@ def reader_enrol(*, study: Study, user: AbstractBaseUser, actor: Actor = None) -
         )
     if locked.status == StudyStatus.CLOSED:
         raise StudyError("This study is closed and accepts no new readers.")
+    _refuse_conflict(user, locked, Role.READER)
     readers = Membership.objects.filter(study=locked, role=Role.READER)
     cap = settings_or_default(locked).max_readers
     if cap is not None and readers.count() >= cap:
@@ -83,6 +127,7 @@ def membership_add(*, study: Study, user: AbstractBaseUser, role: str, actor: Ac
             f"{user.get_username()} is already a {existing.get_role_display().lower()} "
             "in this study; each person has one role per study."
         )
+    _refuse_conflict(user, locked, role)
     count = Membership.objects.filter(study=locked, role=role).count()
     membership = Membership.objects.create(
         study=locked, user=user, role=role, pseudonym=_free_pseudonym(locked, STAFF_PREFIX[role], count + 1)
