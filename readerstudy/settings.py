@@ -249,6 +249,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Clinician reader studies of medical AI. Token (`Authorization: Token <key>`, "
                    "see `manage.py api_token`) or session authentication; errors are "
                    '`{"error": {"code", "message", "details"}}`.',
+# Without a broker (eager mode) web-started analyses run in a thread after the response, so the page
+# returns at once and shows progress; 0 runs them inside the request.
+ANALYSIS_EAGER_THREAD = env_bool("ANALYSIS_EAGER_THREAD", True)
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

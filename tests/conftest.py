@@ -85,6 +85,15 @@ def _fast_password_hashing(request):
 
 
 @pytest.fixture(autouse=True)
+def _analyses_in_line(request):
+    """Web-started analyses run in-line in tests (the demo runs them in a thread after the response);
+    browser tests keep the thread, as the demo does."""
+    if not request.config.pluginmanager.hasplugin("django") or request.node.get_closest_marker("browser"):
+        return
+    request.getfixturevalue("settings").ANALYSIS_EAGER_THREAD = False
+
+
+@pytest.fixture(autouse=True)
 def _eager_celery(request):
     """Tasks run in-process even when CELERY_BROKER_URL is set (Celery reads its config once, so the
     app's conf is switched, not Django's settings). Tests marked `services` use the real broker,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 
 from django.core.files.base import ContentFile
@@ -30,7 +31,22 @@ ANALYSIS_KINDS = {
     "compare": "Compare arms",
     "reliance": "AI reliance and automation bias",
     "agreement": "Agreement (kappa, ICC)",
+    "mrmc": "MRMC (ORH, split-plot ORH or U-statistics)",
 }
+# MRMC: the method (auto = the default for the design the readings follow) and the figure of merit.
+MRMC_METHODS = {
+    "auto": "Default for the study's design",
+    "orh": "ORH / DBM (fully crossed designs)",
+    "splitplot": "Split-plot ORH (split-plot designs)",
+    "ustat": "U-statistics (any design)",
+}
+MRMC_FOMS = {
+    "auc": "AUC of the malignancy score",
+    "sensitivity": "Sensitivity (malignancy score ≥ threshold)",
+    "specificity": "Specificity (malignancy score < threshold)",
+    "percent_correct": "Percent correct (the 0/1 outcome above)",
+}
+MRMC_SCORE, MRMC_TRUTH = "malignancy_score", "truth_malignant"
 RATINGS = {
     "top1": "Top-1 diagnosis",
     "management": "Management",
@@ -60,6 +76,7 @@ def analysis_run_start(
     *, study: Study, actor, outcome: str = "correct_top1", control: str | None = None,
     treatment: str | None = None, by: Sequence[str] = ("reader_group",), by_case: Sequence[str] = ("truth_group",),
     kind: str = "compare", rating: str = "top1", weights: str = "none",
+    method: str = "auto", fom: str = "auc", threshold: float | None = None, margin: float | None = None,
 ) -> AnalysisRun:
     """Queue an analysis (compare, reliance or agreement) of the study's readings; it runs on a worker
     once this commits."""
@@ -77,6 +94,8 @@ def analysis_run_start(
         problems.append(f"unknown rating {rating!r}; choose one of {', '.join(RATINGS)}")
     if kind == "agreement" and weights not in AGREEMENT_WEIGHTS:
         problems.append(f"unknown weights {weights!r}; choose one of {', '.join(AGREEMENT_WEIGHTS)}")
+    if kind == "mrmc":
+        problems += _mrmc_problems(method, fom, threshold, margin, outcome)
     if problems:
         raise AnalysisRunError("; ".join(problems))
     params = {"outcome": outcome, "control": control, "treatment": treatment, "by": list(by),
@@ -84,16 +103,75 @@ def analysis_run_start(
     if kind == "agreement":
         params = {"outcome": rating, "rating": rating, "weights": weights, "control": control,
                   "treatment": treatment}
+    if kind == "mrmc":
+        if fom in ("sensitivity", "specificity") and threshold is None:
+            threshold = 50.0
+        params = {"outcome": MRMC_FOMS[fom], "method": method, "fom": fom, "control": control,
+                  "treatment": treatment, "threshold": threshold, "margin": margin,
+                  "score": outcome if fom == "percent_correct" else MRMC_SCORE,
+                  "truth": None if fom == "percent_correct" else MRMC_TRUTH}
     run = AnalysisRun.objects.create(
         study=study, kind=kind, created_by=actor if getattr(actor, "is_authenticated", False) else None,
         params=params,
     )
     audit_record(actor=actor, action="analysis.start", study=study, obj=run, data=run.params)
+    _enqueue_on_commit(run.pk)
+    return run
+
+
+def _mrmc_problems(method: str, fom: str, threshold: float | None, margin: float | None, outcome: str) -> list[str]:
+    problems = []
+    if method not in MRMC_METHODS:
+        problems.append(f"unknown MRMC method {method!r}; choose one of {', '.join(MRMC_METHODS)}")
+    if fom not in MRMC_FOMS:
+        problems.append(f"unknown figure of merit {fom!r}; choose one of {', '.join(MRMC_FOMS)}")
+    if fom == "percent_correct" and outcome in ("confidence", "malignancy_score"):
+        problems.append(f"percent correct needs a 0/1 outcome, not {OUTCOMES.get(outcome, outcome)}")
+    if fom == "percent_correct" and method in ("orh", "splitplot"):
+        problems.append("percent correct is analysed by the U-statistics only (choose U-statistics or the default)")
+    if threshold is not None and not 0 <= threshold <= 100:
+        problems.append(f"threshold {threshold} is outside the malignancy score's 0-100")
+    if margin is not None and not 0 < margin < 1:
+        problems.append(f"the non-inferiority margin must be between 0 and 1 (got {margin})")
+    return problems
+
+
+def _enqueue_on_commit(run_id: int) -> None:
+    """Queue the run once the transaction commits.
+
+    Without a broker (eager mode: the zero-setup demo) the task would run inside the request that
+    started it, so "Run analysis" would hang until the analysis ends and the page would never show
+    progress. There the run goes to a background thread after the commit instead, and the request
+    returns at once (ANALYSIS_EAGER_THREAD, on by default; tests turn it off to run in-line).
+    """
+    from django.conf import settings
+
+    from readerstudy.celery import app
     from readerstudy.services.queueing import task_enqueue_on_commit
     from readerstudy.tasks import analysis_run_execute
 
-    task_enqueue_on_commit(analysis_run_execute, run.pk)  # a broker outage leaves the run pending
-    return run
+    if app.conf.task_always_eager and getattr(settings, "ANALYSIS_EAGER_THREAD", True):
+        transaction.on_commit(lambda: _start_thread(run_id))
+        return
+    task_enqueue_on_commit(analysis_run_execute, run_id)  # a broker outage leaves the run pending
+
+
+def _start_thread(run_id: int) -> threading.Thread:
+    thread = threading.Thread(target=_perform_in_thread, args=(run_id,), name=f"analysis-{run_id}", daemon=True)
+    thread.start()
+    return thread
+
+
+def _perform_in_thread(run_id: int) -> None:
+    from django.db import connections
+
+    try:
+        analysis_run_perform(run_id=run_id)
+    except Exception:  # noqa: BLE001 - the run row records failures; nothing else may escape a thread
+        logger.exception("analysis run %s failed in its thread", run_id)
+    finally:
+        connections.close_all()  # this thread's connections, not the request threads'
+
 
 
 def _set(run_id: int, **fields) -> None:
@@ -121,6 +199,8 @@ def analysis_run_perform(*, run_id: int) -> None:
         _set(run_id, progress=30)
         if run.kind in ("reliance", "agreement"):
             return _store(run, *_extra_analysis(run.kind, table, params))
+        if run.kind == "mrmc":
+            return _store(run, *_mrmc_analysis(table, params))
         by = [c for c in params.get("by", []) if c in table.columns and table[c].notna().any()]
         by_case = [c for c in params.get("by_case", []) if c in table.columns and table[c].notna().any()]
         model = model_outputs_table(run.study)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from django import forms
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.http import Http404, HttpRequest, HttpResponse
@@ -18,12 +17,15 @@ from readerstudy.permissions import STAFF_ROLES, study_for_user
 from readerstudy.services.analysis_runs import (
     AGREEMENT_WEIGHTS,
     ANALYSIS_KINDS,
+    MRMC_FOMS,
+    MRMC_METHODS,
     OUTCOMES,
     RATINGS,
     AnalysisRunError,
     analysis_run_start,
     default_arms,
 )
+from readerstudy.views.analysis_summary import glmm_row, model_rows, mrmc_summary, study_design
 
 
 class AnalysisForm(forms.Form):
@@ -35,8 +37,15 @@ class AnalysisForm(forms.Form):
                                initial="top1")
     weights = forms.ChoiceField(label="Kappa weights (agreement, ordered ratings)", required=False, initial="none",
                                 choices=[(w, w) for w in AGREEMENT_WEIGHTS])
+    method = forms.ChoiceField(label="MRMC method", choices=list(MRMC_METHODS.items()), required=False, initial="auto")
+    fom = forms.ChoiceField(label="MRMC figure of merit", choices=list(MRMC_FOMS.items()), required=False,
+                            initial="auc")
+    threshold = forms.FloatField(label="Malignancy threshold (sensitivity / specificity)", required=False,
+                                 min_value=0, max_value=100)
+    margin = forms.FloatField(label="Non-inferiority margin (optional, e.g. 0.05)", required=False,
+                              min_value=0.0001, max_value=0.9999)
 
-    def __init__(self, *args, study: Study, **kwargs):
+    def __init__(self, *args, study: Study, design=None, **kwargs):
         super().__init__(*args, **kwargs)
         arms = [(a.name, a.label) for a in study.arms.order_by("order")]
         self.fields["control"].choices = arms
@@ -44,10 +53,13 @@ class AnalysisForm(forms.Form):
         control, treatment = default_arms(study)
         self.initial.setdefault("control", control)
         self.initial.setdefault("treatment", treatment)
+        if design is not None:  # offer only the MRMC methods valid for the design the readings follow
+            self.fields["method"].choices = [("auto", f"Default for this {design.describe()} design")] + [
+                (m, MRMC_METHODS[m]) for m in MRMC_METHODS if m in design.valid_methods]
 
     def clean(self):
         data = super().clean()
-        for name in ("kind", "rating", "weights"):  # optional on the page: empty means the default
+        for name in ("kind", "rating", "weights", "method", "fom"):  # optional on the page: empty means the default
             data[name] = data.get(name) or self.fields[name].initial
         return data
 
@@ -63,17 +75,17 @@ def _run(study: Study, run_id: int) -> AnalysisRun:
 @require_http_methods(["GET", "POST"])
 def analysis_list(request: HttpRequest, slug: str) -> HttpResponse:
     study = study_for_user(request.user, slug, roles=STAFF_ROLES)
-    form = AnalysisForm(request.POST or None, study=study)
+    design = study_design(study, *default_arms(study))
+    form = AnalysisForm(request.POST or None, study=study, design=design)
     if request.method == "POST" and form.is_valid():
         try:
             run = analysis_run_start(study=study, actor=request.user, **form.cleaned_data)
         except AnalysisRunError as exc:
             form.add_error(None, str(exc))
-        else:
-            messages.success(request, "Analysis started.")
+        else:  # no "started" message: the results page shows the run's own status and progress
             return redirect("analysis:detail", slug=study.slug, run_id=run.pk)
     runs = study.analysis_runs.select_related("created_by").order_by("-created_at")[:50]
-    return render(request, "analysis/list.html", {"study": study, "form": form, "runs": runs})
+    return render(request, "analysis/list.html", {"study": study, "form": form, "runs": runs, "design": design})
 
 
 @login_required
@@ -122,6 +134,8 @@ def _summary(run: AnalysisRun) -> dict | None:
     r = run.results
     if run.kind in ("reliance", "agreement"):
         return {"headline": _headline(run.kind, r), "warnings": (r.get(run.kind) or {}).get("notes") or []}
+    if run.kind == "mrmc":
+        return {"mrmc": mrmc_summary(r.get("mrmc") or {})}
     level = r.get("reader_level") or {}
     glmm = r.get("glmm") or {}
     odds = glmm.get("treatment_odds_ratio") or {}
@@ -134,22 +148,11 @@ def _summary(run: AnalysisRun) -> dict | None:
         "wilcoxon": level.get("wilcoxon") or {},
         "mcnemar": (r.get("paired_readings") or {}).get("mcnemar") or {},
         "odds": odds,
+        "glmm": glmm_row(glmm),
         "glmm_formula": glmm.get("formula"),
         "warnings": r.get("warnings") or [],
-        "model": _model_rows(r.get("model")),
+        "model": model_rows(r.get("model"), r.get("outcome") or "", r.get("roc")),
     }
-
-
-def _model_rows(model: dict | None) -> dict | None:
-    """The model beside the readers: its top-1 accuracy, each arm's readers and the difference."""
-    if not model:
-        return None
-    arms = [
-        {"arm": arm, "readers": block["top1"]["readers_mean"], "difference": block["top1"]["difference"],
-         "beaten": block["top1"]["readers_beaten"], "n_readers": block.get("n_readers")}
-        for arm, block in (model.get("arms") or {}).items()
-    ]
-    return {"top1": model.get("top1") or {}, "auc": model.get("malignant_auc"), "arms": arms}
 
 
 def _num(value, digits: int = 3) -> str:
