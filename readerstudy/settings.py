@@ -205,6 +205,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not CELERY_BROKER_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
+# Without a broker (eager mode) web-started analyses run in a thread after the response, so the page
+# returns at once and shows progress; 0 runs them inside the request.
+ANALYSIS_EAGER_THREAD = env_bool("ANALYSIS_EAGER_THREAD", True)
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -249,9 +252,6 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Clinician reader studies of medical AI. Token (`Authorization: Token <key>`, "
                    "see `manage.py api_token`) or session authentication; errors are "
                    '`{"error": {"code", "message", "details"}}`.',
-# Without a broker (eager mode) web-started analyses run in a thread after the response, so the page
-# returns at once and shows progress; 0 runs them inside the request.
-ANALYSIS_EAGER_THREAD = env_bool("ANALYSIS_EAGER_THREAD", True)
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
