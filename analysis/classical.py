@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 MCNEMAR_EXACT_BELOW = 25
 WILCOXON_EXACT_BELOW = 50
@@ -96,9 +96,33 @@ def t_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float, f
     return mean, sd, mean - half, mean + half
 
 
-def arm_summary(values: np.ndarray) -> ArmSummary:
-    mean, sd, low, high = t_interval(values)
+def arm_summary(values: np.ndarray, *, proportion: bool = False) -> ArmSummary:
+    """Mean over readers with a t interval; for proportions the logit-based interval (inside [0, 1])."""
+    mean, sd, low, high = logit_t_interval(values) if proportion else t_interval(values)
     return ArmSummary(mean=mean, sd=sd, ci_low=low, ci_high=high, n=int(np.size(values)))
+
+
+def logit_t_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float, float]:
+    """(mean, sd, ci_low, ci_high) of per-reader proportions, the t interval built on the logit scale.
+
+    The SE of the mean is carried to logit(mean) by the delta method, se / (p (1 - p)), and the limits
+    are transformed back, so they stay inside (0, 1). With the mean at 0 or 1 (every reader scored 0 %
+    or 100 %) the logit is infinite; the limits then follow the Wilson score interval for the pooled
+    proportion over n readers' means (upper or lower limit at the boundary itself).
+    """
+    values = np.asarray(values, dtype=float)
+    mean, sd, low, high = t_interval(values, level)
+    n = values.size
+    if n < 2 or not np.isfinite(mean):
+        return mean, sd, low, high
+    if 0 < mean < 1:
+        se = sd / math.sqrt(n)
+        half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * se / (mean * (1 - mean))
+        centre = math.log(mean / (1 - mean))
+        return mean, sd, float(special.expit(centre - half)), float(special.expit(centre + half))
+    z = float(stats.norm.ppf(0.5 + level / 2))
+    bound = n / (n + z * z)  # Wilson limit at p = 1 (its mirror at p = 0)
+    return (mean, sd, bound, 1.0) if mean >= 1 else (mean, sd, 0.0, 1 - bound)
 
 
 def difference_summary(differences: np.ndarray) -> DifferenceSummary:

@@ -218,10 +218,11 @@ def reader_level(data: pd.DataFrame, outcome: str, control: str, treatment: str)
     means = classical.reader_means(data, outcome, control, treatment)
     c = means["control"].to_numpy(float)
     t = means["treatment"].to_numpy(float)
+    proportion = is_binary(data[outcome])  # per-reader proportions: logit interval inside [0, 1]
     return ReaderLevel(
         n_readers=len(means),
-        control=classical.arm_summary(c),
-        treatment=classical.arm_summary(t),
+        control=classical.arm_summary(c, proportion=proportion),
+        treatment=classical.arm_summary(t, proportion=proportion),
         difference=classical.difference_summary(t - c),
         paired_t=classical.paired_t(c, t),
         wilcoxon=classical.wilcoxon_signed_rank(c, t),

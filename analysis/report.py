@@ -10,6 +10,7 @@ import pandas as pd
 
 from analysis import figures
 from analysis.compare import CompareResult, ReaderLevel
+from analysis.estimability import glmm_effect
 from analysis.model_benchmark import ModelBenchmark
 from analysis.mrmc import MrmcResult
 from analysis.tables import arm_summary_row, model_benchmark_table, mrmc_tables, subgroup_table
@@ -19,7 +20,8 @@ body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:960px;mar
 color:#1d2733;line-height:1.45;padding:0 1em}
 h1{font-size:1.6em}h2{font-size:1.25em;margin-top:2em;border-bottom:1px solid #d5dbe1}
 table{border-collapse:collapse;margin:.6em 0;font-size:.9em;display:block;overflow-x:auto;max-width:100%}
-th,td{border:1px solid #d5dbe1;padding:.25em .55em;text-align:right}
+th,td{border:1px solid #d5dbe1;padding:.25em .45em;text-align:right}
+th{font-weight:600;white-space:normal;vertical-align:bottom;max-width:9em}td{white-space:nowrap}
 th:first-child,td:first-child{text-align:left}th{background:#f1f4f7}
 .note{color:#5b6773;font-size:.9em}.warn{color:#9a4d00}img{max-width:100%}
 """
@@ -52,8 +54,35 @@ def fmt_p(p: float | None) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
+# Column names as readers of the report say them (the CSV tables keep the machine names).
+COLUMN_LABELS = {
+    "ci_low": "95 % CI low", "ci_high": "95 % CI high", "p_value": "p", "p_value_bonferroni": "p (Bonferroni)",
+    "bonferroni": "p (Bonferroni)", "sd": "SD", "se": "SE", "df": "df", "df1": "df (num.)", "df2": "df (den.)",
+    "n": "n", "n_readers": "Readers", "n_cases": "Cases", "n_readings": "Readings", "fom": "Figure of merit",
+    "auc": "AUC", "arm": "Arm", "reader": "Reader", "term": "Term", "z": "z", "estimate": "Estimate",
+    "statistic": "Statistic", "var_error": "Var (error)", "cov1": "Cov1", "cov2": "Cov2", "cov3": "Cov3",
+    "ci_low_random_readers": "95 % CI low (random readers)", "ci_high_random_readers": "95 % CI high (random readers)",
+}
+
+
+_WORDS = {"sd": "SD", "se": "SE", "ci": "CI", "auc": "AUC", "var": "variance", "n": "number of",
+          "glmm": "mixed model", "pct": "%", "fpr": "FPR", "tpr": "TPR", "or": "OR"}
+
+
+def column_label(name: object) -> str:
+    """'ci_low' -> '95 % CI low', 'control_mean' -> 'Control mean'; names with capitals or spaces kept."""
+    text = str(name)
+    if text in COLUMN_LABELS:
+        return COLUMN_LABELS[text]
+    if " " in text or text != text.lower() or "_" not in text:
+        return text[:1].upper() + text[1:] if text.islower() else text
+    words = [_WORDS.get(w, w) for w in text.split("_")]
+    label = " ".join(words)
+    return label[:1].upper() + label[1:]
+
+
 def html_table(frame: pd.DataFrame, digits: int = 3) -> str:
-    head = "".join(f"<th>{escape(str(c))}</th>" for c in frame.columns)
+    head = "".join(f"<th>{escape(column_label(c))}</th>" for c in frame.columns)
     body = "".join(
         "<tr>" + "".join(f"<td>{escape(_cell(v, c, digits))}</td>" for c, v in row.items()) + "</tr>"
         for _, row in frame.iterrows()
@@ -187,12 +216,18 @@ def mixed_model_section(result: CompareResult) -> str:
             paragraph(f"Formula {glmm.formula}: not fitted: {glmm.error}", "warn"),
         )
     effect = glmm.treatment_odds_ratio or glmm.treatment_effect
-    name = "Odds ratio" if glmm.treatment_odds_ratio else "Difference"
+    name = "Odds ratio" if glmm.treatment_odds_ratio else "Difference in means"
+    checked = glmm_effect(glmm.to_dict())  # separation, boundary and convergence beside the estimate
+    if checked is not None and not checked["estimable"]:
+        effect = None
     summary = (
         f"{glmm.formula} ({glmm.family}, {glmm.method}); converged: {glmm.converged}; "
         f"log-likelihood {fmt(glmm.log_likelihood, 2)}."
     )
     parts = [paragraph(summary)]
+    if checked is not None and not checked["estimable"]:
+        parts.append(paragraph(f"{name} {result.treatment} vs {result.control}: {checked['reason']}.", "warn"))
+    parts += [paragraph(w, "warn") for w in (checked or {}).get("warnings", []) if w not in glmm.warnings]
     if effect is not None:
         parts.append(
             paragraph(
@@ -386,14 +421,17 @@ def methods_text(result: CompareResult) -> str:
     model = (
         f"a {glmm.family} mixed model ({glmm.formula}, arm coded 0 = {result.control}, "
         f"1 = {result.treatment}) fitted by maximum likelihood; the treatment effect is "
-        "reported as an odds ratio with a Wald 95 % CI and a likelihood-ratio test against "
-        "the model without arm"
+        f"reported as {'an odds ratio' if glmm.family == 'binomial' else 'a difference in means'} with a "
+        "Wald 95 % CI and a likelihood-ratio test against the model without arm"
         if glmm is not None
         else "no mixed model (not requested)"
     )
     return (
         "Reader level: each reader's mean outcome per arm, summarised by the mean over readers "
-        "with a t-based 95 % CI; arms compared with the two-sided paired t-test and the "
+        "with a t-based 95 % CI"
+        + (" (for a 0/1 outcome built on the logit scale and transformed back, so it stays inside [0, 1]; "
+           "Wilson limits when every reader scored 0 % or 100 %)" if result.binary else "")
+        + "; arms compared with the two-sided paired t-test and the "
         "Wilcoxon signed-rank test (zero differences discarded, exact p with fewer than 50 "
         "non-zero differences and no ties, else normal approximation with continuity "
         "correction; effect size r = Phi^-1(1 - p/2) / sqrt(n readers)). Reading level: "

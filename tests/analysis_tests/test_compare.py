@@ -36,8 +36,11 @@ def test_reader_level_matches_scipy_on_reader_means(study):
     assert block.n_readers == 12
     assert_allclose(block.paired_t.statistic, reference.statistic, rtol=1e-10)
     assert_allclose(block.paired_t.p_value, reference.pvalue, rtol=1e-10)
-    ci = stats.t.interval(0.95, 11, loc=means["ai"].mean(), scale=stats.sem(means["ai"]))
-    assert_allclose([block.treatment.ci_low, block.treatment.ci_high], ci, rtol=1e-10)
+    # a 0/1 outcome: the t interval on the logit scale (delta-method SE), transformed back
+    m = means["ai"].mean()
+    low, high = stats.t.interval(0.95, 11, loc=np.log(m / (1 - m)), scale=stats.sem(means["ai"]) / (m * (1 - m)))
+    assert_allclose([block.treatment.ci_low, block.treatment.ci_high], [1 / (1 + np.exp(-low)), 1 / (1 + np.exp(-high))],
+                    rtol=1e-10)
     assert_allclose(block.difference.mean, (means["ai"] - means["unaided"]).mean())
 
 

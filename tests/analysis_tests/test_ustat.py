@@ -234,3 +234,21 @@ def test_bad_input_names_the_problem():
         ustat(data, score="rating", control="1", treatment="2", fom="percent_correct")
     with pytest.raises(InputError, match="needs --threshold"):
         ustat(data, score="rating", truth="truth", control="1", treatment="2", fom="sensitivity")
+
+
+# --- proportions keep their intervals inside [0, 1] (issue 17) -------------------------------------
+
+
+def test_reader_level_proportion_intervals_stay_inside_0_1():
+    from analysis.classical import arm_summary
+
+    near_one = np.array([1.0, 1.0, 1.0, 0.95, 1.0, 0.9])
+    t_only = arm_summary(near_one)
+    assert t_only.ci_high > 1  # the plain t interval leaves [0, 1] ...
+    logit = arm_summary(near_one, proportion=True)
+    assert 0 < logit.ci_low < logit.mean < logit.ci_high < 1  # ... the logit-based one does not
+    perfect = arm_summary(np.ones(8), proportion=True)
+    # Wilson limit at p = 1 with n = 8: n / (n + z^2)
+    assert_allclose([perfect.ci_low, perfect.ci_high], [8 / (8 + 1.959964**2), 1.0], rtol=1e-6)
+    zero = arm_summary(np.zeros(8), proportion=True)
+    assert zero.ci_low == 0.0 and 0 < zero.ci_high < 1
