@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from readerstudy.models import Membership, Role, ScheduleItem, Study
+from readerstudy.models import CaseSet, Membership, Role, ScheduleItem, Study
 
 STAFF_ROLES = (Role.COORDINATOR, Role.STATISTICIAN)
 ALL_ROLES = (Role.COORDINATOR, Role.STATISTICIAN, Role.READER)
@@ -70,3 +70,21 @@ def can_manage(user: User, study: Study) -> bool:
     if not user.is_authenticated:
         return False
     return user.is_staff or Membership.objects.filter(study=study, user=user, role=Role.COORDINATOR).exists()
+
+
+def case_sets_for_coordinator(user: User) -> QuerySet[CaseSet]:
+    """Case sets the user coordinates: imported them, or coordinates a study on them (staff: all)."""
+    if not user.is_authenticated:
+        return CaseSet.objects.none()
+    if user.is_staff:
+        return CaseSet.objects.all()
+    coordinated = studies_for_user(user, (Role.COORDINATOR,)).values("case_set_id")
+    return CaseSet.objects.filter(Q(pk__in=coordinated) | Q(created_by=user))
+
+
+def case_set_for_coordinator(user: User, pk: int) -> CaseSet:
+    """One case set with its reference labels, for a coordinator of it; anyone else gets 404."""
+    try:
+        return case_sets_for_coordinator(user).select_related("taxonomy").get(pk=pk)
+    except CaseSet.DoesNotExist:
+        raise Http404("No such case set") from None

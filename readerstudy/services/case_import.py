@@ -7,6 +7,7 @@ problem saves nothing. Importing the same manifest and images again is a no-op.
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import json
 import os
@@ -21,7 +22,16 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from readerstudy.models import Case, CaseImage, CaseSet, ImageRole, ReferenceSource, Sex, Taxonomy
+from readerstudy.models import (
+    Case,
+    CaseImage,
+    CaseSet,
+    ConditionGroup,
+    ImageRole,
+    ReferenceSource,
+    Sex,
+    Taxonomy,
+)
 from readerstudy.services.audit import audit_record
 from readerstudy.services.images import ImageProblem, PreparedImage, prepare_image, store_prepared
 
@@ -119,7 +129,7 @@ def _images_of(row: dict[str, Any], number: int, problems: list[Problem]) -> lis
     valid_roles = set(ImageRole.values)
     for spec in specs:
         if spec.role not in valid_roles:
-            problems.append(Problem(number, spec.field, f"unknown role {spec.role!r}; use {sorted(valid_roles)}"))
+            problems.append(Problem(number, spec.field, f"unknown role {spec.role!r}; use one of {_choices(ImageRole)}"))
     return specs
 
 
@@ -151,10 +161,12 @@ def _parse_row(row: dict[str, Any], number: int, problems: list[Problem]) -> _Ca
     if not code:
         problems.append(Problem(number, "reference_code", "missing"))
     if source not in ReferenceSource.values:
-        problems.append(Problem(number, "reference_source", f"{source!r} is not one of {ReferenceSource.values}"))
+        problems.append(Problem(number, "reference_source",
+                                f"{source!r} is not one of the reference sources: {_choices(ReferenceSource)}"
+                                if source else f"missing; use one of {_choices(ReferenceSource)}"))
     sex = str(row.get("sex") or "U").strip().upper()[:1]
     if sex not in Sex.values:
-        problems.append(Problem(number, "sex", f"{row.get('sex')!r} is not one of F, M, O, U"))
+        problems.append(Problem(number, "sex", f"{row.get('sex')!r} is not a sex code; use one of {_choices(Sex)}"))
     values = {
         "age": _int_or_none(row.get("age"), number, "age", 0, 130, problems),
         "fitzpatrick": _int_or_none(_roman_fitzpatrick(row.get("fitzpatrick")), number, "fitzpatrick", 1, 6, problems),
@@ -171,8 +183,8 @@ def _parse_row(row: dict[str, Any], number: int, problems: list[Problem]) -> _Ca
 def parse_cases(rows: list[dict[str, Any]], taxonomy: Taxonomy, problems: list[Problem]) -> list[_CaseSpec]:
     if not rows:
         problems.append(Problem(None, "cases", "the manifest has no cases"))
-    codes = set(taxonomy.conditions.values_list("code", flat=True))
-    options = set(taxonomy.management_options.values_list("code", flat=True))
+    codes = dict(taxonomy.conditions.values_list("code", "name"))
+    options = dict(taxonomy.management_options.values_list("code", "label"))
     specs, seen = [], {}
     for number, row in enumerate(rows, start=1):
         spec = _parse_row(row, number, problems)
@@ -182,11 +194,33 @@ def parse_cases(rows: list[dict[str, Any]], taxonomy: Taxonomy, problems: list[P
             problems.append(Problem(number, "case_id", f"duplicate id {spec.key!r} (first in row {seen[spec.key]})"))
         seen.setdefault(spec.key, number)
         if spec.reference_code and spec.reference_code not in codes:
-            problems.append(Problem(number, "reference_code", f"unknown code {spec.reference_code!r} in {taxonomy}"))
+            problems.append(Problem(number, "reference_code", f"unknown code {spec.reference_code!r} in {taxonomy}"
+                                    + _did_you_mean(spec.reference_code, codes)
+                                    + "; the codes are listed on the import page and in the template"))
         if spec.reference_management and spec.reference_management not in options:
-            problems.append(Problem(number, "reference_management", f"unknown option {spec.reference_management!r}"))
+            problems.append(Problem(number, "reference_management",
+                                    f"unknown option {spec.reference_management!r}; use one of "
+                                    + ", ".join(f"{code} ({label})" for code, label in options.items())
+                                    + " or leave it empty"))
         specs.append(spec)
     return specs
+
+
+def _choices(choices) -> str:
+    """'histopathology (Histopathology), expert_panel (Expert panel), ...' for a TextChoices class."""
+    return ", ".join(f"{value} ({label})" if str(label).lower() != value.lower() else value
+                     for value, label in choices.choices)
+
+
+def _did_you_mean(code: str, codes: dict[str, str]) -> str:
+    """' (did you mean NEV, Melanocytic naevus?)' from the closest codes and names, or ''."""
+    by_name = {name.lower(): c for c, name in codes.items()}
+    close = difflib.get_close_matches(code.upper(), list(codes), n=2, cutoff=0.6)
+    close += [by_name[n] for n in difflib.get_close_matches(code.lower(), list(by_name), n=2, cutoff=0.6)]
+    close = list(dict.fromkeys(close))[:2]
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(f"{c}, {codes[c]}" for c in close) + "?)"
 
 
 # ---------------------------------------------------------------- image sources
@@ -290,8 +324,11 @@ def case_import(
         problems.append(Problem(None, "case_set", "a case set name is required"))
     specs = parse_cases(read_manifest(Path(manifest)), taxonomy, problems)
     with ImageSource(Path(images)) as source:
-        problems.extend(source.archive_problems())
-        prepared = prepare_images(source, specs, problems) if not problems else {}
+        archive = list(source.archive_problems())
+        problems.extend(archive)
+        # Images are checked even when the manifest has problems, so one attempt reports them all
+        # (a missing image together with a duplicate id); only a hostile archive stops here.
+        prepared = prepare_images(source, specs, problems) if not archive else {}
     if problems:
         raise CaseImportError(problems)
     existing = CaseSet.objects.filter(name=case_set_name).first()
@@ -368,3 +405,73 @@ def case_import_uploads(
                     handle.write(chunk)
         return case_import(manifest=manifest_path, images=archive_path, case_set_name=case_set_name,
                            taxonomy=taxonomy, actor=actor, description=description)
+
+
+# ---------------------------------------------------------------- what a manifest may contain
+
+MANIFEST_COLUMNS = ("case_id", "clinical_image", "dermoscopic_image", "age", "sex", "body_site", "fitzpatrick",
+                    "duration", "history", "reference_code", "reference_source", "reference_management")
+
+
+@dataclass(frozen=True)
+class ImportReference:
+    """The allowed values of every coded manifest field, in plain words, for the page and templates."""
+
+    taxonomy: Taxonomy | None
+    conditions: list[tuple[str, str, str]]  # code, name, group
+    management: list[tuple[str, str]]  # code, label
+    reference_sources: list[tuple[str, str]]
+    sexes: list[tuple[str, str]]
+    image_roles: list[tuple[str, str]]
+    columns: tuple[str, ...] = MANIFEST_COLUMNS
+
+
+def import_reference(taxonomy: Taxonomy | None = None) -> ImportReference:
+    """Allowed values for ``taxonomy`` (default: the first taxonomy, the shipped default)."""
+    taxonomy = taxonomy or Taxonomy.objects.order_by("pk").first()
+    groups = dict(ConditionGroup.choices)
+    conditions = ([(code, name, groups.get(group, group)) for code, name, group in
+                   taxonomy.conditions.order_by("group", "name").values_list("code", "name", "group")]
+                  if taxonomy else [])
+    management = list(taxonomy.management_options.values_list("code", "label")) if taxonomy else []
+    return ImportReference(taxonomy, conditions, management, list(ReferenceSource.choices), list(Sex.choices),
+                           list(ImageRole.choices))
+
+
+def manifest_template(reference: ImportReference, fmt: str) -> str:
+    """A template manifest (CSV with a header, or a JSON example) with two example cases and real codes."""
+    codes = [code for code, _name, _group in reference.conditions][:2] or ["CODE1", "CODE2"]
+    if len(codes) == 1:
+        codes.append(codes[0])
+    management = [code for code, _label in reference.management][:2] or ["", ""]
+    if len(management) == 1:
+        management.append(management[0])
+    examples = [
+        {"case_id": "case-001", "clinical_image": "case-001-clinical.jpg",
+         "dermoscopic_image": "case-001-dermoscopy.jpg", "age": 54, "sex": "F", "body_site": "left forearm",
+         "fitzpatrick": "III", "duration": "6 months", "history": "Changing lesion noticed by partner.",
+         "reference_code": codes[0], "reference_source": ReferenceSource.HISTOPATHOLOGY,
+         "reference_management": management[0]},
+        {"case_id": "case-002", "clinical_image": "case-002-clinical.jpg", "dermoscopic_image": "",
+         "age": 67, "sex": "M", "body_site": "upper back", "fitzpatrick": "II", "duration": "1 year",
+         "history": "", "reference_code": codes[1], "reference_source": ReferenceSource.EXPERT_PANEL,
+         "reference_management": management[1]},
+    ]
+    if fmt == "json":
+        cases = []
+        for row in examples:
+            images = [{"file": row["clinical_image"], "role": ImageRole.CLINICAL}]
+            if row["dermoscopic_image"]:
+                images.append({"file": row["dermoscopic_image"], "role": ImageRole.DERMOSCOPIC})
+            case = {key: value for key, value in row.items() if not key.endswith("_image")
+                    and not key.startswith("reference")}
+            case.update(images=images, reference={"code": row["reference_code"],
+                                                  "source": row["reference_source"]},
+                        reference_management=row["reference_management"])
+            cases.append(case)
+        return json.dumps({"cases": cases}, indent=2, ensure_ascii=False) + "\n"
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(MANIFEST_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(examples)
+    return buffer.getvalue()

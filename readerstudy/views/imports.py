@@ -11,25 +11,49 @@ from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from readerstudy.models import CaseSet, Taxonomy
-from readerstudy.services.case_import import CaseImportError, case_import_uploads
+from readerstudy.api.permissions import case_sets_for_user
+from readerstudy.models import Taxonomy
+from readerstudy.permissions import case_sets_for_coordinator
+from readerstudy.services.case_import import CaseImportError, case_import_uploads, import_reference
+from readerstudy.services.import_staging import (
+    StagedUpload,
+    staged_discard,
+    staged_files,
+    staged_upload,
+    uploads_stage,
+)
 
 
 class CaseImportForm(forms.Form):
     name = forms.CharField(label="Case set name", max_length=200)
     taxonomy = forms.ModelChoiceField(queryset=Taxonomy.objects.all(), label="Taxonomy")
-    manifest = forms.FileField(label="Manifest (.csv or .json)")
-    images = forms.FileField(label="Images (.zip)")
+    # Not required by the field: after a failed attempt the files kept under ``staged`` stand in.
+    manifest = forms.FileField(label="Manifest (.csv or .json)", required=False)
+    images = forms.FileField(label="Images (.zip)", required=False)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    staged = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, user_id: int | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        token = self.data.get("staged", "") if self.is_bound else ""
+        self.staged = staged_upload(token=token, user_id=user_id) if token and user_id else None
 
     def clean_manifest(self):
         upload = self.cleaned_data["manifest"]
+        if upload is None:
+            if self.staged is None:
+                raise forms.ValidationError("Choose the manifest file.")
+            return None
         if Path(upload.name).suffix.lower() not in {".csv", ".json"}:
             raise forms.ValidationError("The manifest must be a .csv or .json file.")
         return upload
 
     def clean_images(self):
         upload = self.cleaned_data["images"]
+        if upload is None:
+            if self.staged is None:
+                raise forms.ValidationError("Choose the zip of images.")
+            return None
         if Path(upload.name).suffix.lower() != ".zip":
             raise forms.ValidationError("Upload the images as one .zip file.")
         return upload
@@ -43,26 +67,67 @@ def _may_import(user) -> bool:
 def case_set_import(request: HttpRequest) -> HttpResponse:
     if not _may_import(request.user):
         raise Http404("No such page")
-    form = CaseImportForm(request.POST or None, request.FILES or None)
+    form = CaseImportForm(request.POST or None, request.FILES or None, user_id=request.user.pk)
     problems: list = []
+    staged = form.staged
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        manifest, images = _uploads_or_staged(request, data, staged)
         try:
-            report = case_import_uploads(manifest=data["manifest"], images=data["images"],
+            report = case_import_uploads(manifest=manifest, images=images,
                                          case_set_name=data["name"], taxonomy=data["taxonomy"],
                                          actor=request.user, description=data["description"])
         except CaseImportError as exc:
             problems = exc.problems
+            staged = _restage(request, manifest, images, staged)
         else:
+            if staged is not None:
+                staged_discard(token=staged.token)
             for message in report.messages:
                 messages.success(request, message)
             return redirect("case_sets")
-    return render(request, "imports/import.html", {"form": form, "problems": problems})
+        finally:
+            for handle in (manifest, images):
+                handle.close()
+    elif request.method == "POST" and (request.FILES.get("manifest") or request.FILES.get("images")):
+        # A form problem (a missing name, say): keep what was chosen; the other file can come later.
+        manifest, images = request.FILES.get("manifest"), request.FILES.get("images")
+        if manifest is not None and images is not None:
+            staged = _restage(request, manifest, images, staged)
+    return render(request, "imports/import.html", {
+        "form": form, "problems": problems, "staged": staged,
+        "reference": import_reference(form.cleaned_data.get("taxonomy") if form.is_bound and form.is_valid()
+                                      else None),
+    })
+
+
+def _uploads_or_staged(request: HttpRequest, data: dict, staged: StagedUpload | None):
+    """The files to import: each newly chosen file, else the one kept from the last attempt."""
+    kept = staged_files(token=staged.token, user_id=request.user.pk) if staged is not None else None
+    manifest = data["manifest"] or (kept[0] if kept else None)
+    images = data["images"] or (kept[1] if kept else None)
+    if kept is not None:
+        for unused, used in ((kept[0], manifest), (kept[1], images)):
+            if unused is not used:
+                unused.close()
+    return manifest, images
+
+
+def _restage(request: HttpRequest, manifest, images, previous: StagedUpload | None) -> StagedUpload:
+    for handle in (manifest, images):
+        handle.seek(0)
+    staged = uploads_stage(user_id=request.user.pk, manifest=manifest, images=images)
+    if previous is not None:
+        staged_discard(token=previous.token)
+    return staged
 
 
 @login_required
 def case_sets(request: HttpRequest) -> HttpResponse:
     if not _may_import(request.user):
         raise Http404("No such page")
-    sets = CaseSet.objects.select_related("taxonomy").annotate(n_cases=Count("cases")).order_by("name")
-    return render(request, "imports/case_sets.html", {"case_sets": sets})
+    # Only the sets this user may see (imported, or used by their staff studies; site staff: all).
+    sets = (case_sets_for_user(request.user).select_related("taxonomy").annotate(n_cases=Count("cases"))
+            .order_by("name"))
+    coordinated = set(case_sets_for_coordinator(request.user).values_list("pk", flat=True))
+    return render(request, "imports/case_sets.html", {"case_sets": sets, "coordinated": coordinated})
