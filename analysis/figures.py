@@ -143,13 +143,16 @@ def reader_boxes(values: Mapping[str, Sequence[float]], ylabel: str, title: str)
     return to_base64_png(figure)
 
 
-def model_beside_readers(benchmark: ModelBenchmark, labels: Mapping[str, str] | None = None) -> str:
-    """Each reader's top-1 and top-3 accuracy per arm (points), the readers' mean (bar) and the model (line)."""
-    figure = _figure(6.4, 3.4)
+def model_beside_readers(
+    benchmark: ModelBenchmark, labels: Mapping[str, str] | None = None, outcomes: tuple[str, ...] = ("top1", "top3")
+) -> str:
+    """Each reader's accuracy per arm (points), the readers' mean (bar) and the model (line), one panel per
+    outcome (top-1 and/or top-3: the report draws the one analysed)."""
+    figure = _figure(3.4 * len(outcomes) if len(outcomes) > 1 else 3.8, 3.4)
     arms = benchmark.arms
     rng = np.random.default_rng(0)  # jitter only
-    for index, outcome in enumerate(("top1", "top3")):
-        axes = figure.add_subplot(1, 2, index + 1)
+    for index, outcome in enumerate(outcomes):
+        axes = figure.add_subplot(1, len(outcomes), index + 1)
         for position, arm in enumerate(arms):
             comparison = benchmark.comparison(arm, outcome)
             values = [r.accuracy for r in comparison.readers]

@@ -354,13 +354,11 @@ def model_section(result: CompareResult) -> str:
         f"{fmt(top1.value)} (95 % CI {fmt(top1.ci_low)} to {fmt(top1.ci_high)}) and its top-3 accuracy "
         f"{fmt(benchmark.top3.value)} (95 % CI {fmt(benchmark.top3.ci_low)} to {fmt(benchmark.top3.ci_high)})."
     )
-    parts = [
-        image(figures.model_beside_readers(benchmark, labels), "model accuracy beside each reader's"),
-        paragraph(text),
+    parts = [*_model_figure(result, benchmark, labels), paragraph(text),
         html_table(model_benchmark_table(benchmark).drop(columns="arm_role")),
         paragraph(model_auc_text(benchmark)),
     ]
-    if benchmark.auc is not None and result.roc is None:
+    if benchmark.auc is not None and result.roc is None and result.outcome != "malignancy_score":
         parts.append(image(figures.roc_curves((), None, model_curve(benchmark)), "model ROC curve"))
     parts += [paragraph(w, "warn") for w in benchmark.warnings]
     parts.append(
@@ -375,6 +373,28 @@ def model_section(result: CompareResult) -> str:
         )
     )
     return section("model", "Model beside the readers", *parts)
+
+
+MODEL_OUTCOME_PANELS = {"correct_top1": ("top1",), "correct_top3": ("top3",)}
+
+
+def _model_figure(result: CompareResult, benchmark: ModelBenchmark, labels: dict) -> list[str]:
+    """The figure for the outcome analysed: top-1 or top-3 accuracy, the malignancy ROC for the malignancy
+    score; other outcomes have no model counterpart, so both accuracies are shown and that is said."""
+    if result.outcome == "malignancy_score":
+        if benchmark.auc is None:
+            return [paragraph("No model ROC: no case with both a malignant and a benign reference among those read.",
+                              "note")]
+        if result.roc is not None:
+            return _roc_parts(result.roc, model_curve(benchmark))[:1]
+        return [image(figures.roc_curves((), None, model_curve(benchmark)), "model ROC curve")]
+    panels = MODEL_OUTCOME_PANELS.get(result.outcome)
+    parts = [image(figures.model_beside_readers(benchmark, labels, panels or ("top1", "top3")),
+                   "model accuracy beside each reader's")]
+    if panels is None:
+        parts.append(paragraph(f"The model gives no '{result.outcome}'; it is shown beside the readers on the "
+                               "diagnosis (top-1 and top-3 accuracy).", "note"))
+    return parts
 
 
 def model_auc_text(benchmark: ModelBenchmark) -> str:

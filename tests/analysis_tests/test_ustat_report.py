@@ -62,3 +62,24 @@ def test_ustat_report_has_overview_ni_and_methods():
     html = ustat_report(main, {}, ni)
     assert "Reader subset design" in html and "Non-inferiority (auc, margin 0.050" in html
     assert "valid for fully crossed, split-plot, reader-subset and unpaired designs" in html
+
+
+def test_model_beside_readers_figure_follows_the_outcome(monkeypatch):
+    from analysis import figures, report
+    from tests.analysis_tests.test_model_benchmark import model_outputs, readings_table
+
+    drawn = []
+    monkeypatch.setattr(figures, "model_beside_readers", lambda b, labels, outcomes: drawn.append(outcomes) or "")
+    monkeypatch.setattr(figures, "roc_curves", lambda *a: drawn.append("roc") or "")
+    readings = readings_table()
+    for outcome, expected in (("correct_top1", ("top1",)), ("correct_top3", ("top3",)),
+                              ("malignancy_score", "roc"), ("management_appropriate", ("top1", "top3"))):
+        drawn.clear()
+        if outcome not in readings.columns:
+            readings[outcome] = 1
+        result = compare(readings, outcome=outcome, control="unaided", treatment="ai", fit_glmm=False,
+                         model_outputs=model_outputs())
+        section = report.model_section(result)
+        assert drawn[0] == expected, outcome
+        if outcome == "management_appropriate":
+            assert "gives no" in section
