@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -72,6 +72,9 @@ class MixedModelSummary:
     arm_estimates: tuple[ArmEstimate, ...]
     warnings: tuple[str, ...] = ()
     error: str | None = None
+    reduced_from: str | None = None  # the requested formula when a simpler one is reported
+    boundary: tuple[str, ...] = ()  # random-effect groups with variance estimated at 0
+    attempts: tuple[dict, ...] = ()  # every formula tried, in order: {formula, outcome}
 
     def to_dict(self) -> dict:
         empty = {"estimate": None, "ci_low": None, "ci_high": None, "p_value": None}
@@ -92,6 +95,9 @@ class MixedModelSummary:
             "random_effects": [dict(row) for row in self.random_effects],
             "warnings": list(self.warnings),
             "error": self.error,
+            "reduced_from": self.reduced_from,
+            "boundary": list(self.boundary),
+            "attempts": [dict(a) for a in self.attempts],
         }
 
 
@@ -110,6 +116,28 @@ def reduced_formula(formula: str, term: str = ARM_TERM) -> str | None:
         return None
     kept = [t for t in terms if t != term] or ["1"]
     return f"{lhs.strip()} ~ {' + '.join(kept)}"
+
+
+def fallback_formulas(formula: str) -> list[str]:
+    """The formula, then ever simpler ones, in the documented fallback order.
+
+    Random terms are dropped one at a time: terms with more grouping factors (interactions such as
+    ``(1|case:arm)``) before main terms, the last written first, down to one random term. For the
+    default model: full, without (1|case:arm), without (1|reader:arm) too, then (1|reader) alone.
+    """
+    lhs, _, rhs = formula.partition("~")
+    terms = [t.strip() for t in _split_top_level(rhs)]
+    random = [t for t in terms if t.startswith("(") and "|" in t]
+    order = sorted(
+        range(len(random)), key=lambda i: (-random[i].count(":"), -i)
+    )  # the first in this order is dropped first
+    out = [formula]
+    dropped: set[str] = set()
+    for index in order[: max(0, len(random) - 1)]:
+        dropped.add(random[index])
+        kept = [t for t in terms if t not in dropped]
+        out.append(f"{lhs.strip()} ~ {' + '.join(kept)}")
+    return out
 
 
 def _split_top_level(text: str) -> list[str]:
@@ -133,8 +161,15 @@ def fit_mixed_model(
     treatment: str,
     formula: str | None,
     binary: bool,
+    fallback: bool = True,
 ) -> MixedModelSummary:
-    """Fit the mixed model; failures come back as a summary with `error` set, never raised."""
+    """Fit the mixed model; failures come back as a summary with `error` set, never raised.
+
+    If the requested model raises or does not converge, the next formula of `fallback_formulas`
+    is fitted, and so on; the first that converges is reported with `reduced_from` set to the
+    requested formula and a warning saying why. If none converges, the first fit that ran at
+    all is reported with its non-convergence warnings; if none ran, `error` says why each failed.
+    """
     formula = formula or default_formula(outcome)
     family = "binomial" if binary else "gaussian"
     frame = model_data(data.dropna(subset=[outcome]), treatment)
@@ -142,14 +177,57 @@ def fit_mixed_model(
         from analysis.glmm import fit_glmm, likelihood_ratio_test
     except ImportError as exc:  # the engine ships separately; the rest of the report stands
         return _failed(formula, family, len(frame), f"mixed-model engine unavailable: {exc}")
-    try:
-        full = fit_glmm(frame, formula, family=family)
-        reduced_text = reduced_formula(formula)
-        reduced = fit_glmm(frame, reduced_text, family=family) if reduced_text else None
-        lrt = likelihood_ratio_test(full, reduced) if reduced is not None else None
-    except Exception as exc:  # noqa: BLE001 - report any fitting failure, keep the analysis
-        return _failed(formula, family, len(frame), f"{type(exc).__name__}: {exc}")
-    return summarise(full, lrt, control=control, treatment=treatment, family=family)
+    candidates = fallback_formulas(formula) if fallback else [formula]
+    attempts: list[dict] = []
+    first_ran = None
+    chosen = None
+    for candidate in candidates:
+        try:
+            fit = fit_glmm(frame, candidate, family=family)
+        except Exception as exc:  # noqa: BLE001 - report any fitting failure, keep the analysis
+            attempts.append({"formula": candidate, "outcome": f"failed: {type(exc).__name__}: {exc}"})
+            continue
+        if fit.converged:
+            attempts.append({"formula": candidate, "outcome": "converged"})
+            chosen = fit
+            break
+        reasons = "; ".join(w for w in fit.warnings if not w.startswith("boundary")) or "not converged"
+        attempts.append({"formula": candidate, "outcome": f"did not converge: {reasons}"})
+        first_ran = first_ran or fit
+    notes: list[str] = []
+    if chosen is None and first_ran is not None:
+        chosen = first_ran
+        notes.append(
+            f"no model in the fallback order converged; reporting the non-converged fit of {chosen.formula}"
+        )
+    if chosen is None:
+        detail = " | ".join(f"{a['formula']}: {a['outcome']}" for a in attempts)
+        summary = _failed(formula, family, len(frame), f"no mixed model could be fitted ({detail})")
+        return replace(summary, attempts=tuple(attempts))
+    if chosen.formula != formula:
+        why = attempts[0]["outcome"]
+        notes.insert(
+            0,
+            f"the requested model {formula} {why}; reported instead: {chosen.formula} (fallback order: "
+            "interaction terms dropped first, last written first)",
+        )
+    lrt = None
+    reduced_text = reduced_formula(chosen.formula)
+    if reduced_text:
+        try:
+            reduced = fit_glmm(frame, reduced_text, family=family)
+            lrt = likelihood_ratio_test(chosen, reduced)
+        except Exception as exc:  # noqa: BLE001 - the Wald p-value still stands
+            notes.append(
+                f"likelihood-ratio test unavailable ({type(exc).__name__}: {exc}); p-value is Wald z"
+            )
+    summary = summarise(chosen, lrt, control=control, treatment=treatment, family=family)
+    return replace(
+        summary,
+        warnings=(*notes, *summary.warnings),
+        reduced_from=formula if chosen.formula != formula else None,
+        attempts=tuple(attempts),
+    )
 
 
 def _failed(formula: str, family: str, n_obs: int, message: str) -> MixedModelSummary:
@@ -194,6 +272,7 @@ def summarise(
         lrt=lrt_dict,
         arm_estimates=arm_estimates(full, family, control, treatment),
         warnings=tuple(str(w) for w in full.warnings),
+        boundary=tuple(getattr(full, "boundary", ())),
     )
 
 

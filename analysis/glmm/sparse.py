@@ -30,6 +30,7 @@ from scipy.linalg.lapack import dpotrf, dpotri
 
 MAX_DENSE_LEVELS = 12_000  # width of the dense Schur block (12,000^2 doubles = 1.1 GB)
 DENSE_C_ENTRIES = 25_000_000  # largest dense E x R block (200 MB)
+DENSE_C_RATIO = 100.0  # BLAS flops per scattered entry at which the dense C pays (measured here)
 BATCH_ENTRIES = 4_000_000  # entries of the per-block products processed at once (memory bound)
 
 
@@ -106,7 +107,9 @@ class BlockPlan:
         best = None
         for t in range(len(codes)):
             group = [t] + [
-                s for s in range(len(codes)) if s != t and nested_in(codes[s], n_levels[s], codes[t], n_levels[t])
+                s
+                for s in range(len(codes))
+                if s != t and nested_in(codes[s], n_levels[s], codes[t], n_levels[t])
             ]
             q_rest = sum(n_levels[s] for s in range(len(codes)) if s not in group)
             key = (q_rest, -n_levels[t])
@@ -142,7 +145,7 @@ class BlockPlan:
         # most of R (fully crossed designs); the per-block form when each sees a few (platforms)
         block_products = float(b * np.sum(self.m.astype(float) ** 2))
         self.dense_c = (
-            self.q_e * q_r <= DENSE_C_ENTRIES and self.q_e * float(q_r) ** 2 < 100.0 * block_products
+            self.q_e * q_r <= DENSE_C_ENTRIES and self.q_e * float(q_r) ** 2 < DENSE_C_RATIO * block_products
         )
         if self.dense_c:
             self.er_dense = {
@@ -210,7 +213,10 @@ class BlockFactor:
         # C = L^-1 A_ER, block by block on the shared pattern
         c = np.zeros(p.nnz)
         for t in range(b):
-            c += self.linv[p.entry_block, p.entry_slot, t] * er[p.entry_base + t * p.m[p.entry_block] + p.entry_j]
+            c += (
+                self.linv[p.entry_block, p.entry_slot, t]
+                * er[p.entry_base + t * p.m[p.entry_block] + p.entry_j]
+            )
         self.c = c
         schur = self._rest_block(w)
         for blocks_, size in p.batches:
@@ -322,9 +328,10 @@ class BlockFactor:
             # K = L^-T C on the shared pattern
             kk = np.zeros(p.nnz)
             for t in range(p.b):
-                kk += self.linv[p.entry_block, t, p.entry_slot] * self.c[
-                    p.entry_base + t * p.m[p.entry_block] + p.entry_j
-                ]
+                kk += (
+                    self.linv[p.entry_block, t, p.entry_slot]
+                    * self.c[p.entry_base + t * p.m[p.entry_block] + p.entry_j]
+                )
             q_sel = np.zeros(p.nnz)  # (K S^-1) on the pattern
             for blocks_, size in p.batches:
                 kc = self._block_values(kk, blocks_, size)
