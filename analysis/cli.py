@@ -67,6 +67,9 @@ def _compare_parser(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="CSV/Parquet with case, model_top1, model_top3, model_malignant_score: the model beside the readers",
     )
+    parser.add_argument("--margin", type=float,
+                        help="non-inferiority margin on the outcome scale (accuracy loss for a 0/1 outcome)")
+    parser.add_argument("--alpha", type=float, default=0.025, help="one-sided level of the non-inferiority test")
     parser.add_argument("--out", required=True, type=Path)
     _columns(parser)
     parser.set_defaults(run=run_compare)
@@ -74,7 +77,13 @@ def _compare_parser(parser: argparse.ArgumentParser) -> None:
 
 def run_compare(args: argparse.Namespace) -> int:
     result = _compare(args)
-    _write_compare(result, args.out)
+    extra = {}
+    if getattr(args, "margin", None) is not None:
+        from analysis.noninferiority import glmm_non_inferiority
+
+        extra["non_inferiority"] = glmm_non_inferiority(
+            result.glmm, margin=args.margin, alpha=args.alpha, control_rate=result.reader_level.control.mean)
+    _write_compare(result, args.out, extra)
     block = result.reader_level
     model = f"; model top-1 {result.model.top1.value:.3f}" if result.model is not None else ""
     print(
@@ -107,13 +116,13 @@ def _compare(args: argparse.Namespace):
     )
 
 
-def _write_compare(result, out: Path) -> None:
+def _write_compare(result, out: Path, extra: dict | None = None) -> None:
     """results.json, tables/*.csv and report.html (matplotlib is imported only now)."""
     from analysis.report import compare_report
     from analysis.results import write_json, write_tables
     from analysis.tables import compare_tables
 
-    write_json(out / "results.json", result.to_dict())
+    write_json(out / "results.json", result.to_dict() | (extra or {}))
     write_tables(out / "tables", compare_tables(result))
     (out / "report.html").write_text(compare_report(result), encoding="utf-8")
 

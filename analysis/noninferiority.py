@@ -71,3 +71,41 @@ def intersection_union(tests: dict[str, NonInferiority]) -> dict:
         "p_value": max(t.p_value for t in tests.values()),
         "endpoints": {name: test.to_dict() for name, test in tests.items()},
     }
+
+
+def glmm_non_inferiority(glmm, *, margin: float, alpha: float = DEFAULT_ALPHA, control_rate: float | None = None) -> dict:
+    """Non-inferiority from the mixed model's treatment effect (Wald, normal), `margin` on the outcome scale.
+
+    Gaussian: treatment - control difference in means against -margin. Binomial: the margin is a loss of
+    accuracy (proportion), turned into an odds-ratio margin at the control arm's marginal accuracy p0,
+    OR_margin = odds(p0 - margin) / odds(p0); non-inferior when the one-sided lower bound of the OR exceeds it.
+    """
+    from analysis.estimability import glmm_effect
+
+    validate_margin(margin, alpha)
+    base = {"engine": "glmm", "margin": margin, "alpha": alpha}
+    if glmm is None:
+        return base | {"decision": "not estimable", "reason": "no mixed model was fitted"}
+    checked = glmm_effect(glmm.to_dict())
+    if not checked["estimable"]:
+        return base | {"decision": "not estimable", "reason": checked["reason"]}
+    z = float(stats.norm.ppf(0.975))
+    effect = glmm.treatment_effect
+    if glmm.family != "binomial":
+        se = (effect.ci_high - effect.ci_low) / (2 * z)
+        return base | {"scale": "difference in means"} | non_inferiority(
+            estimate=effect.estimate, se=se, df=None, margin=margin, alpha=alpha).to_dict()
+    marginal = {a.arm: a.marginal for a in glmm.arm_estimates}
+    p0 = next(iter(marginal.values()), None) if marginal else control_rate
+    if p0 is None or not 0 < p0 - margin < 1 or not 0 < p0 < 1:
+        return base | {"decision": "not estimable", "reason": f"control accuracy {p0} leaves no room for the margin"}
+    log_margin = math.log((p0 - margin) / (1 - p0 + margin)) - math.log(p0 / (1 - p0))
+    beta, se = effect.estimate, (effect.ci_high - effect.ci_low) / (2 * z)
+    q = float(stats.norm.ppf(1 - alpha))
+    bound = beta - q * se
+    p = float(stats.norm.sf((beta - log_margin) / se)) if se > 0 else math.nan
+    return base | {
+        "scale": "odds ratio", "control_accuracy": p0, "margin_odds_ratio": math.exp(log_margin),
+        "estimate": math.exp(beta), "bound": math.exp(bound), "p_value": p,
+        "decision": NON_INFERIOR if bound > log_margin else NOT_SHOWN,
+    }

@@ -176,3 +176,42 @@ def test_cli_reads_an_imrmc_file_and_still_reproduces_vandyke(tmp_path):
     assert_allclose(results["rrrc"]["df2"], PUBLISHED["rrrc"]["df2"], atol=5e-5)
     ni = results["non_inferiority"]
     assert_allclose(ni["bound"], results["rrrc"]["difference"] - stats.t.ppf(0.975, ni["df"]) * results["rrrc"]["se"])
+
+
+def test_glmm_non_inferiority_on_both_scales():
+    import math
+
+    from analysis.mixed import ArmEstimate, MixedModelSummary, TreatmentEffect
+    from analysis.noninferiority import glmm_non_inferiority
+
+    z = stats.norm.ppf(0.975)
+
+    def summary(family, estimate, se, arms=()):
+        effect = TreatmentEffect(estimate, estimate - z * se, estimate + z * se, 0.02)
+        odds = TreatmentEffect(math.exp(estimate), math.exp(estimate - z * se), math.exp(estimate + z * se), 0.02)
+        return MixedModelSummary("y ~ arm", family, "laplace", True, -1.0, 100, (), ({"group": "reader", "variance": 0.2},),
+                                 odds if family == "binomial" else None, effect, None, arms)
+
+    gaussian = glmm_non_inferiority(summary("gaussian", 0.1, 0.2), margin=0.5)
+    assert_allclose(gaussian["bound"], 0.1 - stats.norm.ppf(0.975) * 0.2)
+    assert gaussian["decision"] == "non-inferior" and gaussian["scale"] == "difference in means"
+    # binomial: control accuracy 0.7, margin 0.1 -> OR margin odds(0.6)/odds(0.7) = 1.5 / 2.333 = 0.642857
+    arms = (ArmEstimate("c", 0.72, 0.7), ArmEstimate("t", 0.75, 0.73))
+    binary = glmm_non_inferiority(summary("binomial", 0.1, 0.2, arms), margin=0.1)
+    assert_allclose(binary["margin_odds_ratio"], (0.6 / 0.4) / (0.7 / 0.3))
+    assert_allclose(binary["bound"], math.exp(0.1 - stats.norm.ppf(0.975) * 0.2))
+    assert binary["decision"] == "non-inferior"  # exp(-0.292) = 0.747 > 0.643
+    assert glmm_non_inferiority(summary("binomial", 0.1, 0.2, arms), margin=0.02)["decision"] != "non-inferior"
+    assert glmm_non_inferiority(None, margin=0.1)["decision"] == "not estimable"
+
+
+def test_cli_compare_takes_a_margin(tmp_path):
+    from analysis.simulate import StudySpec, simulate_study
+
+    path = tmp_path / "readings.csv"
+    simulate_study(StudySpec(n_readers=6, n_cases=10), seed=1).to_csv(path, index=False)
+    out = tmp_path / "out"
+    assert main(["compare", "--readings", str(path), "--outcome", "correct_top1", "--control", "unaided",
+                 "--treatment", "ai", "--no-glmm", "--margin", "0.05", "--out", str(out)]) == 0
+    ni = json.loads((out / "results.json").read_text())["non_inferiority"]
+    assert ni["engine"] == "glmm" and ni["decision"] == "not estimable" and ni["margin"] == 0.05
