@@ -97,7 +97,7 @@ def test_coordinator_runs_a_study(live_server, chromium_path, people, uploads, t
             call_command("register_simulated", MODEL, accuracy=0.8)
             _create_study(coord, base, expect)
             _precompute(coord, expect)
-            reader_link = _invite(coord, "Reader", "open", expect)
+            reader_link = _invite(coord, "Reader", "open", expect, label="sent to clinic A")
             stats_link = _invite(coord, "Statistician", "single", expect)
             _launch(coord, expect)
 
@@ -111,6 +111,10 @@ def test_coordinator_runs_a_study(live_server, chromium_path, people, uploads, t
             expect(readings.locator("strong")).to_have_text("1")
             expect(readings.locator("span")).to_have_text("of 4 readings")
             coord.screenshot(path=str(ARTIFACTS / "coordinator_progress.png"), full_page=True)
+            row.locator("td").first.get_by_role("link").click()
+            expect(coord.get_by_role("heading", name="Reader profile")).to_be_visible()
+            expect(coord.locator("main")).to_contain_text("gp_reader")
+            expect(coord.locator("main")).to_contain_text("General practitioner")
 
             content = _statistician_downloads(stats, stats_link, tmp_path, expect)
         finally:
@@ -169,14 +173,28 @@ def _import_case_set(page, uploads, expect):
     page.screenshot(path=str(ARTIFACTS / "import_problems.png"), full_page=True)
     assert not m.CaseSet.objects.exists() and not m.Case.objects.exists() and not m.CaseImage.objects.exists()
 
-    # The name survives the failed post; the files have to be chosen again.
+    # The name survives the failed post, and so do the files: the zip is kept, only the manifest is chosen again.
     expect(page.get_by_label("Case set name")).to_have_value(CASE_SET)
+    kept = page.get_by_role("note").filter(has_text="Kept from your last attempt")
+    expect(kept).to_contain_text("manifest.csv")
+    expect(kept).to_contain_text("images.zip")
+    expect(page.locator(".allowed-values")).to_contain_text("Melanocytic naevus")
     page.get_by_label("Manifest (.csv or .json)").set_input_files(uploads["good"])
-    page.get_by_label("Images (.zip)").set_input_files(uploads["zip"])
-    page.get_by_role("button", name="Import").click()
+    page.get_by_role("button", name="Import again").click()
     expect(page.get_by_role("heading", name="Case sets")).to_be_visible()
     expect(page.get_by_role("status")).to_contain_text("Imported 2 cases, 4 images.")
     expect(page.get_by_role("row", name=CASE_SET)).to_contain_text("2")
+    page.get_by_role("link", name=CASE_SET).click()
+    expect(page.get_by_role("heading", name=CASE_SET)).to_be_visible()
+    expect(page.locator("table.cases tbody tr")).to_have_count(2)
+    page.get_by_label("Reference diagnosis").select_option(label="Melanoma (1)")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#case-count")).to_have_text("1 of 2 cases match.")
+    expect(page.locator("table.cases tbody tr")).to_have_count(1)
+    expect(page.locator("table.cases tbody tr").first).to_contain_text("PL-1")
+    thumbs = page.locator("table.cases .thumbs img")
+    expect(thumbs).to_have_count(2)
+    assert page.evaluate("() => [...document.querySelectorAll('.thumbs img')].every(i => i.naturalWidth > 0)")
 
 
 def _create_study(page, base, expect):
@@ -198,7 +216,7 @@ def _create_study(page, base, expect):
 
 
 def _precompute(page, expect):
-    page.get_by_role("link", name="AI outputs").click()
+    page.get_by_role("navigation", name="Study pages").get_by_role("link", name="AI outputs").click()
     expect(page.get_by_role("heading", name="AI outputs")).to_be_visible()
     expect(page.locator("#precompute-progress")).to_contain_text("No precompute has run")
     page.get_by_role("button", name="Precompute missing outputs").click()
@@ -206,19 +224,26 @@ def _precompute(page, expect):
     expect(progress.locator(".badge").first).to_have_text("Done", timeout=20_000)
     expect(progress).to_contain_text("2 done of 2 cases")
     expect(page.get_by_text("2 of 2 cases have a finished output.")).to_be_visible()
-    # The AI outputs page has no study tabs and its crumb does not link the study: back via My studies.
-    page.locator("#main").get_by_role("link", name="My studies").click()
-    page.get_by_role("link", name="Manage study").click()
+    expect(page.get_by_text("Every case has its AI output: nothing left to compute.")).to_be_visible()
+    expect(page.get_by_role("button", name="Precompute missing outputs")).to_have_count(0)
+    # The same study tabs, in the same place, on the AI outputs page as on the study's own pages.
+    tabs = page.get_by_role("navigation", name="Study pages")
+    expect(tabs.locator('[aria-current="page"]')).to_have_text("AI outputs")
+    expect(tabs.get_by_role("link")).to_have_text(
+        ["Overview", "Settings", "Invitations", "Progress", "AI outputs", "Model evaluation", "Analyses"])
+    tabs.get_by_role("link", name="Overview").click()
     expect(page.get_by_role("heading", name=TITLE)).to_be_visible()
+    expect(page.locator(".next-step")).to_contain_text("Create the invitation links")
 
 
-def _invite(page, role, kind, expect):
+def _invite(page, role, kind, expect, label=""):
     """Create one link on the Invitations tab and read it back from the page."""
-    page.get_by_role("link", name="Invitations").click()
+    page.get_by_role("navigation", name="Study pages").get_by_role("link", name="Invitations").click()
     links = page.locator("table.invitations input[readonly]")
     before = set(links.evaluate_all("els => els.map(e => e.value)"))
     page.get_by_label("Role").select_option(label=role)
     page.get_by_label("Open link (several people)" if kind == "open" else "Single-use link (one person)").check()
+    page.get_by_label("Label (optional)").fill(label)
     page.get_by_role("button", name="Create").click()
     expect(page.get_by_role("status")).to_contain_text("Invitation links created")
     expect(links).to_have_count(len(before) + 1)
@@ -226,12 +251,14 @@ def _invite(page, role, kind, expect):
     row = page.locator("table.invitations tbody tr", has=page.locator(f'input[value="{url}"]'))
     expect(row.locator("td").nth(1)).to_have_text(role)
     expect(row.locator("td").nth(2)).to_contain_text("open" if kind == "open" else "single-use")
+    if label:
+        expect(row.locator(".invite-label")).to_have_text(label)
     assert "/join/" in url, url
     return url
 
 
 def _launch(page, expect):
-    page.get_by_role("link", name="Overview").click()
+    page.get_by_role("navigation", name="Study pages").get_by_role("link", name="Overview").click()
     page.get_by_role("link", name="Review and launch…").click()
     expect(page.get_by_role("heading", name="Launch")).to_be_visible()
     page.get_by_role("button", name="Launch the study").click()
