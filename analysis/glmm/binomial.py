@@ -42,8 +42,11 @@ def bernoulli_deviance(y: np.ndarray, eta: np.ndarray) -> float:
 class BinomialLaplace:
     """Deviance and gradient over x = (theta, beta); remembers the last modes as a warm start."""
 
-    def __init__(self, y: np.ndarray, X: np.ndarray, structure: ReStructure) -> None:
+    def __init__(
+        self, y: np.ndarray, X: np.ndarray, structure: ReStructure, offset: np.ndarray | None = None
+    ) -> None:
         self.y, self.X, self.s = y, X, structure
+        self.offset = np.zeros(len(y)) if offset is None else offset  # fixed part not estimated
         self.n_theta = structure.n_terms
         # last solution and du*/dx there: a first-order prediction of the next modes
         self.anchor: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -67,7 +70,7 @@ class BinomialLaplace:
     def modes(self, x: np.ndarray) -> Mode:
         """Penalised IRLS (Newton with step halving) for u given theta and beta."""
         theta, beta = self.split(x)
-        fixed = self.X @ beta
+        fixed = self.X @ beta + self.offset
         u = self._start(x)
         value, eta = self._penalised(fixed, theta, u)
         for _ in range(PIRLS_MAX_ITER):

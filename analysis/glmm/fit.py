@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,7 @@ HESSIAN_STEP = 1e-4  # lme4's deriv12 delta; we difference the analytic gradient
 SEPARATION_LOGIT = 10.0  # |beta| beyond this on the logit scale means a probability of ~0 or ~1
 ESCAPE_PROBE = 1e-2  # theta at which the slope is probed when an optimum sits at theta = 0
 ESCAPE_RESTART = 0.5  # theta restarted from when the deviance falls away from 0
+PROFILE_TOL = 1e-5  # |zeta - z| at which a profile limit is accepted
 ITERATION_LIMIT = "optimiser did not converge within 1000 iterations"
 FAILURES = ("model failed", "penalised IRLS", "optimiser")  # warnings that mean converged=False
 
@@ -34,6 +36,10 @@ def fit_glmm(
     reml: bool = False,
     *,
     engine: str = "auto",
+    profile: tuple[str, ...] = (),
+    level: float = 0.95,
+    start: GlmmResult | None = None,
+    standard_errors: bool = True,
 ) -> GlmmResult:
     """Fit ``formula`` (lme4 syntax, random intercepts only) by maximum likelihood.
 
@@ -42,6 +48,11 @@ def fit_glmm(
     gaussian: lme4::lmer's profiled deviance, ML by default or REML with ``reml=True``.
     engine: "auto" (by structure), "sparse" (block elimination, ``analysis.glmm.sparse``) or
     "dense" (one-term elimination); all give the same numbers to rounding.
+    profile: fixed-effect terms that get a profile-likelihood CI at ``level`` (lme4's
+    ``confint(method = "profile")``; each costs a few refits, so none by default).
+    start: a previous fit of the same formula (e.g. on similar simulated data): its theta and
+    beta are the starting point instead of theta = 1 and the GLM (warm start).
+    standard_errors: False skips the Hessian (SEs are NaN): enough for likelihood-ratio tests.
     """
     if family not in ("binomial", "gaussian"):
         raise ValueError(f"family must be 'binomial' or 'gaussian', not {family!r}")
@@ -53,10 +64,31 @@ def fit_glmm(
     design = build_design(data, parsed, family)
     structure = ReStructure(design.codes, design.n_levels, engine)
     notes = _design_warnings(design)
+    for term in profile:
+        if term not in design.column_names:
+            raise ValueError(
+                f"cannot profile {term!r}: fixed-effect terms are {', '.join(design.column_names)}"
+            )
+    if profile and reml:
+        raise ValueError("profile intervals of fixed effects need an ML fit (reml=False)")
+    x0 = None
+    if start is not None and len(start.theta) == len(design.codes):
+        x0 = np.concatenate([start.theta, [e.estimate for e in start.fixed_effects]])
+        if len(x0) != len(design.codes) + design.X.shape[1] or not np.all(np.isfinite(x0)):
+            x0 = None
+    options = FitOptions(profile, level, x0, standard_errors)
     with _single_threaded_blas():
         if family == "binomial":
-            return _fit_binomial(formula, design, structure, notes)
-        return _fit_gaussian(formula, design, structure, reml, notes)
+            return _fit_binomial(formula, design, structure, notes, options)
+        return _fit_gaussian(formula, design, structure, reml, notes, options)
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    profile: tuple[str, ...] = ()
+    level: float = 0.95
+    x0: np.ndarray | None = None
+    standard_errors: bool = True
 
 
 @contextmanager
@@ -244,15 +276,42 @@ def _separation_warnings(names: tuple[str, ...], beta: np.ndarray) -> list[str]:
     ]
 
 
-def _fit_binomial(formula: str, design: Design, structure: ReStructure, notes: list[str]) -> GlmmResult:
+def _fit_binomial(
+    formula: str, design: Design, structure: ReStructure, notes: list[str], options: FitOptions = FitOptions()
+) -> GlmmResult:
     problem = BinomialLaplace(design.y, design.X, structure)
     k = structure.n_terms
-    x0 = np.concatenate([np.ones(k), _glm_start(design.y, design.X)])  # lme4 also starts at theta = 1
+    x0 = options.x0
+    if x0 is None:
+        x0 = np.concatenate([np.ones(k), _glm_start(design.y, design.X)])  # lme4 also starts at theta = 1
     x, ok = _minimise(problem.value_and_gradient, x0, k)
+    warnings = list(notes)
+    if not options.standard_errors:
+        deviance = problem.deviance(x)
+        theta, beta = np.abs(x[:k]), x[k:]
+        if not ok:
+            warnings.append(ITERATION_LIMIT)
+        if problem.pirls_failures:
+            warnings.append(f"penalised IRLS did not converge in {problem.pirls_failures} evaluations")
+        warnings += _singular_warnings(design.groups, theta)
+        nan = np.full((len(beta), len(beta)), np.nan)
+        converged = not any(w.startswith(FAILURES) for w in warnings)
+        return _result(
+            formula,
+            "binomial",
+            "Laplace (ML)",
+            converged,
+            -deviance / 2,
+            design,
+            beta,
+            nan,
+            theta**2,
+            warnings,
+            theta=theta,
+        )
     x, h = _newton_polish(problem, x)
     deviance, g = problem.value_and_gradient(x)
     theta, beta = np.abs(x[:k]), x[k:]
-    warnings = list(notes)
     vcov = _hessian_vcov(h, x, k)
     if vcov is None:
         warnings.append(
@@ -268,9 +327,88 @@ def _fit_binomial(formula: str, design: Design, structure: ReStructure, notes: l
     warnings += _singular_warnings(design.groups, theta)
     warnings += _separation_warnings(design.column_names, beta)
     converged = not any(w.startswith(FAILURES) for w in warnings)
+    intervals = []
+    for term in options.profile:
+        j = design.column_names.index(term)
+        se = float(np.sqrt(vcov[j, j]))
+        interval = _profile_binomial(design, structure, x, j, deviance, se, options.level)
+        intervals.append((term, options.level, *interval))
     return _result(
-        formula, "binomial", "Laplace (ML)", converged, -deviance / 2, design, beta, vcov, theta**2, warnings
+        formula,
+        "binomial",
+        "Laplace (ML)",
+        converged,
+        -deviance / 2,
+        design,
+        beta,
+        vcov,
+        theta**2,
+        warnings,
+        theta=theta,
+        profile_ci=tuple(intervals),
     )
+
+
+def _profile_root(
+    zeta: Callable[[float], float], estimate: float, se: float, level: float
+) -> tuple[float, float]:
+    """Where the signed root deviance zeta(b) = sign(b - estimate) sqrt(dev(b) - dev) is -/+ z.
+
+    zeta is close to linear in b (exactly so for a Gaussian likelihood), so a secant through
+    (estimate, 0) started at the Wald limit converges in a few refits; brentq takes over if not.
+    """
+    from scipy.optimize import brentq
+    from scipy.stats import norm
+
+    z = float(norm.ppf(0.5 + level / 2.0))
+    out = []
+    for side in (-1.0, 1.0):
+        target = side * z
+        b, value = estimate + target * se, None
+        for _ in range(8):
+            value = zeta(b)
+            if abs(value - target) < PROFILE_TOL:
+                break
+            if value * side <= 1e-8:  # flat profile: step out
+                b = estimate + 2.0 * (b - estimate)
+                continue
+            b = estimate + (b - estimate) * target / value
+        if value is None or abs(value - target) >= PROFILE_TOL:
+            low, high = sorted((estimate, estimate + 4.0 * target * se))
+            while (zeta(high if side > 0 else low) - target) * side < 0:
+                if side > 0:
+                    high = estimate + 2.0 * (high - estimate)
+                else:
+                    low = estimate + 2.0 * (low - estimate)
+            b = brentq(lambda t, goal=target: zeta(t) - goal, low, high, xtol=1e-10)
+        out.append(float(b))
+    return out[0], out[1]
+
+
+def _profile_binomial(
+    design: Design,
+    structure: ReStructure,
+    x_hat: np.ndarray,
+    j: int,
+    deviance: float,
+    se: float,
+    level: float,
+) -> tuple[float, float]:
+    """Profile CI of beta_j: refit (theta, other betas) with beta_j fixed, as an offset."""
+    k = structure.n_terms
+    keep = [c for c in range(design.X.shape[1]) if c != j]
+    problem = BinomialLaplace(design.y, design.X[:, keep], structure)
+    estimate = float(x_hat[k + j])
+    starts = {1.0: np.delete(x_hat, k + j), -1.0: np.delete(x_hat, k + j)}
+
+    def zeta(b: float) -> float:
+        side = 1.0 if b >= estimate else -1.0
+        problem.offset = design.X[:, j] * b
+        x, _ = _minimise(problem.value_and_gradient, starts[side], k)
+        starts[side] = x  # warm start for the next point on this side
+        return side * float(np.sqrt(max(problem.deviance(x) - deviance, 0.0)))
+
+    return _profile_root(zeta, estimate, se, level)
 
 
 def _central_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, step: float = 1e-6) -> np.ndarray:
@@ -278,15 +416,24 @@ def _central_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, step: flo
     return np.array([(f(x + e) - f(x - e)) / (2 * step) for e in eye])
 
 
+def _gaussian_objective(profile: GaussianProfile) -> ValueAndGradient:
+    # theta enters only through theta^2 and products, so the deviance is even: |theta| is allowed
+    objective = lambda t: profile.deviance(np.abs(t))  # noqa: E731
+    return lambda t: (objective(t), _central_gradient(objective, t))
+
+
 def _fit_gaussian(
-    formula: str, design: Design, structure: ReStructure, reml: bool, notes: list[str]
+    formula: str,
+    design: Design,
+    structure: ReStructure,
+    reml: bool,
+    notes: list[str],
+    options: FitOptions = FitOptions(),
 ) -> GlmmResult:
     profile = GaussianProfile(design.y, design.X, structure, reml)
     k = structure.n_terms
-    # theta enters only through theta^2 and products, so the deviance is even: |theta| is allowed
-    objective = lambda t: profile.deviance(np.abs(t))  # noqa: E731
-    fun = lambda t: (objective(t), _central_gradient(objective, t))  # noqa: E731
-    theta, ok = _minimise(fun, np.ones(k), k)
+    start = options.x0[:k] if options.x0 is not None else np.ones(k)
+    theta, ok = _minimise(_gaussian_objective(profile), start, k)
     solution = profile.solve(theta)
     sigma2 = profile.sigma2(solution)
     warnings = list(notes)
@@ -294,19 +441,56 @@ def _fit_gaussian(
         warnings.append(ITERATION_LIMIT)
     warnings += _singular_warnings(design.groups, theta)
     variances = np.append(sigma2 * theta**2, sigma2)
+    vcov = sigma2 * np.linalg.inv(solution.rx)
+    deviance = profile.deviance(theta)
+    intervals = []
+    for term in options.profile:
+        j = design.column_names.index(term)
+        interval = _profile_gaussian(
+            design, structure, theta, solution.beta, j, deviance, vcov, options.level
+        )
+        intervals.append((term, options.level, *interval))
     return _result(
         formula,
         "gaussian",
         "REML" if reml else "ML",
         ok,
-        -profile.deviance(theta) / 2,
+        -deviance / 2,
         design,
         solution.beta,
-        sigma2 * np.linalg.inv(solution.rx),
+        vcov,
         variances,
         warnings,
         groups=(*design.groups, "Residual"),
+        theta=theta,
+        profile_ci=tuple(intervals),
     )
+
+
+def _profile_gaussian(
+    design: Design,
+    structure: ReStructure,
+    theta_hat: np.ndarray,
+    beta: np.ndarray,
+    j: int,
+    deviance: float,
+    vcov: np.ndarray,
+    level: float,
+) -> tuple[float, float]:
+    """Profile CI of beta_j for an ML linear mixed model: y - x_j b refitted over theta."""
+    k = structure.n_terms
+    keep = [c for c in range(design.X.shape[1]) if c != j]
+    estimate = float(beta[j])
+    starts = {1.0: theta_hat.copy(), -1.0: theta_hat.copy()}
+
+    def zeta(b: float) -> float:
+        side = 1.0 if b >= estimate else -1.0
+        shifted = GaussianProfile(design.y - design.X[:, j] * b, design.X[:, keep], structure, reml=False)
+        theta, _ = _minimise(_gaussian_objective(shifted), starts[side], k)
+        starts[side] = theta
+        return side * float(np.sqrt(max(shifted.deviance(theta) - deviance, 0.0)))
+
+    return _profile_root(zeta, estimate, float(np.sqrt(vcov[j, j])), level)
 
 
 def _result(
@@ -321,6 +505,8 @@ def _result(
     variances: np.ndarray,
     warnings: list[str],
     groups: tuple[str, ...] | None = None,
+    theta: np.ndarray | None = None,
+    profile_ci: tuple = (),
 ) -> GlmmResult:
     se = np.sqrt(np.diag(vcov))
     return GlmmResult(
@@ -342,4 +528,6 @@ def _result(
             g for g, v in zip(groups or design.groups, variances, strict=True) if g != "Residual" and v == 0.0
         ),
         vcov=tuple(tuple(float(c) for c in row) for row in vcov),
+        profile_ci=tuple(profile_ci),
+        theta=tuple(float(t) for t in theta) if theta is not None else (),
     )

@@ -36,6 +36,10 @@ class GlmmResult:
     warnings: tuple[str, ...]
     # random-effect groups whose variance is estimated at the boundary 0 (singular fit)
     boundary: tuple[str, ...] = ()
+    # profile-likelihood confidence intervals: (term, level, low, high), as confint(method = "profile")
+    profile_ci: tuple[tuple[str, float, float, float], ...] = ()
+    # relative covariance parameters at the optimum (a warm start for refits of similar data)
+    theta: tuple[float, ...] = field(default=(), repr=False, compare=False)
     # covariance of the fixed-effect estimates, rows in fixed_effects order (for contrasts)
     vcov: tuple[tuple[float, ...], ...] = field(default=(), repr=False, compare=False)
 
@@ -51,6 +55,13 @@ class GlmmResult:
             if effect.group == group:
                 return effect
         raise KeyError(f"no random effect {group!r}")
+
+    def profile_interval(self, term: str) -> tuple[float, float]:
+        """(low, high) of the profile-likelihood CI of `term` on the linear-predictor scale."""
+        for name, _level, low, high in self.profile_ci:
+            if name == term:
+                return low, high
+        raise KeyError(f"no profile interval for {term!r}; fit with profile=({term!r},)")
 
     def odds_ratio(self, term: str, level: float = 0.95) -> dict[str, float]:
         """exp(estimate) with a Wald confidence interval; meaningful for the binomial family."""
@@ -75,6 +86,9 @@ class GlmmResult:
             "random_effects": [asdict(e) for e in self.random_effects],
             "warnings": list(self.warnings),
             "boundary": list(self.boundary),
+            "profile_ci": [
+                {"term": t, "level": lv, "ci_low": lo, "ci_high": hi} for t, lv, lo, hi in self.profile_ci
+            ],
         }
 
 
