@@ -10,14 +10,16 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django.http import Http404
 from django.utils import timezone
 
 from readerstudy.models import (
@@ -27,6 +29,7 @@ from readerstudy.models import (
     ManagementOption,
     Membership,
     Reading,
+    ReadingDraft,
     ScheduleItem,
     Study,
     StudyStatus,
@@ -77,10 +80,12 @@ def _position_sql() -> str:
     """One statement for the reader's current item and progress (see :func:`reader_position`)."""
     quote = connection.ops.quote_name
     items, readings = quote(ScheduleItem._meta.db_table), quote(Reading._meta.db_table)
+    drafts = quote(ReadingDraft._meta.db_table)
+    drafted = quote(ReadingDraft._meta.get_field("schedule_item").column)
     answered_by = quote(Reading._meta.get_field("schedule_item").column)
     columns = ", ".join(f"i.{quote(f.column)}" for f in ScheduleItem._meta.concrete_fields)
     return f"""
-        SELECT {columns}, p.total, p.done, p.cases, p.number
+        SELECT {columns}, p.total, p.done, p.cases, p.number, d.{quote("data")} AS draft_data
         FROM (
             SELECT COUNT(s.id) AS total, COUNT(r.id) AS done,
                    COALESCE(SUM(CASE WHEN s.phase = 1 THEN 1 ELSE 0 END), 0) AS cases,
@@ -95,6 +100,7 @@ def _position_sql() -> str:
             WHERE s.membership_id = %s
         ) p
         LEFT JOIN {items} i ON i.id = p.current_id
+        LEFT JOIN {drafts} d ON d.{drafted} = i.id
     """
 
 
@@ -113,11 +119,25 @@ def reader_position(membership: Membership) -> Position:
     progress = Progress(done=done, total=total, number=max(1, min(number, cases)), cases=cases)
     if row.pk is None:
         return Position(item=None, progress=progress)
-    for name in ("total", "done", "cases", "number"):
+    draft = row.draft_data
+    for name in ("total", "done", "cases", "number", "draft_data"):
         delattr(row, name)
+    setattr(row, DRAFT_ATTR, json.loads(draft) if isinstance(draft, str) else draft)
     row.membership = membership  # the row was filtered on it: no query to reach the reader again
     row.study = membership.study
     return Position(item=row, progress=progress)
+
+
+DRAFT_ATTR = "_reader_draft"
+
+
+def draft_for(item: ScheduleItem) -> dict[str, Any] | None:
+    """The reader's saved draft answer to `item` (loaded with the position for the current item)."""
+    if hasattr(item, DRAFT_ATTR):
+        return getattr(item, DRAFT_ATTR)
+    data = ReadingDraft.objects.filter(schedule_item_id=item.pk).values_list("data", flat=True).first()
+    setattr(item, DRAFT_ATTR, data)
+    return data
 
 
 def current_item(membership: Membership) -> ScheduleItem | None:
@@ -144,19 +164,127 @@ def session_opens_at(membership: Membership) -> dt.datetime | None:
     return membership.session1_completed_at + dt.timedelta(days=days)
 
 
-def washout_pending(membership: Membership, item: ScheduleItem, now: dt.datetime | None = None) -> dt.datetime | None:
-    """The opening time if `item` is in session 2 and the washout has not passed, else None."""
-    if item.session != 2:
-        return None
+def session2_open(membership: Membership, now: dt.datetime | None = None) -> bool:
+    """Session 2 opens only once every session-1 item is answered and the washout has passed."""
+    if membership.session1_completed_at is None:
+        return False
     opens = session_opens_at(membership)
-    now = now or timezone.now()
-    return opens if opens is not None and now < opens else None
+    return opens is None or (now or timezone.now()) >= opens
+
+
+def washout_pending(membership: Membership, item: ScheduleItem, now: dt.datetime | None = None) -> dt.datetime | None:
+    """The opening time if `item` is in session 2 and session 2 is not open yet (None when it is open,
+    or when session 1 is unfinished: then there is no date to give yet, and the item is still closed)."""
+    if item.session != 2 or session2_open(membership, now):
+        return None
+    return session_opens_at(membership)
+
+
+# --- the open set: the one rule for what a reader may open, see, time and answer now --------------
+
+OPEN_FLAG = "_reader_open_now"
+
+
+class ItemNotOpen(Http404):
+    """A schedule item that is not open to its reader now was about to be shown, timed or answered.
+
+    A 404 (never rendered): every path that shows an item checks :func:`item_is_open` first."""
+
+
+def reader_ready(membership: Membership) -> bool:
+    """The reader has passed the steps before the cases: consent, the questions about them, the
+    instructions."""
+    if needs_consent(membership.study) and membership.consented_at is None:
+        return False
+    return bool(membership.demographics_done and membership.instructions_seen)
+
+
+def needs_consent(study: Study) -> bool:
+    """Readers give consent here when the study has consent text or collected consent elsewhere (then
+    they confirm it). Launch refuses a study with neither, so every reader of a launched study has a
+    consent record before their first case."""
+    return bool(study.consent_text.strip()) or consent_collected_elsewhere(study)
+
+
+def consent_collected_elsewhere(study: Study) -> bool:
+    """The audited study setting ``consent_elsewhere``: consent was collected outside the platform."""
+    return study_settings_for(study).consent_elsewhere
+
+
+def open_items(membership: Membership, *, now: dt.datetime | None = None) -> QuerySet[ScheduleItem]:
+    """The schedule items the reader may open now: the single definition every page, partial, API
+    operation, image and service uses (through :func:`item_is_open`).
+
+    - the study is launched and the reader has passed the steps before the cases;
+    - the item is unanswered;
+    - session 2 only once session 1 is complete and the washout has passed;
+    - phase 2 only once the same case's phase 1 is answered; phase 1 never after its phase 2 was shown;
+    - without ``allow_back`` only the reader's current item (their first unanswered one); with it,
+      any item that passes the rules above (``allow_back`` moves only within this set).
+    """
+    study = membership.study
+    if study.status != StudyStatus.LAUNCHED or not reader_ready(membership):
+        return ScheduleItem.objects.none()
+    mine = ScheduleItem.objects.filter(membership_id=membership.pk)
+    items = mine.filter(reading__isnull=True)
+    if not session2_open(membership, now):
+        items = items.exclude(session=2)
+    phase1_pending = mine.filter(case_id=OuterRef("case_id"), session=OuterRef("session"), phase=1,
+                                 position__lt=OuterRef("position"), reading__isnull=True)
+    phase2_shown = mine.filter(case_id=OuterRef("case_id"), session=OuterRef("session"), phase=2,
+                               position__gt=OuterRef("position"), shown_at__isnull=False)
+    items = items.exclude(Q(phase=2) & Exists(phase1_pending)).exclude(Q(phase=1) & Exists(phase2_shown))
+    if not study_settings_for(study).allow_back:
+        first = mine.filter(reading__isnull=True).order_by("position").values("pk")[:1]
+        items = items.filter(pk=Subquery(first))
+    return items
+
+
+def item_is_open(membership: Membership, item: ScheduleItem, *, now: dt.datetime | None = None) -> bool:
+    """Whether `item` is in the reader's open set now (the answer is kept on the instance for this request)."""
+    known = getattr(item, OPEN_FLAG, None)
+    if known is not None:
+        return known
+    if item.membership_id != membership.pk:
+        return False
+    result = open_items(membership, now=now).filter(pk=item.pk).exists()
+    setattr(item, OPEN_FLAG, result)
+    return result
+
+
+def mark_open(item: ScheduleItem, is_open: bool) -> None:
+    """Record on the instance what this request established (a service after answering it: closed)."""
+    setattr(item, OPEN_FLAG, is_open)
+
+
+def require_open(membership: Membership, item: ScheduleItem) -> None:
+    if not item_is_open(membership, item):
+        raise ItemNotOpen("This case is not open now")
+
+
+def not_open_reason(membership: Membership, item: ScheduleItem) -> tuple[str, str]:
+    """Why `item` is not open (a code and a sentence for the reader), for refusals only."""
+    if Reading.objects.filter(schedule_item_id=item.pk).exists():
+        return "answered", "This case has already been answered; your answer was kept."
+    if item.session == 2 and not session2_open(membership):
+        return "washout", "Session 2 is not open yet."
+    mine = ScheduleItem.objects.filter(membership_id=item.membership_id, case_id=item.case_id, session=item.session)
+    if item.phase == 2 and mine.filter(phase=1, position__lt=item.position, reading__isnull=True).exists():
+        return "phase_order", "Answer this case without AI first."
+    if item.phase == 1 and mine.filter(phase=2, position__gt=item.position, shown_at__isnull=False).exists():
+        return "phase_locked", "The AI suggestion for this case has been shown; phase 1 is locked."
+    return "not_current", "This is not your current case."
 
 
 def reader_state(membership: Membership) -> tuple[str, Position | None]:
-    """The reader's next step and, once they are reading, where they are (looked up once)."""
+    """The reader's next step and, once they are reading, where they are (looked up once).
+
+    The current item (the first unanswered one) passes the phase rules of the open set by
+    construction, so whether it is open is decided here without a query: the study is launched,
+    the reader is ready, and it is not a session-2 item before session 2 opens.
+    """
     study = membership.study
-    if study.consent_text.strip() and membership.consented_at is None:
+    if needs_consent(study) and membership.consented_at is None:
         return "consent", None
     if not membership.demographics_done:
         return "demographics", None
@@ -167,7 +295,10 @@ def reader_state(membership: Membership) -> tuple[str, Position | None]:
     if study.status != StudyStatus.LAUNCHED:
         return "unavailable", None
     position = reader_position(membership)
-    return ("end" if position.item is None else "case"), position
+    if position.item is None:
+        return "end", position
+    mark_open(position.item, position.item.session != 2 or session2_open(membership))
+    return "case", position
 
 
 def reader_step(membership: Membership) -> tuple[str, ScheduleItem | None]:
@@ -176,30 +307,24 @@ def reader_step(membership: Membership) -> tuple[str, ScheduleItem | None]:
     return step, position.item if position else None
 
 
-def _open_items(membership: Membership) -> QuerySet[ScheduleItem]:
-    """Unanswered items the reader may open now: phase 2 only once its phase 1 is answered."""
-    phase1_open = ScheduleItem.objects.filter(
-        membership_id=membership.pk, case_id=OuterRef("case_id"), session=OuterRef("session"), phase=1,
-        reading__isnull=True,
-    )
-    return (ScheduleItem.objects.filter(membership_id=membership.pk, reading__isnull=True)
-            .filter(~Q(phase=2) | ~Exists(phase1_open)))
-
-
 def chosen_item(membership: Membership, item_id: int) -> ScheduleItem | None:
-    """With ``allow_back``, the unanswered item the reader chose to return to (None if not allowed)."""
+    """With ``allow_back``, the open item the reader chose to return to (None if not open)."""
     if not study_settings_for(membership.study).allow_back:
         return None
-    return (_open_items(membership).select_related("case", "arm", "study", "study__case_set",
-                                                   "study__model_version")
+    item = (open_items(membership).select_related("case", "arm", "study", "study__case_set",
+                                                  "study__model_version")
             .filter(pk=item_id).first())
+    if item is not None:
+        item.membership = membership
+        mark_open(item, True)
+    return item
 
 
 def skip_target(membership: Membership, item: ScheduleItem) -> ScheduleItem | None:
     """With ``allow_back``: the next open item after `item` (wrapping round), to come back to it later."""
     if not study_settings_for(membership.study).allow_back:
         return None
-    others = _open_items(membership).exclude(pk=item.pk).exclude(case_id=item.case_id, session=item.session)
+    others = open_items(membership).exclude(pk=item.pk).exclude(case_id=item.case_id, session=item.session)
     return others.filter(position__gt=item.position).order_by("position").first() or \
         others.order_by("position").first()
 
@@ -223,10 +348,20 @@ def _band(score: float) -> str:
 def ai_display_for_item(item: ScheduleItem) -> dict[str, Any] | None:
     """Exactly what the AI panel shows for `item` (also stored as the reading's snapshot), or None.
 
-    Reads the precomputed ModelOutput of the study's model version; never computes on request.
+    Refuses (:class:`ItemNotOpen`) an item that is not open to its reader now: the AI output of a
+    case out of turn, of a phase-2 twin during phase 1 or of session 2 before the washout is never
+    computed for a response. Reads the precomputed ModelOutput; never computes on request.
     """
     if not item_shows_ai(item):
         return None
+    membership = item.membership
+    membership.study = item.study
+    require_open(membership, item)
+    return _ai_display(item)
+
+
+def _ai_display(item: ScheduleItem) -> dict[str, Any] | None:
+    """The AI display of an AI item, whoever asks (callers: :func:`ai_display_for_item` and tests)."""
     study = item.study
     model = study.model_version
     if model is None:
@@ -406,3 +541,86 @@ def item_may_view_image(membership: Membership, image_case_id: int) -> bool:
     return ScheduleItem.objects.filter(
         membership=membership, case_id=image_case_id, shown_at__isnull=False
     ).exists()
+
+
+# --- the reader's own summaries: the end page and the home page ----------------------------------
+
+@dataclass(frozen=True)
+class EndSummary:
+    """What the reader did: cases answered, time spent and, in feedback studies after the last case,
+    their accuracy against the reference (measured readings only; training cases are left out)."""
+
+    cases: int
+    readings: int
+    minutes: int
+    accuracy: dict[str, Any] | None
+
+
+def end_summary(membership: Membership) -> EndSummary:
+    readings = list(
+        Reading.objects.filter(schedule_item__membership_id=membership.pk)
+        .select_related("schedule_item__case__reference")
+        .only("differential", "active_ms", "shown_at", "submitted_at", "schedule_item__phase",
+              "schedule_item__training", "schedule_item__case_id", "schedule_item__case__reference__code")
+    )
+    cases = len({r.schedule_item.case_id for r in readings})
+    seconds = sum(
+        (r.active_ms / 1000) if r.active_ms else max(0.0, (r.submitted_at - r.shown_at).total_seconds())
+        for r in readings
+    )
+    accuracy = None
+    study = membership.study
+    if study_settings_for(study).feedback and membership.completed_at is not None:
+        measured = [r for r in readings if not r.schedule_item.training]
+        if study.design == Design.SEQUENTIAL:  # the final (phase 2) answer of each case
+            measured = [r for r in measured if r.schedule_item.phase == 2]
+        top1 = sum(bool(r.differential) and r.differential[0] == r.schedule_item.case.reference.code
+                   for r in measured)
+        top_k = sum(r.schedule_item.case.reference.code in (r.differential or []) for r in measured)
+        n = len(measured)
+        accuracy = {"n": n, "top1": top1, "top_k": top_k,
+                    "top1_percent": round(100 * top1 / n) if n else None,
+                    "top_k_percent": round(100 * top_k / n) if n else None}
+    return EndSummary(cases=cases, readings=len(readings), minutes=round(seconds / 60), accuracy=accuracy)
+
+
+@dataclass(frozen=True)
+class HomeStatus:
+    """A reader's status in one study for the home page, with the next action."""
+
+    label: str             # "Not started", "In progress", "Completed", "Paused", "Session 2 opens on", ...
+    done: int
+    total: int
+    opens_at: dt.datetime | None
+    action: str            # the link's label; "" when there is nothing to do
+    url_name: str          # the link's URL name (reverse with the study slug)
+
+
+def reader_home_status(membership: Membership) -> HomeStatus:
+    study = membership.study
+    progress = reader_position(membership).progress if study.status != StudyStatus.DRAFT else \
+        Progress(done=0, total=0, number=1, cases=0)
+    done, total = progress.done, progress.total
+
+    def status(label: str, action: str = "", url_name: str = "reader:start",
+               opens_at: dt.datetime | None = None) -> HomeStatus:
+        return HomeStatus(label=label, done=done, total=total, opens_at=opens_at, action=action, url_name=url_name)
+
+    if total and done >= total:
+        return status("Completed", "See your summary", "reader:end")
+    if study.status == StudyStatus.CLOSED:
+        return status("Closed", "See your summary", "reader:end")
+    if study.status == StudyStatus.DRAFT:
+        return status("Not open yet")
+    if study.status == StudyStatus.PAUSED:
+        return status("Paused")
+    if membership.session1_completed_at is not None and not session2_open(membership):
+        return status("Session 2 opens on", opens_at=session_opens_at(membership))
+    if done == 0:
+        return status("Not started", "Start the study")
+    return status("In progress", "Continue reading")
+
+
+def reader_schedule_so_far(membership: Membership) -> QuerySet[ScheduleItem]:
+    """The reader's items already shown to them (answered or not): never the items ahead."""
+    return ScheduleItem.objects.filter(membership_id=membership.pk, shown_at__isnull=False)

@@ -146,6 +146,27 @@ class StudySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class ReaderStudySerializer(serializers.ModelSerializer):
+    """A study as its readers see it: what they are asked to do, never the design, the arms' settings
+    (assist, faulty rate), the seed or the study settings (allocation concealment)."""
+
+    class Meta:
+        model = Study
+        fields = ["slug", "title", "description", "status", "instructions", "consent_text", "consent_version",
+                  "created_at", "launched_at", "closed_at"]
+        read_only_fields = fields
+
+
+class StudyForUserSerializer(serializers.BaseSerializer):
+    """A study as the asking user may see it: readers get :class:`ReaderStudySerializer`, staff the
+    full :class:`StudySerializer` (context ``reader_study_ids``: the studies the user reads)."""
+
+    def to_representation(self, study: Study) -> dict:
+        if study.pk in self.context.get("reader_study_ids", ()):
+            return ReaderStudySerializer(study).data
+        return StudySerializer(study).data
+
+
 class StudyWriteSerializer(serializers.Serializer):
     """Create (all required fields) or update (any subset) a study; arms only while it is a draft."""
 
@@ -216,16 +237,22 @@ class StudyProgressSerializer(serializers.Serializer):
 
 
 class ScheduleItemSerializer(serializers.ModelSerializer):
-    arm = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    """An item already shown to the reader: no arm, no repeat flag (allocation stays concealed)."""
+
     answered = serializers.SerializerMethodField()
+    ai_shown = serializers.SerializerMethodField()
 
     class Meta:
         model = ScheduleItem
-        fields = ["id", "position", "phase", "session", "arm", "training", "repeat", "shown_at", "answered"]
+        fields = ["id", "position", "phase", "session", "training", "shown_at", "answered", "ai_shown"]
         read_only_fields = fields
 
     def get_answered(self, item: ScheduleItem) -> bool:
         return bool(getattr(item, "answered", False))
+
+    def get_ai_shown(self, item: ScheduleItem) -> bool:
+        """Whether the reader's answer to this item was given with AI output shown."""
+        return bool(getattr(item, "ai_shown", False))
 
 
 class ReaderCaseSerializer(serializers.ModelSerializer):
@@ -276,9 +303,12 @@ class CurrentItemSerializer(serializers.Serializer):
 
 
 class NextItemSerializer(serializers.Serializer):
-    step = serializers.ChoiceField(choices=["consent", "demographics", "instructions", "case", "end", "unavailable"])
+    step = serializers.ChoiceField(choices=["consent", "demographics", "instructions", "case", "wait", "end",
+                                            "unavailable"])
     done = serializers.IntegerField()
     total = serializers.IntegerField()
+    opens_at = serializers.DateTimeField(required=False,
+                                         help_text="step wait: when session 2 opens (crossover washout).")
     form = AnswerFormSerializer()
     item = CurrentItemSerializer(allow_null=True)
 

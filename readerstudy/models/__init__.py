@@ -1,7 +1,7 @@
 """The study domain's data model, one module per domain."""
 
 from .cases import Case, CaseImage, CaseSet, ImageRole, ReferenceSource, Sex
-from .readings import AnalysisRun, AuditEvent, Reading, RunStatus
+from .readings import AnalysisRun, AuditEvent, Reading, ReadingDraft, RunStatus
 from .studies import (
     AgeBand,
     Arm,
@@ -11,6 +11,7 @@ from .studies import (
     Design,
     Invitation,
     Membership,
+    MembershipDemographics,
     Profession,
     ReaderProfile,
     Role,
@@ -23,7 +24,7 @@ from .taxonomy import Appropriateness, Condition, ConditionGroup, ManagementOpti
 __all__ = [
     "AgeBand", "AnalysisRun", "Appropriateness", "Arm", "ArmKind", "AuditEvent", "Case", "CaseImage",
     "CaseSet", "Condition", "ConditionGroup", "ConsentRecord", "DermoscopyUse", "Design", "ImageRole",
-    "Invitation", "ManagementOption", "ManagementRating", "Membership", "Profession", "ReaderProfile",
-    "Reading", "ReferenceSource", "Role", "RunStatus", "ScheduleItem", "Sex", "Study", "StudyStatus",
+    "Invitation", "ManagementOption", "ManagementRating", "Membership", "MembershipDemographics", "Profession", "ReaderProfile",
+    "Reading", "ReadingDraft", "ReferenceSource", "Role", "RunStatus", "ScheduleItem", "Sex", "Study", "StudyStatus",
     "Taxonomy",
 ]

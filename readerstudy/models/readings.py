@@ -45,6 +45,21 @@ class Reading(models.Model):
         return f"Reading of schedule item {self.schedule_item_id}"
 
 
+class ReadingDraft(models.Model):
+    """The reader's unfinished answer to one schedule item, kept so that leaving loses nothing.
+
+    One per schedule item (upserted), never a reading: not counted in progress, never exported,
+    deleted when the reading is stored. ``data`` holds the case form's fields as posted
+    (differential, other_text, confidence, management, malignancy)."""
+
+    schedule_item = models.OneToOneField(ScheduleItem, on_delete=models.CASCADE, related_name="draft")
+    data = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Draft for schedule item {self.schedule_item_id}"
+
+
 class AuditEvent(models.Model):
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     action = models.CharField(max_length=60, db_index=True)

@@ -10,9 +10,25 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from readerstudy.models import ConsentRecord, Membership, ReaderProfile, ScheduleItem
+from readerstudy.models import (
+    ConsentRecord,
+    Membership,
+    MembershipDemographics,
+    ReaderProfile,
+    ReadingDraft,
+    ScheduleItem,
+)
+from readerstudy.selectors_reader import (
+    consent_collected_elsewhere,
+    require_open,
+    study_settings_for,
+    taxonomy_lookups,
+)
 from readerstudy.services.audit import audit_record
+from readerstudy.services.taxonomy import OTHER_CODE
 
+# Hashed before the consent text when the study's consent was collected outside the platform.
+ELSEWHERE_PREFIX = "[consent collected elsewhere]\n"
 PROFILE_FIELDS = ("profession", "years_experience", "dermoscopy_use", "country", "age_band")
 
 
@@ -22,7 +38,10 @@ def consent_record(*, membership: Membership, agreed: bool) -> ConsentRecord:
     if not agreed:
         raise ValidationError({"agree": "Tick the box to give your consent, or close this page to decline."})
     study = membership.study
-    digest = hashlib.sha256(study.consent_text.encode("utf-8")).hexdigest()
+    elsewhere = consent_collected_elsewhere(study)
+    # With consent collected elsewhere the reader confirms that; the record says so in its digest.
+    shown = (ELSEWHERE_PREFIX if elsewhere else "") + study.consent_text
+    digest = hashlib.sha256(shown.encode("utf-8")).hexdigest()
     record, created = ConsentRecord.objects.get_or_create(
         membership=membership, consent_version=study.consent_version, defaults={"text_sha256": digest}
     )
@@ -32,20 +51,29 @@ def consent_record(*, membership: Membership, agreed: bool) -> ConsentRecord:
     if created:
         audit_record(
             actor=membership.user, action="reader.consent", study=study, obj=record,
-            data={"consent_version": record.consent_version, "text_sha256": digest},
+            data={"consent_version": record.consent_version, "text_sha256": digest, "elsewhere": elsewhere},
         )
     return record
 
 
 @transaction.atomic
 def demographics_save(*, membership: Membership, data: dict[str, Any]) -> ReaderProfile:
-    """Store the reader's profile (shared across their studies) and mark the step done."""
+    """Store this study's snapshot of the reader's answers and mark the step done.
+
+    The snapshot (:class:`MembershipDemographics`) is what this study's exports read; it is taken
+    once and changes only by an audited correction. The profile keeps the last answers, to
+    pre-fill the form in the reader's next study; changing it never touches earlier studies.
+    """
     values = {name: data[name] for name in PROFILE_FIELDS}
     profile = ReaderProfile.objects.filter(user=membership.user).first() or ReaderProfile(user=membership.user)
     for name, value in values.items():
         setattr(profile, name, value)
     profile.full_clean()
     profile.save()
+    if not MembershipDemographics.objects.filter(membership=membership).exists():
+        snapshot = MembershipDemographics(membership=membership, **values)
+        snapshot.full_clean()
+        snapshot.save()
     membership.demographics_done = True
     membership.save(update_fields=["demographics_done"])
     audit_record(
@@ -65,7 +93,12 @@ def instructions_seen(*, membership: Membership) -> None:
 
 
 def item_mark_shown(*, item: ScheduleItem) -> dt.datetime:
-    """Set the item's shown time the first time it is shown; later views (resume) keep it."""
+    """Set the item's shown time the first time it is shown; later views (resume) keep it.
+
+    Only an item open to its reader now starts its clock (else :class:`ItemNotOpen`, a 404)."""
+    membership = item.membership
+    membership.study = item.study
+    require_open(membership, item)
     if item.shown_at is not None:  # loaded with the item; once set it never changes
         return item.shown_at
     return _item_mark_shown_first(item=item)
@@ -84,3 +117,38 @@ def _item_mark_shown_first(*, item: ScheduleItem) -> dt.datetime:
     else:  # another request showed it first: keep its time
         item.shown_at = ScheduleItem.objects.values_list("shown_at", flat=True).get(pk=item.pk)
     return item.shown_at
+
+
+DRAFT_TEXT_MAX = 200
+
+
+def _draft_data(study_settings, taxonomy_id: int, payload: dict[str, Any]) -> dict[str, Any]:
+    """What a draft keeps of the posted case form: known codes in order, short strings, nothing else."""
+    known = taxonomy_lookups(taxonomy_id).names
+    codes = [str(code).strip()[:40] for code in payload.get("differential") or []]
+    differential = [code if code in known or code == OTHER_CODE else "" for code in codes][:study_settings.top_k]
+    while differential and not differential[-1]:
+        differential.pop()
+
+    def short(name: str, limit: int = 40) -> str:
+        return " ".join(str(payload.get(name) or "").split())[:limit]
+
+    return {"differential": differential, "other_text": short("other_text", DRAFT_TEXT_MAX),
+            "confidence": short("confidence", 3), "management": short("management"),
+            "malignancy": short("malignancy", 3)}
+
+
+@transaction.atomic
+def draft_save(*, membership: Membership, item: ScheduleItem, payload: dict[str, Any]) -> ReadingDraft:
+    """Keep the reader's unfinished answer to their open item (one draft per item, replaced each time).
+
+    A draft is not a reading: it is never counted, validated as an answer or exported, and it is
+    deleted when the reading is stored. Refuses (:class:`ItemNotOpen`) an item that is not open."""
+    membership.study = item.study
+    require_open(membership, item)
+    data = _draft_data(study_settings_for(item.study), item.study.case_set.taxonomy_id, payload)
+    draft, created = ReadingDraft.objects.update_or_create(schedule_item=item, defaults={"data": data})
+    if created:
+        audit_record(actor=membership.user, action="reader.draft", study=item.study, obj=item,
+                     data={"position": item.position, "phase": item.phase})
+    return draft

@@ -22,15 +22,18 @@ from django.utils.dateparse import parse_datetime
 from readerstudy.models import (
     Membership,
     Reading,
+    ReadingDraft,
     ScheduleItem,
     Study,
     StudyStatus,
 )
 from readerstudy.selectors_reader import (
     ai_display_for_item,
+    item_is_open,
+    mark_open,
+    not_open_reason,
     study_settings_for,
     taxonomy_lookups,
-    washout_pending,
 )
 from readerstudy.services.audit import audit_record
 from readerstudy.services.reader_flow import item_mark_shown
@@ -54,22 +57,27 @@ class ReadingRefused(Exception):
 
 
 def reading_submit(
-    *, membership: Membership, item: ScheduleItem, payload: Mapping[str, Any], idempotency_key: str | uuid.UUID
+    *, membership: Membership, item: ScheduleItem, payload: Mapping[str, Any],
+    idempotency_key: str | uuid.UUID | None
 ) -> tuple[Reading, bool]:
     """Store the reader's answer to `item`; returns (reading, created).
 
     payload keys: differential (codes, most likely first; OTHER for "not listed"), other_text (the
     words for OTHER), confidence, management, malignancy, first_input_at (ISO 8601 or epoch ms,
     client clock), active_ms, client_timeout.
-    Raises ValidationError (answer problems, by field) or ReadingRefused.
+
+    Order of the checks: a retry (same key) or a second tab (an answered item) gets the stored
+    reading back; then the item must be open to the reader now (:func:`open_items`: their turn,
+    the phase order, the washout), else ReadingRefused; only then is the key validated and the
+    answer checked (ValidationError by field). A timed-out answer is always accepted: whatever was
+    entered that is valid is kept, the rest dropped (and named in the audit), possibly nothing.
     """
-    key = _parse_key(idempotency_key)
     with transaction.atomic():
-        return _submit_locked(membership=membership, item=item, payload=payload, key=key)
+        return _submit_locked(membership=membership, item=item, payload=payload, raw_key=idempotency_key)
 
 
 def _submit_locked(
-    *, membership: Membership, item: ScheduleItem, payload: Mapping[str, Any], key: uuid.UUID
+    *, membership: Membership, item: ScheduleItem, payload: Mapping[str, Any], raw_key: str | uuid.UUID | None
 ) -> tuple[Reading, bool]:
     # Only the item's own row is locked; the study comes in the same query, read inside the transaction.
     locked = (
@@ -78,6 +86,7 @@ def _submit_locked(
         .get(pk=item.pk, membership=membership)
     )
     locked.membership = membership
+    key = _parse_key_or_none(raw_key)
     earlier = _earlier_reading(locked, key)
     if earlier is not None:
         return earlier, False
@@ -86,12 +95,16 @@ def _submit_locked(
     membership.study = study
     settings = study_settings_for(study)
     _check_open(study)
-    _check_turn(membership, locked, settings)
+    _check_turn(membership, locked)
+    if key is None:
+        raise ValidationError({"idempotency_key": "Missing or malformed submission key; reload the page."})
 
     shown_at = locked.shown_at or item_mark_shown(item=locked)
     now = timezone.now()
-    timed_out = _timed_out(settings, shown_at, now, bool(payload.get("client_timeout")))
-    answer = _clean_answer(payload, study, settings, complete=not timed_out)
+    client_timeout = bool(payload.get("client_timeout"))
+    timed_out = _timed_out(settings, shown_at, now, client_timeout)
+    dropped: list[str] = []
+    answer = _clean_answer(payload, study, settings, complete=not timed_out, dropped=dropped)
     reading = Reading(
         schedule_item=locked,
         idempotency_key=key,
@@ -105,7 +118,9 @@ def _submit_locked(
     )
     # The row lock proves the item exists, and _clean_answer enforces the check constraints' ranges
     # (the database enforces them too), so neither needs a query here.
-    reading.full_clean(exclude=["schedule_item"], validate_unique=False, validate_constraints=False)
+    # A timed-out reading may have an empty differential (validated above), which the field calls blank.
+    reading.full_clean(exclude=["schedule_item", "differential"] if timed_out else ["schedule_item"],
+                       validate_unique=False, validate_constraints=False)
     try:
         with transaction.atomic():
             reading.save(force_insert=True)
@@ -114,24 +129,25 @@ def _submit_locked(
         if winner is None:
             raise
         return winner, False
+    mark_open(locked, False)  # answered: closed from now on
 
-    audit_record(
-        actor=membership.user, action="reading.submit", study=study, obj=reading,
-        data={
-            "schedule_item": locked.pk, "case": locked.case.key, "arm": locked.arm.name, "phase": locked.phase,
-            "session": locked.session, "position": locked.position, "idempotency_key": str(key),
-            "timed_out": timed_out, "ai_shown": reading.ai_snapshot is not None,
-        },
-    )
+    data = {
+        "schedule_item": locked.pk, "case": locked.case.key, "arm": locked.arm.name, "phase": locked.phase,
+        "session": locked.session, "position": locked.position, "idempotency_key": str(key),
+        "timed_out": timed_out, "ai_shown": reading.ai_snapshot is not None,
+    }
+    if timed_out:
+        data.update(client_timeout=client_timeout, dropped=dropped)
+    audit_record(actor=membership.user, action="reading.submit", study=study, obj=reading, data=data)
+    ReadingDraft.objects.filter(schedule_item=locked).delete()
     _mark_progress(membership, now)
     return reading, True
 
 
-def _earlier_reading(locked: ScheduleItem, key: uuid.UUID) -> Reading | None:
+def _earlier_reading(locked: ScheduleItem, key: uuid.UUID | None) -> Reading | None:
     """A reading with this key (a retry; refused if another reader's) or for this item (another tab)."""
-    found = list(
-        Reading.objects.select_related("schedule_item").filter(Q(idempotency_key=key) | Q(schedule_item=locked))
-    )
+    match = Q(schedule_item=locked) if key is None else Q(idempotency_key=key) | Q(schedule_item=locked)
+    found = list(Reading.objects.select_related("schedule_item").filter(match))
     replay = next((r for r in found if r.idempotency_key == key), None)
     if replay is not None:
         if replay.schedule_item.membership_id != locked.membership_id:
@@ -140,11 +156,13 @@ def _earlier_reading(locked: ScheduleItem, key: uuid.UUID) -> Reading | None:
     return found[0] if found else None
 
 
-def _parse_key(value: str | uuid.UUID) -> uuid.UUID:
+def _parse_key_or_none(value: str | uuid.UUID | None) -> uuid.UUID | None:
+    if isinstance(value, uuid.UUID):
+        return value
     try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+        return uuid.UUID(str(value)) if value else None
     except (TypeError, ValueError):
-        raise ValidationError({"idempotency_key": "Missing or malformed submission key; reload the page."}) from None
+        return None
 
 
 def _check_open(study: Study) -> None:
@@ -157,54 +175,35 @@ def _check_open(study: Study) -> None:
         raise ReadingRefused(f"study_{study.status}", messages.get(study.status, "This study is not open."))
 
 
-def _check_turn(membership: Membership, item: ScheduleItem, settings: StudySettings) -> None:
-    """Readers answer their schedule in order (allow_back relaxes this, never across a reveal)."""
-    if washout_pending(membership, item) is not None:
-        raise ReadingRefused("washout", "Session 2 is not open yet.")
-    if item.phase == 2 and _phase1_unanswered(item):
-        raise ReadingRefused("phase_order", "Answer this case without AI first.")
-    if item.phase == 1 and _phase2_revealed(item):
-        raise ReadingRefused("phase_locked", "The AI suggestion for this case has been shown; phase 1 is locked.")
-    if not settings.allow_back and _answer_pending_before(item):
-        raise ReadingRefused("not_current", "This is not your current case.")
-
-
-def _answer_pending_before(item: ScheduleItem) -> bool:
-    """Whether an earlier item is unanswered, i.e. `item` (unanswered, locked) is not the current one."""
-    return ScheduleItem.objects.filter(
-        membership_id=item.membership_id, position__lt=item.position, reading__isnull=True
-    ).exists()
-
-
-def _phase1_unanswered(item: ScheduleItem) -> bool:
-    return ScheduleItem.objects.filter(
-        membership_id=item.membership_id, case_id=item.case_id, session=item.session, phase=1,
-        position__lt=item.position, reading__isnull=True,
-    ).exists()
-
-
-def _phase2_revealed(item: ScheduleItem) -> bool:
-    return ScheduleItem.objects.filter(
-        membership_id=item.membership_id, case_id=item.case_id, session=item.session, phase=2,
-        position__gt=item.position, shown_at__isnull=False,
-    ).exists()
+def _check_turn(membership: Membership, item: ScheduleItem) -> None:
+    """Only an item in the reader's open set may be answered (the one rule: ``open_items``)."""
+    if not item_is_open(membership, item):
+        raise ReadingRefused(*not_open_reason(membership, item))
 
 
 def _timed_out(settings: StudySettings, shown_at: dt.datetime, now: dt.datetime, client_timeout: bool) -> bool:
-    """The server decides: past the limit plus grace, or the client's countdown ended and the server agrees."""
+    """Past the limit plus grace, or the client's countdown ended (in a timed study).
+
+    A timeout the client reports is always accepted, so the reader is never held on a case whose
+    time is up; one reported before the server's clock agrees is kept in the audit
+    (``client_timeout`` with the shown and submitted times), and ``active_ms`` stays bounded by
+    the server's window."""
     if not settings.time_limit_s:
         return False
     elapsed = (now - shown_at).total_seconds()
-    if elapsed > settings.time_limit_s + GRACE_S:
-        return True
-    return client_timeout and elapsed >= settings.time_limit_s - CLOCK_SKEW_S
+    return client_timeout or elapsed > settings.time_limit_s + GRACE_S
 
 
 def _clean_answer(
-    payload: Mapping[str, Any], study: Study, settings: StudySettings, *, complete: bool
+    payload: Mapping[str, Any], study: Study, settings: StudySettings, *, complete: bool,
+    dropped: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Validate the answer; a timed-out answer may be incomplete but never invalid."""
+    """Validate the answer. A complete answer with a problem raises ValidationError (by field); a
+    timed-out answer (``complete=False``) is never refused: each field with a problem is left
+    empty and its name added to `dropped`."""
     errors: dict[str, str] = {}
+    if not complete:
+        return _clean_timed_out(payload, study, settings, dropped if dropped is not None else [])
     taxonomy_id = study.case_set.taxonomy_id
     differential = _clean_differential(payload.get("differential") or [], taxonomy_id, settings, errors, complete)
     confidence = None
@@ -228,6 +227,41 @@ def _clean_answer(
         raise ValidationError(errors)
     return {"differential": differential, "confidence": confidence, "management": management,
             "malignancy_score": malignancy, "other_text": other_text}
+
+
+def _clean_timed_out(
+    payload: Mapping[str, Any], study: Study, settings: StudySettings, dropped: list[str]
+) -> dict[str, Any]:
+    """Keep each valid field of a timed-out answer; a field with a problem is emptied, named in `dropped`."""
+    raw = payload.get("differential") or []
+    if isinstance(raw, str):
+        raw = [raw]
+    known = taxonomy_lookups(study.case_set.taxonomy_id).names
+    codes: list[str] = []
+    for code in (str(c).strip() for c in raw):
+        if code and (code in known or code == OTHER_CODE) and code not in codes:
+            codes.append(code)
+    codes = codes[:settings.top_k]
+    if codes != [str(c).strip() for c in raw if str(c).strip()]:
+        dropped.append("differential")
+    answer: dict[str, Any] = {"differential": codes, "confidence": None, "management": "",
+                              "malignancy_score": None, "other_text": ""}
+    for name, field, low, high, asked in (("confidence", "confidence", 1, 5, settings.ask_confidence),
+                                          ("malignancy", "malignancy_score", 0, 100, settings.ask_malignancy)):
+        errors: dict[str, str] = {}
+        value = _clean_int(payload.get(name), low, high, name, "", errors, False) if asked else None
+        if errors:
+            dropped.append(name)
+        answer[field] = value
+    if settings.ask_management:
+        management = str(payload.get("management") or "").strip()
+        options = {option.code for option in taxonomy_lookups(study.case_set.taxonomy_id).management}
+        if management in options:
+            answer["management"] = management
+        elif management:
+            dropped.append("management")
+    answer["other_text"] = _clean_other_text(payload.get("other_text"), codes, {}, False)
+    return answer
 
 
 def _clean_other_text(raw: Any, differential: list[str], errors: dict[str, str], complete: bool) -> str:

@@ -4,6 +4,7 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 
 from readerstudy.models import Membership, Role
+from readerstudy.selectors_reader import reader_home_status
 
 
 def _links(membership: Membership) -> list[dict[str, str]]:
@@ -25,5 +26,6 @@ def _links(membership: Membership) -> list[dict[str, str]]:
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     memberships = Membership.objects.filter(user=request.user).select_related("study").order_by("-study__created_at")
-    rows = [{"study": ms.study, "role": ms.get_role_display(), "links": _links(ms)} for ms in memberships]
+    rows = [{"study": ms.study, "role": ms.get_role_display(), "links": _links(ms),
+             "reader": reader_home_status(ms) if ms.role == Role.READER else None} for ms in memberships]
     return render(request, "home.html", {"studies": rows})

@@ -30,7 +30,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from readerstudy.forms_reader import ConsentForm, DemographicsForm, SignupForm
@@ -44,12 +44,17 @@ from readerstudy.models import (
     ScheduleItem,
 )
 from readerstudy.permissions import assignment_for_reader, reader_membership
+from readerstudy.security import signup_blocked, signup_failed
 from readerstudy.selectors_reader import (
     Progress,
     ai_display_for_item,
     chosen_item,
     condition_index,
     condition_names,
+    consent_collected_elsewhere,
+    draft_for,
+    end_summary,
+    item_is_open,
     item_may_view_image,
     item_shows_ai,
     management_options,
@@ -58,6 +63,7 @@ from readerstudy.selectors_reader import (
     reader_progress,
     reader_state,
     reference_feedback,
+    require_open,
     skip_target,
     study_settings_for,
     washout_pending,
@@ -65,10 +71,12 @@ from readerstudy.selectors_reader import (
 from readerstudy.services.reader_flow import (
     consent_record,
     demographics_save,
+    draft_save,
     instructions_seen,
     item_mark_shown,
 )
 from readerstudy.services.readings import ReadingRefused, reading_submit
+from readerstudy.services.studies import invitation_token_valid
 from readerstudy.services.taxonomy import OTHER_CODE, OTHER_LABEL
 from readerstudy.study_settings import StudySettings
 from readerstudy.views.files import case_image_response
@@ -125,6 +133,8 @@ def start(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _invitation_or_404(token: str) -> Invitation:
+    if not invitation_token_valid(token):  # e.g. /join/%00/: PostgreSQL refuses NUL in a query (a 500)
+        raise Http404("No such invitation")
     invitation = get_object_or_404(Invitation.objects.select_related("study"), token=token)
     if invitation.revoked:
         raise Http404("No such invitation")
@@ -139,6 +149,13 @@ def _accept(request: HttpRequest, token: str) -> tuple[Membership | None, str]:
         return invitation_accept(token=token, user=request.user), ""
     except StudyError as exc:
         return None, " ".join(exc.problems)
+
+
+def _link_problem(invitation: Invitation) -> str:
+    """Why nobody can join through this link now ("" when it can be used)."""
+    from readerstudy.services.studies.membership import invitation_problem
+
+    return invitation_problem(invitation) or ""
 
 
 def _after_join(membership: Membership) -> HttpResponse:
@@ -159,14 +176,22 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
     signup_form = SignupForm(prefix="signup")
     login_form = AuthenticationForm(request, prefix="login")
     login_form.fields["username"].widget.attrs.pop("autofocus", None)
-    error = ""
+    # The link's own state (used, full, expired, closed) is checked before anyone signs up or logs in.
+    error = _link_problem(invitation)
+    if error:
+        return render(request, "reader/join.html", {"invitation": invitation, "study": study, "error": error,
+                                                    "link_unusable": True}, status=410)
     if request.method == "POST":
         action = request.POST.get("action")
         if action == "signup" and not request.user.is_authenticated:
             signup_form = SignupForm(request.POST, prefix="signup")
-            if signup_form.is_valid():
+            if signup_blocked(request):
+                signup_form.refuse_throttled()
+            elif signup_form.is_valid():
                 user = signup_form.save()
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            else:
+                signup_failed(request)
         elif action == "login" and not request.user.is_authenticated:
             login_form = AuthenticationForm(request, data=request.POST, prefix="login")
             login_form.fields["username"].widget.attrs.pop("autofocus", None)
@@ -194,7 +219,8 @@ def consent(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         consent_record(membership=membership, agreed=True)
         return redirect(_step_url(membership))
-    return _page(request, membership, "reader/consent.html", {"form": form, "step": 1},
+    return _page(request, membership, "reader/consent.html",
+                 {"form": form, "step": 1, "consent_elsewhere": consent_collected_elsewhere(membership.study)},
                  status=422 if form.errors else 200)
 
 
@@ -256,10 +282,9 @@ def _show_current(request: HttpRequest, membership: Membership, item: ScheduleIt
     if item is None:
         return _go(request, reverse("reader:end", args=[membership.study.slug]))
     item.study = membership.study
-    opens_at = washout_pending(membership, item)
-    if opens_at is not None:
-        return _page(request, membership, "reader/wait.html", {"opens_at": opens_at, "progress": progress},
-                     status=status)
+    if not item_is_open(membership, item):  # the current item waits for session 2 (the washout)
+        return _page(request, membership, "reader/wait.html",
+                     {"opens_at": washout_pending(membership, item), "progress": progress}, status=status)
     item_mark_shown(item=item)
     return _render_case(request, membership, item, progress, notice=notice, status=status)
 
@@ -288,16 +313,22 @@ def _posted_item(request: HttpRequest, membership: Membership, current: Schedule
 
 
 def _case_post(request: HttpRequest, membership: Membership, current: ScheduleItem) -> HttpResponse:
+    """Submit an answer. Whatever goes wrong, only the reader's open item is ever rendered: the
+    service checks the turn before the key and the answer, and a 422 re-shows the posted item only
+    if it is open (else the reader's current case, 409)."""
     item = _posted_item(request, membership, current)
     payload = _payload(request)
     key = request.POST.get("idempotency_key", "")
     try:
         reading, created = reading_submit(membership=membership, item=item, payload=payload, idempotency_key=key)
     except ValidationError as exc:
+        _refresh(membership)
+        if not item_is_open(membership, item):
+            return _after_refusal(request, membership, "This is not your current case.")
         raw = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
         errors = {("all" if field == "__all__" else field): messages for field, messages in raw.items()}
         return _render_case(request, membership, item, reader_progress(membership), errors=errors, posted=payload,
-                            key=key, status=422)
+                            key=key if "idempotency_key" not in errors else "", status=422)
     except ReadingRefused as exc:
         _refresh(membership)
         return _after_refusal(request, membership, exc.message)
@@ -323,6 +354,34 @@ def _case_post(request: HttpRequest, membership: Membership, current: ScheduleIt
     if step != "case":
         return _go(request, reverse(STEP_URLS[step], args=[membership.study.slug]))
     return _show_current(request, membership, position.item, position.progress)
+
+
+@login_required
+@require_POST
+def case_draft(request: HttpRequest, slug: str) -> HttpResponse:
+    """Save the reader's unfinished answer to their open case as a draft (``reader:case_draft``).
+
+    ``POST <reader:case URL>draft/`` with the case form's fields: ``item_id`` (required), ``dx``
+    (repeated, most likely first), ``other_text``, ``confidence``, ``management``, ``malignancy``.
+    No idempotency key (each save replaces the last). 204 on success; 404 for an item that is not
+    the reader's open item (nothing is saved, nothing shown). With ``exit=1`` (the "Save and exit"
+    button) the reader is sent to their home page (303) instead. A draft is never a reading: it
+    pre-fills the case page on return and is deleted when the answer is submitted.
+    """
+    membership = _reader(request, slug)
+    try:
+        item = assignment_for_reader(membership, int(request.POST.get("item_id", "")))
+    except ValueError:
+        raise Http404("No such schedule item") from None
+    item.study = membership.study
+    draft_save(membership=membership, item=item, payload=_payload(request))
+    if request.POST.get("exit") == "1":
+        if request.htmx:
+            return HttpResponseClientRedirect(reverse("home"))
+        response = redirect("home")
+        response.status_code = 303  # after a POST: the browser GETs the home page
+        return response
+    return HttpResponse(status=204)
 
 
 def _after_refusal(request: HttpRequest, membership: Membership, notice: str, *,
@@ -371,12 +430,14 @@ def _render_case(request: HttpRequest, membership: Membership, item: ScheduleIte
                  key: str = "", notice: str = "", status: int = 200) -> HttpResponse:
     study = membership.study
     item.study = study
+    require_open(membership, item)  # never render an item that is not open to the reader now
     options = study_settings_for(study)
     context = {
         "item": item,
         "options": options,
         "progress": progress,
-        "parts": _case_parts(item, options, errors=errors, posted=posted),
+        # The answer as posted (re-shown with errors), else the reader's saved draft, else fresh.
+        "parts": _case_parts(item, options, errors=errors, posted=posted if posted is not None else draft_for(item)),
         "ai_pending": study.design == "sequential" and item.phase == 1,
         "idempotency_key": key or str(uuid.uuid4()),
         "notice": notice,
@@ -519,7 +580,7 @@ def end(request: HttpRequest, slug: str) -> HttpResponse:
     if step == "case" and washout_pending(membership, position.item) is None:
         return redirect(reverse(STEP_URLS[step], args=[slug]))
     progress = position.progress if position else reader_progress(membership)
-    return _page(request, membership, "reader/end.html", {"progress": progress})
+    return _page(request, membership, "reader/end.html", {"progress": progress, "summary": end_summary(membership)})
 
 
 # --- data for the page: images and the condition index -------------------------------------------

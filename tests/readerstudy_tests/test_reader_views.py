@@ -266,7 +266,7 @@ def test_invitation_signup_joins_the_study(client):
     other = UserFactory()
     client.force_login(other)
     response = client.post(url, {"action": "accept"})
-    assert response.status_code == 422 and b"already been used" in response.content
+    assert response.status_code == 410 and b"already been used" in response.content
 
 
 def test_invitation_login_joins_the_study(client):

@@ -231,14 +231,23 @@ def test_time_limit_server_decides_timed_out():
     assert created and reading.timed_out and reading.confidence is None
 
 
-def test_client_timeout_flag_is_honoured_only_when_server_agrees():
-    built = build_study(design=m.Design.PARALLEL, settings_={"time_limit_s": 30})
-    item = built.items[0]
-    item_mark_shown(item=item)
-    with pytest.raises(ValidationError):  # time is not up: an incomplete answer is still refused
-        submit(built, item, {"differential": [], "client_timeout": True})
-    reading, _ = submit(built, item, {**answer(), "client_timeout": True})
-    assert not reading.timed_out
+def test_a_client_timeout_is_always_accepted_whatever_is_entered():
+    """Issue 17: time is up on the reader's screen -> one accepted, timed-out reading, never a 422."""
+    built = build_study(design=m.Design.PARALLEL, n_cases=3, settings_={"time_limit_s": 30})
+    first, second, third = built.items
+    item_mark_shown(item=first)
+    reading, created = submit(built, first, {"differential": [], "client_timeout": True})  # nothing entered
+    assert created and reading.timed_out and reading.differential == [] and reading.confidence is None
+    # Whatever is entered: valid parts kept, invalid parts dropped (and named in the audit), no error.
+    reading, created = submit(built, second, {"differential": ["", "NEV", "NOPE", "NEV"], "confidence": "9",
+                                              "management": "nonsense", "client_timeout": True})
+    assert created and reading.timed_out and reading.differential == ["NEV"]
+    assert reading.confidence is None and reading.management == ""
+    event = m.AuditEvent.objects.filter(action="reading.submit").order_by("-pk").first()
+    assert set(event.data["dropped"]) == {"differential", "confidence", "management"}
+    # Without the client's flag, an incomplete answer in time is still refused.
+    with pytest.raises(ValidationError):
+        submit(built, third, {"differential": []})
 
 
 def test_readings_cannot_be_updated():

@@ -28,11 +28,22 @@ def errors(*codes: int) -> dict[int, OpenApiResponse]:
     return {code: OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[code]) for code in wanted}
 
 
-class ApiView(APIView):
+class NoStoreMixin:
+    """API answers carry personal and study data: ``Cache-Control: no-store`` unless a view sets its
+    own (case images: private, revalidated by ETag), so no shared cache or back/forward cache keeps them."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if not response.has_header("Cache-Control"):
+            response["Cache-Control"] = "no-store"
+        return response
+
+
+class ApiView(NoStoreMixin, APIView):
     permission_classes = [IsAuthenticated]
 
 
-class StudyView(APIView):
+class StudyView(NoStoreMixin, APIView):
     """A view under /studies/<slug>/: ``access`` maps methods to the roles (or READER) allowed."""
 
     permission_classes = [IsAuthenticated, StudyAccess]

@@ -26,7 +26,10 @@ TAG = ["reader"]
 
 
 class ScheduleView(StudyView):
-    """The reader's stored schedule, in order, with whether each item is answered."""
+    """The reader's own schedule so far: the items already shown to them (answered or not), in order.
+
+    Allocation stays concealed: items not yet shown are not listed, and no item says its arm; the
+    reader learns only what each case showed them (``ai_shown``)."""
 
     access = {"GET": READER}
     pagination_class = ApiCursorPagination
@@ -34,15 +37,18 @@ class ScheduleView(StudyView):
     @extend_schema(operation_id="studies_schedule_list", responses={200: ScheduleItemSerializer(many=True),
                                                                      **errors()}, tags=TAG)
     def get(self, request, slug: str):
-        queryset = (ScheduleItem.objects.filter(membership=self.membership).select_related("arm")
-                    .annotate(answered=Exists(Reading.objects.filter(schedule_item=OuterRef("pk")))))
+        queryset = (reader_selectors.reader_schedule_so_far(self.membership)
+                    .annotate(answered=Exists(Reading.objects.filter(schedule_item=OuterRef("pk"))),
+                              ai_shown=Exists(Reading.objects.filter(schedule_item=OuterRef("pk"),
+                                                                     ai_snapshot__isnull=False))))
         return paginate(self, queryset, ScheduleItemSerializer, ordering="position")
 
 
 class NextItemView(StudyView):
-    """The reader's next step and, when it is a case, the case to read now.
+    """The reader's next step and, when it is a case open to them now, the case to read.
 
     Fetching the case starts its clock (the shown time is set once, as when the page shows it).
+    During a crossover washout the step is ``wait`` with ``opens_at``: nothing is shown or timed.
     """
 
     access = {"GET": READER}
@@ -55,8 +61,13 @@ class NextItemView(StudyView):
             position = reader_selectors.reader_position(membership)
         progress = position.progress
         item = position.item if step == "case" else None
+        opens_at = None
+        if item is not None and not reader_selectors.item_is_open(membership, item):
+            step, opens_at, item = "wait", reader_selectors.washout_pending(membership, item), None
         body = {"step": step, "done": progress.done, "total": progress.total,
                 "form": self._form(), "item": self._item(item) if item is not None else None}
+        if step == "wait":
+            body["opens_at"] = opens_at
         return Response(NextItemSerializer(body).data)
 
     def _form(self) -> dict:
@@ -73,11 +84,13 @@ class NextItemView(StudyView):
         item.study = self.study
         shown_at = item_mark_shown(item=item)
         previous = reader_selectors.phase1_reading(item)
+        ai = reader_selectors.ai_display_for_item(item)
         return {
+            # "arm" says what this case shows (the arm's kind), never the arm's name or settings.
             "id": item.pk, "position": item.position, "phase": item.phase, "session": item.session,
-            "arm": item.arm.name, "shown_at": shown_at, "case": item.case,
+            "arm": "ai" if ai is not None else "unaided", "shown_at": shown_at, "case": item.case,
             "images": [self._image(image) for image in item.case.images.order_by("order")],
-            "ai": reader_selectors.ai_display_for_item(item),
+            "ai": ai,
             "phase1_answer": None if previous is None else {
                 "differential": list(previous.differential), "confidence": previous.confidence,
                 "management": previous.management, "malignancy_score": previous.malignancy_score,

@@ -62,10 +62,8 @@ class ReadingListView(StudyView):
         form = ReadingSubmitSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = dict(form.validated_data)
+        # The key is checked by the service after the turn (an item not open is refused first).
         key = data.pop("idempotency_key", None) or request.headers.get("Idempotency-Key")
-        if not key:
-            raise ApiError("Send an idempotency key (body or Idempotency-Key header) with each new answer.",
-                           details={"idempotency_key": ["This field is required."]})
         if reader_next_step(self.membership) in BEFORE_CASES:
             raise ApiError("Finish consent, the questions about you and the instructions first.",
                            code="not_ready", status_code=status.HTTP_409_CONFLICT)

@@ -19,10 +19,13 @@ from readerstudy.api.permissions import (
     case_sets_for_user,
     may_create_studies,
     model_versions_for_user,
+    reader_study_ids,
 )
 from readerstudy.api.serializers import (
     InvitationCreateSerializer,
     InvitationSerializer,
+    ReaderStudySerializer,
+    StudyForUserSerializer,
     StudyProgressSerializer,
     StudySerializer,
     StudyWriteSerializer,
@@ -47,8 +50,10 @@ def _write_serializer(request, **kwargs) -> StudyWriteSerializer:
                                 model_versions=model_versions_for_user(request.user), **kwargs)
 
 
-def _study_body(study: Study) -> dict[str, Any]:
+def _study_body(study: Study, user=None) -> dict[str, Any]:
     fresh = Study.objects.prefetch_related("arms").get(pk=study.pk)
+    if user is not None and fresh.pk in reader_study_ids(user):  # readers: no design, arms or settings
+        return ReaderStudySerializer(fresh).data
     return StudySerializer(fresh).data
 
 
@@ -58,7 +63,8 @@ class StudyListView(ApiView):
     @extend_schema(operation_id="studies_list", responses={200: StudySerializer(many=True), **errors()}, tags=TAG)
     def get(self, request):
         queryset = studies_for_user(request.user).prefetch_related("arms")
-        return paginate(self, queryset, StudySerializer, ordering="-pk")
+        return paginate(self, queryset, StudyForUserSerializer, ordering="-pk",
+                        context={"reader_study_ids": reader_study_ids(request.user)})
 
     @extend_schema(operation_id="studies_create", request=StudyWriteSerializer,
                    responses={201: StudySerializer, **errors(400, 403)}, tags=TAG)
@@ -81,7 +87,7 @@ class StudyDetailView(StudyView):
 
     @extend_schema(operation_id="studies_retrieve", responses={200: StudySerializer, **errors()}, tags=TAG)
     def get(self, request, slug: str):
-        return Response(_study_body(self.study))
+        return Response(_study_body(self.study, request.user))
 
     @extend_schema(operation_id="studies_partial_update", request=StudyWriteSerializer,
                    responses={200: StudySerializer, **errors(400, 409)}, tags=TAG)
