@@ -5,7 +5,12 @@
   "use strict";
 
   var MAX_SCALE = 8;
-  var state = { conditions: null, loading: null, activeSlot: 0, timer: null, timeoutSent: false };
+  var state = { conditions: null, loading: null, activeSlot: 0, timer: null };
+  // Schedule items already submitted automatically (time up) in this tab: never a second time,
+  // whatever the server answered (kept across reloads in sessionStorage).
+  var autoSent = new Set(readJSON("readerstudy:auto-sent", []));
+  var RETRY_DELAYS_MS = [600, 1500, 3500];  // a 503 or a lost connection is retried with the same key
+  var DRAFT_DELAY_MS = 1200;
 
   // --- small helpers ----------------------------------------------------------------------------
   function $(sel, root) { return (root || document).querySelector(sel); }
@@ -29,7 +34,14 @@
     return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
   }
 
-  // --- htmx: show validation errors (422) and refusals (409) in place ----------------------------
+  function readJSON(key, fallback) {
+    try { return JSON.parse(window.sessionStorage.getItem(key)) || fallback; } catch (e) { return fallback; }
+  }
+  function writeJSON(key, value) {
+    try { window.sessionStorage.setItem(key, JSON.stringify(value)); } catch (e) { /* private mode */ }
+  }
+
+  // --- htmx: show validation errors (422) and refusals (409) in place; 5xx never replaces the form --
   if (window.htmx) {
     window.htmx.config.responseHandling = [
       { code: "204", swap: false },
@@ -253,47 +265,20 @@
   }
 
   // --- condition search (combobox) ------------------------------------------------------------------
+  var Search = window.ReaderSearch;
+
   function loadConditions(url) {
     if (!state.loading) {
       state.loading = fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
         .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
-        .then(function (data) {
-          state.conditions = data.conditions.map(function (c) {
-            return { code: c.code, name: c.name, group: c.group, synonyms: c.synonyms,
-                     keys: [c.name].concat(c.synonyms, [c.code]).map(norm) };
-          });
-          state.conditions.forEach(function (c, i) { c.rank = i; });  // taxonomy order: curated, common first
-          return state.conditions;
-        })
+        .then(function (data) { state.conditions = Search.prepare(data.conditions); return state.conditions; })
         .catch(function (err) { state.loading = null; throw err; });
     }
     return state.loading;
   }
 
-  function search(query, exclude) {
-    var q = norm(query).trim();
-    if (!q || !state.conditions) return [];
-    var words = q.split(/\s+/), hits = [];
-    state.conditions.forEach(function (c) {
-      if (exclude.has(c.code)) return;
-      var best = Infinity, via = null;
-      c.keys.forEach(function (k, i) {
-        if (!words.every(function (w) { return k.indexOf(w) !== -1; })) return;
-        var tokens = k.split(/[\s\-/(),]+/);
-        var score = k.indexOf(q) === 0 ? 0 : (tokens.some(function (t) { return t.indexOf(words[0]) === 0; }) ? 1 : 2);
-        // A match in the condition's own name beats any synonym match at the same level
-        // ("naev" -> Melanocytic naevus, not Spider naevus via "naevus araneus").
-        if (i > 0) score += 1.5;
-        if (score < best) { best = score; via = i > 0 && i <= c.synonyms.length ? c.synonyms[i - 1] : null; }
-      });
-      if (best < Infinity) hits.push({ c: c, score: best, via: via && norm(via) !== norm(c.name) ? via : null });
-    });
-    hits.sort(function (a, b) { return a.score - b.score || a.c.rank - b.c.rank; });
-    return hits.slice(0, 8);
-  }
-
-  function Combo(row, form, onPicked) {
-    this.row = row; this.form = form; this.onPicked = onPicked;
+  function Combo(row, form, hooks) {
+    this.row = row; this.form = form; this.hooks = hooks;
     this.input = row.querySelector(".dx-search");
     this.hidden = row.querySelector('input[name="dx"]');
     this.list = row.querySelector(".combo-list");
@@ -307,37 +292,44 @@
     $all('input[name="dx"]', this.form).forEach(function (h) { if (h !== self.hidden && h.value) codes.add(h.value); });
     return codes;
   };
+  Combo.prototype.option = function (i, label, via, group, onPick, extraClass) {
+    var li = document.createElement("li"), self = this;
+    li.id = this.list.id + "-" + i;
+    li.setAttribute("role", "option");
+    li.setAttribute("aria-selected", "false");
+    li.className = "combo-option" + (extraClass ? " " + extraClass : "");
+    var key = document.createElement("span"); key.className = "combo-key"; key.textContent = i < 5 ? String(i + 1) : "";
+    var name = document.createElement("span"); name.className = "combo-name"; name.textContent = label;
+    li.appendChild(key); li.appendChild(name);
+    if (via) { var v = document.createElement("span"); v.className = "combo-via"; v.textContent = via; li.appendChild(v); }
+    if (group) { var g = document.createElement("span"); g.className = "combo-group"; g.textContent = group; li.appendChild(g); }
+    li.addEventListener("pointerdown", function (e) { e.preventDefault(); onPick(); });
+    self.list.appendChild(li);
+  };
   Combo.prototype.open = function () {
-    var self = this;
-    this.results = search(this.input.value, this.others());
+    var self = this, others = this.others();
     this.list.innerHTML = "";
     if (!this.input.value.trim()) { this.close(); return; }
-    if (!this.results.length) {
+    var hits = Search.search(state.conditions, this.input.value, others, 8);
+    this.results = hits.map(function (hit) { return { code: hit.c.code, name: hit.c.name }; });
+    if (!hits.length) {
       var empty = document.createElement("li");
       empty.className = "combo-empty";
       empty.textContent = state.conditions ? "No matching condition" : "Loading conditions…";
       this.list.appendChild(empty);
     }
-    this.results.forEach(function (hit, i) {
-      var li = document.createElement("li");
-      li.id = self.list.id + "-" + i;
-      li.setAttribute("role", "option");
-      li.className = "combo-option";
-      var key = document.createElement("span"); key.className = "combo-key"; key.textContent = i < 5 ? String(i + 1) : "";
-      var name = document.createElement("span"); name.className = "combo-name"; name.textContent = hit.c.name;
-      li.appendChild(key); li.appendChild(name);
-      if (hit.via) {
-        var via = document.createElement("span"); via.className = "combo-via"; via.textContent = hit.via;
-        li.appendChild(via);
-      }
-      var group = document.createElement("span"); group.className = "combo-group"; group.textContent = hit.c.group;
-      li.appendChild(group);
-      li.addEventListener("pointerdown", function (e) { e.preventDefault(); self.pick(hit.c, true); });
-      self.list.appendChild(li);
+    hits.forEach(function (hit, i) {
+      self.option(i, hit.c.name, hit.via, hit.c.group, function () { self.pick(self.results[i], true); });
     });
+    var other = this.hooks.other;
+    if (other && !others.has(other.code)) {  // always offered last: never a silent nearest match
+      var i = this.results.length;
+      this.results.push({ code: other.code, name: other.label, other: true });
+      this.option(i, other.label, null, "describe it", function () { self.pick(self.results[i], true); }, "combo-other");
+    }
     this.list.hidden = false;
     this.input.setAttribute("aria-expanded", "true");
-    this.setActive(this.results.length ? 0 : -1);
+    this.setActive(-1);
   };
   Combo.prototype.close = function () {
     this.list.hidden = true;
@@ -352,21 +344,25 @@
     if (i >= 0 && opts[i]) {
       this.input.setAttribute("aria-activedescendant", opts[i].id);
       opts[i].scrollIntoView({ block: "nearest" });
+    } else {
+      this.input.removeAttribute("aria-activedescendant");
     }
   };
-  Combo.prototype.pick = function (c, advance) {
-    this.input.value = c.name;
-    this.pickedName = c.name;
-    this.hidden.value = c.code;
+  Combo.prototype.pick = function (choice, advance) {
+    this.input.value = choice.name;
+    this.pickedName = choice.name;
+    this.hidden.value = choice.code;
     this.row.classList.remove("invalid");
     this.clearBtn.hidden = false;
     this.close();
     noteInput();
-    if (advance) this.onPicked(this);
+    this.hooks.changed(this);
+    if (advance) this.hooks.picked(this, !!choice.other);
   };
   Combo.prototype.clear = function () {
     this.input.value = ""; this.hidden.value = ""; this.pickedName = "";
     this.clearBtn.hidden = true; this.close(); this.input.focus();
+    this.hooks.changed(this);
   };
   Combo.prototype.bind = function () {
     var self = this;
@@ -380,21 +376,23 @@
       if (self.input.value !== self.pickedName) { self.hidden.value = ""; self.pickedName = ""; }
       self.clearBtn.hidden = !self.input.value;
       self.open();
+      self.hooks.changed(self);
     });
     this.input.addEventListener("keydown", function (e) {
-      var openList = !self.list.hidden && self.results.length;
+      var n = self.results.length, openList = !self.list.hidden && n;
       if (e.key === "ArrowDown") {
-        e.preventDefault();
-        if (self.list.hidden) self.open(); else if (openList) self.setActive((self.active + 1) % self.results.length);
+        e.preventDefault();  // the first press highlights the first match
+        if (self.list.hidden) self.open(); else if (openList) self.setActive(Math.min(self.active + 1, n - 1));
       } else if (e.key === "ArrowUp") {
-        e.preventDefault();
-        if (openList) self.setActive((self.active - 1 + self.results.length) % self.results.length);
+        e.preventDefault();  // above the first match: back to the text
+        if (openList) self.setActive(Math.max(self.active - 1, -1));
       } else if (e.key === "Enter" && !(e.ctrlKey || e.metaKey)) {
         e.preventDefault();  // never submit from a search box by accident
-        if (openList && self.active >= 0) self.pick(self.results[self.active].c, true);
+        if (openList) self.pick(self.results[Math.max(self.active, 0)], true);
+        else if (self.hidden.value) self.hooks.picked(self, false);
       } else if (/^[1-5]$/.test(e.key) && openList && !e.ctrlKey && !e.metaKey && !e.altKey) {
-        var n = Number(e.key) - 1;
-        if (self.results[n]) { e.preventDefault(); self.pick(self.results[n].c, true); }
+        var hit = self.results[Number(e.key) - 1];
+        if (hit) { e.preventDefault(); self.pick(hit, true); }
       } else if (e.key === "Escape") {
         if (!self.list.hidden) { e.preventDefault(); self.close(); }
       }
@@ -402,24 +400,235 @@
     this.input.addEventListener("blur", function () {
       window.setTimeout(function () {
         self.close();
-        if (self.input.value && !self.hidden.value) {
-          var exact = search(self.input.value, self.others()).filter(function (h) {
-            return norm(h.c.name) === norm(self.input.value) || (h.via && norm(h.via) === norm(self.input.value));
+        if (self.input.value && !self.hidden.value && state.conditions) {
+          var typed = Search.norm(self.input.value);
+          var exact = Search.search(state.conditions, self.input.value, self.others(), 8).filter(function (h) {
+            return h.level === 0 && (Search.norm(h.c.name) === typed || (h.via && Search.norm(h.via) === typed));
           });
-          if (exact.length === 1) self.pick(exact[0].c, false);
+          if (exact.length === 1) self.pick({ code: exact[0].c.code, name: exact[0].c.name }, false);
         }
       }, 120);
     });
     this.clearBtn.addEventListener("click", function () { self.clear(); });
   };
 
-  // --- the answer form ------------------------------------------------------------------------------
+  // --- the answer form: fields, live errors, drafts --------------------------------------------------
   function setStatus(form, text, kind) {
     var el = $("[data-submit-status]", form);
     if (!el) return;
     el.textContent = text || "";
     el.className = "submit-status" + (kind ? " " + kind : "");
   }
+
+  function fieldValid(form, field) {
+    var dx = $all('input[name="dx"]', form).map(function (h) { return h.value; });
+    switch (field) {
+      case "differential": {
+        var unresolved = $all(".dx-row", form).some(function (row) {
+          return row.querySelector(".dx-search").value.trim() && !row.querySelector('input[name="dx"]').value;
+        });
+        var last = dx.map(Boolean).lastIndexOf(true);
+        var gaps = dx.slice(0, last + 1).some(function (c) { return !c; });
+        return !!dx[0] && !unresolved && !gaps;
+      }
+      case "other_text": {
+        var other = form.getAttribute("data-other-code");
+        var text = form.elements.namedItem("other_text");
+        return dx.indexOf(other) === -1 || !!(text && text.value.trim());
+      }
+      case "confidence": return !!$('input[name="confidence"]:checked', form);
+      case "management": return !!$('input[name="management"]:checked', form);
+      case "malignancy": { var m = form.elements.namedItem("malignancy"); return !!(m && m.value !== ""); }
+      default: return false;
+    }
+  }
+
+  // The action bar repeats what still needs fixing; each item disappears once its field is fixed.
+  function refreshErrors(form) {
+    $all("[data-field].has-error", form).forEach(function (box) {
+      if (fieldValid(form, box.getAttribute("data-field"))) {
+        box.classList.remove("has-error");
+        $all(".error", box).forEach(function (p) { p.remove(); });
+      }
+    });
+    var bar = $("[data-bar-errors]", form);
+    if (!bar) return;
+    var open = $all("[data-field].has-error", form);
+    bar.innerHTML = "";
+    bar.hidden = !open.length;
+    if (!open.length) return;
+    var lead = document.createElement("span");
+    lead.textContent = open.length === 1 ? "Still to fix:" : open.length + " things to fix:";
+    bar.appendChild(lead);
+    open.forEach(function (box) {
+      var link = document.createElement("button");
+      link.type = "button"; link.className = "link bar-error";
+      link.textContent = box.getAttribute("data-label");
+      link.addEventListener("click", function () { focusField(box); });
+      bar.appendChild(link);
+    });
+  }
+
+  function focusField(box) {
+    var target = box.querySelector('input[type="radio"]:checked') ||
+      box.querySelector('.dx-row.invalid .dx-search, input:not([type="hidden"])');
+    if (target) target.focus();
+  }
+
+  function showOtherRow(form) {
+    var row = $("[data-other-row]", form);
+    if (!row) return;
+    var chosen = $all('input[name="dx"]', form).some(function (h) { return h.value === form.getAttribute("data-other-code"); });
+    row.hidden = !chosen;
+    var text = row.querySelector("input");
+    if (text) text.disabled = !chosen;
+  }
+
+  function groups(form) {
+    return $all("[data-field]", form).filter(function (box) { return box.getAttribute("data-field") !== "other_text" || !box.hidden; });
+  }
+
+  // Enter on a choice moves to the next question; from the last one, to Submit.
+  function nextField(form, from) {
+    var list = groups(form), i = list.indexOf(from);
+    var target = list[i + 1];
+    if (!target) { $("[data-submit]", form).focus(); return; }
+    var control = target.querySelector('input[type="radio"]:checked') ||
+      target.querySelector('input[type="radio"], input[type="range"], input[type="text"]:not(.dx-search)') ||
+      target.querySelector(".dx-search");
+    if (control) control.focus();
+  }
+
+  // Management: a letter shortcut for each option (the first letter of its label not yet taken).
+  function managementKeys(form) {
+    var used = new Set(["f"]), keys = {};
+    $all('.management .pill', form).forEach(function (pill) {
+      var input = pill.querySelector("input"), label = pill.querySelector("span").textContent.trim();
+      var letters = label.toLowerCase().replace(/[^a-z]/g, "");
+      var key = Array.prototype.find.call(letters, function (ch) { return !used.has(ch) && "0123456789/?".indexOf(ch) === -1; });
+      if (!key) return;
+      used.add(key);
+      keys[key] = input;
+      if (!pill.querySelector(".pill-key")) {
+        var k = document.createElement("kbd"); k.className = "pill-key"; k.textContent = key.toUpperCase();
+        k.setAttribute("aria-hidden", "true");
+        pill.querySelector("span").appendChild(k);
+        input.setAttribute("aria-keyshortcuts", key.toUpperCase());
+      }
+    });
+    return keys;
+  }
+
+  function draftData(form, exit) {
+    var data = new FormData(form);
+    ["idempotency_key", "client_timeout", "active_ms", "first_input_at"].forEach(function (k) { data.delete(k); });
+    if (exit) data.set("exit", "1");
+    return data;
+  }
+
+  function Drafts(form) {
+    this.form = form;
+    this.url = form.getAttribute("data-draft-url");
+    this.dirty = false; this.timer = null; this.saving = null;
+  }
+  Drafts.prototype.changed = function () {
+    var self = this;
+    this.dirty = true;
+    window.clearTimeout(this.timer);
+    this.timer = window.setTimeout(function () { self.save(); }, DRAFT_DELAY_MS);
+  };
+  Drafts.prototype.save = function () {
+    var self = this, form = this.form;
+    window.clearTimeout(this.timer);
+    if (!this.url || !this.dirty || !document.body.contains(form) || form.getAttribute("aria-busy") === "true") {
+      return Promise.resolve(!this.dirty);
+    }
+    this.dirty = false;
+    var sent = fetch(this.url, { method: "POST", body: draftData(form), credentials: "same-origin", keepalive: true,
+                                 headers: { "X-CSRFToken": csrfToken(form) } })
+      .then(function (r) {
+        if (r.status !== 204) throw new Error("HTTP " + r.status);
+        var at = new Date();
+        var el = $("[data-draft-state]", form);
+        if (el) el.textContent = "Draft saved " + at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+        return true;
+      })
+      .catch(function () { self.dirty = true; return false; });
+    this.saving = sent;
+    return sent;
+  };
+  Drafts.prototype.beacon = function () {
+    if (!this.url || !this.dirty || !navigator.sendBeacon) return;
+    if (navigator.sendBeacon(this.url, draftData(this.form))) this.dirty = false;
+  };
+
+  function csrfToken(form) {
+    var input = form.querySelector('input[name="csrfmiddlewaretoken"]');
+    return input ? input.value : "";
+  }
+
+  function initForm(root) {
+    var form = $("[data-answer-form]", root);
+    if (!form) return null;
+    var page = root.matches("[data-case-page]") ? root : $("[data-case-page]", root) || root;
+    form.setAttribute("data-conditions-url", page.getAttribute("data-conditions-url"));
+    loadConditions(page.getAttribute("data-conditions-url")).catch(function () {});
+    var drafts = new Drafts(form);
+    form._drafts = drafts;
+    var otherCode = form.getAttribute("data-other-code");
+    var combos = [];
+    function changed() { showOtherRow(form); refreshErrors(form); }
+    function picked(combo, isOther) {
+      if (isOther) { var text = $("[data-other-row] input", form); if (text) { text.focus(); return; } }
+      var i = combos.indexOf(combo);
+      var empty = combos.slice(i + 1).filter(function (c) { return !c.hidden.value; })[0];
+      if (empty) { empty.input.focus(); return; }
+      nextField(form, $('[data-field="differential"]', form));
+    }
+    var hooks = { changed: changed, picked: picked,
+                  other: otherCode ? { code: otherCode, label: form.getAttribute("data-other-label") || "Other / not listed" } : null };
+    $all(".dx-row", form).forEach(function (row) { combos.push(new Combo(row, form, hooks)); });
+    form.addEventListener("change", function () { noteInput(); changed(); drafts.changed(); });
+    form.addEventListener("input", function () { changed(); drafts.changed(); });
+    form.addEventListener("pointerdown", noteInput);
+    var otherInput = $("[data-other-row] input", form);
+    if (otherInput) {
+      otherInput.addEventListener("keydown", function (e) {
+        if (e.key === "Enter" && !(e.ctrlKey || e.metaKey)) { e.preventDefault(); nextField(form, $('[data-field="other_text"]', form)); }
+      });
+    }
+    var mal = $("[data-malignancy]", form);
+    if (mal) {
+      var range = $('input[type="range"]', mal), hidden = $('input[name="malignancy"]', mal), out = $("[data-malignancy-output]", mal);
+      var setRange = function (value) {
+        range.value = String(value);
+        hidden.value = range.value; out.textContent = range.value + "%"; range.classList.remove("untouched"); noteInput();
+      };
+      range.addEventListener("input", function () { setRange(range.value); });
+      range.addEventListener("keydown", function (e) {
+        var delta = { ArrowRight: 5, ArrowUp: 5, ArrowLeft: -5, ArrowDown: -5 }[e.key];
+        if (!delta || e.altKey || e.ctrlKey || e.metaKey) return;
+        e.preventDefault();  // steps of 5 from the keyboard; the mouse keeps 1
+        var base = Number(range.value), snapped = delta > 0 ? Math.floor(base / 5) * 5 : Math.ceil(base / 5) * 5;
+        var value = clamp((hidden.value === "" ? 50 : snapped) + (hidden.value === "" ? 0 : delta), 0, 100);
+        setRange(value);
+        form.dispatchEvent(new Event("input", { bubbles: true }));
+      });
+    }
+    form.addEventListener("keydown", function (e) {
+      var t = e.target;
+      if (e.key !== "Enter" || e.ctrlKey || e.metaKey || !t.matches('input[type="radio"], input[type="range"]')) return;
+      e.preventDefault();
+      nextField(form, t.closest("[data-field]"));
+    });
+    form._managementKeys = managementKeys(form);
+    showOtherRow(form);
+    refreshErrors(form);
+    return form;
+  }
+
+  // --- submitting: one automatic submit per item, 503s retried with the same key ---------------------
+  function itemId(form) { return form.elements.namedItem("item_id").value; }
 
   function clientProblems(form) {
     var bad = null;
@@ -430,7 +639,7 @@
       if (problem && !bad) bad = input;
     });
     if (bad) {
-      setStatus(form, "Choose “" + bad.value.trim() + "” from the list of conditions, or clear it.", "error");
+      setStatus(form, "Choose “" + bad.value.trim() + "” from the list of conditions (or “Other / not listed”), or clear it.", "error");
       bad.focus();
       return true;
     }
@@ -441,70 +650,36 @@
     form.elements.namedItem("active_ms").value = String(activeMs());
     form.elements.namedItem("first_input_at").value = timing.firstInput === null ? "" : String(Math.round(timing.firstInput));
     var key = form.elements.namedItem("idempotency_key");
-    if (!key.value) key.value = newKey();  // one key per page load, kept on retries
+    if (!key.value) key.value = newKey();  // one key per rendered form, kept on every retry
   }
 
-  function initForm(root) {
-    var form = $("[data-answer-form]", root);
-    if (!form) return;
-    var page = root.matches("[data-case-page]") ? root : $("[data-case-page]", root) || root;
-    form.setAttribute("data-conditions-url", page.getAttribute("data-conditions-url"));
-    loadConditions(page.getAttribute("data-conditions-url")).catch(function () {});
-    var combos = [];
-    function next(combo) {
-      var i = combos.indexOf(combo);
-      var empty = combos.slice(i + 1).filter(function (c) { return !c.hidden.value; })[0];
-      if (empty) { empty.input.focus(); return; }
-      var radio = $('input[name="confidence"]:checked', form) || $('input[name="confidence"]', form) ||
-        $('input[name="management"]:checked', form) || $('input[name="management"]', form) || $("[data-submit]", form);
-      if (radio) radio.focus();
-    }
-    $all(".dx-row", form).forEach(function (row) { combos.push(new Combo(row, form, next)); });
-    form.addEventListener("change", noteInput);
-    form.addEventListener("pointerdown", noteInput);
-    var mal = $("[data-malignancy]", form);
-    if (mal) {
-      var range = $('input[type="range"]', mal), hidden = $('input[name="malignancy"]', mal), out = $("[data-malignancy-output]", mal);
-      range.addEventListener("input", function () {
-        hidden.value = range.value; out.textContent = range.value + "%"; range.classList.remove("untouched"); noteInput();
-      });
-    }
-    form.addEventListener("htmx:beforeRequest", function () {
+  function setBusy(form, busy, label) {
+    var btn = $("[data-submit]", form);
+    if (busy) {
       form.setAttribute("aria-busy", "true");
-      var btn = $("[data-submit]", form);
       btn.disabled = true;
       btn.setAttribute("data-label", btn.getAttribute("data-label") || btn.textContent);
-      btn.textContent = "Saving…";
-      setStatus(form, "", "");
-    });
-    function failed(message) {
+      btn.textContent = label || "Saving…";
+    } else {
       form.removeAttribute("aria-busy");
-      var btn = $("[data-submit]", form);
       btn.disabled = false;
       btn.textContent = btn.getAttribute("data-label") || "Submit answer";
-      setStatus(form, message, "error");
-      state.timeoutSent = false;
     }
-    form.addEventListener("htmx:sendError", function () {
-      failed("Could not reach the server. Your answer is still here: check your connection and press Submit again.");
-    });
-    form.addEventListener("htmx:responseError", function () {
-      failed("The server could not save this answer. Please press Submit again; if it keeps failing, tell the study coordinator.");
-    });
   }
 
-  // Fill timing fields and check the boxes before htmx (or the browser) sends the form.
   document.addEventListener("submit", function (e) {
     var form = e.target;
     if (!form.matches || !form.matches("[data-answer-form]")) return;
     var timeout = form.elements.namedItem("client_timeout").value === "1";
-    if (form.getAttribute("aria-busy") === "true" || (!timeout && clientProblems(form))) {
+    var retry = form.hasAttribute("data-retrying");
+    if (form.getAttribute("aria-busy") === "true" || (!timeout && !retry && clientProblems(form))) {
       e.preventDefault();
       e.stopImmediatePropagation();
       return;
     }
     fillHidden(form);
-    if (!window.htmx) { $("[data-submit]", form).disabled = true; form.setAttribute("aria-busy", "true"); }
+    if (form._drafts) window.clearTimeout(form._drafts.timer);
+    if (!window.htmx) setBusy(form, true);
   }, true);
 
   function submitForm(form) {
@@ -513,25 +688,121 @@
     else $("[data-submit]", form).click();
   }
 
-  // --- keyboard shortcuts ---------------------------------------------------------------------------
-  document.addEventListener("keydown", function (e) {
-    var form = $("[data-answer-form]");
-    if (!form || (lightbox && lightbox.dlg.open)) return;
-    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
-      e.preventDefault();
-      submitForm(form);
+  document.addEventListener("htmx:beforeRequest", function (e) {
+    var form = e.detail.elt;
+    if (!form.matches || !form.matches("[data-answer-form]")) return;
+    setBusy(form, true);
+    if (!form.hasAttribute("data-retrying")) setStatus(form, "", "");
+    state.leaving = rememberCase(form);
+  });
+
+  function retryOrGiveUp(form, why) {
+    var tries = Number(form.getAttribute("data-tries") || "0");
+    setBusy(form, false);
+    if (tries < RETRY_DELAYS_MS.length) {
+      form.setAttribute("data-tries", String(tries + 1));
+      form.setAttribute("data-retrying", "1");
+      setBusy(form, true, "Saving…");
+      setStatus(form, why + " Trying again (" + (tries + 2) + " of " + (RETRY_DELAYS_MS.length + 1) + ")…", "warn");
+      window.setTimeout(function () {
+        if (!document.body.contains(form)) return;
+        setBusy(form, false);
+        submitForm(form);  // same form, same idempotency key: never a second reading
+      }, RETRY_DELAYS_MS[tries]);
       return;
     }
-    if (e.ctrlKey || e.metaKey || e.altKey || isTyping(e.target)) return;
-    if (e.target && e.target.closest && e.target.closest("[data-viewer]")) return;
-    if (/^[1-5]$/.test(e.key)) {
-      var radio = form.querySelector('input[name="confidence"][value="' + e.key + '"]');
-      if (radio) { e.preventDefault(); radio.checked = true; radio.focus(); noteInput(); }
-    } else if (e.key === "/") {
-      var empty = $all(".dx-search", form).filter(function (i) { return !i.value; })[0] || $(".dx-search", form);
-      if (empty) { e.preventDefault(); empty.focus(); }
+    form.removeAttribute("data-retrying");
+    form.setAttribute("data-tries", "0");
+    setStatus(form, why + " Your answer is still here: press Submit to try again; if it keeps failing, " +
+      "tell the study coordinator.", "error");
+  }
+
+  document.addEventListener("htmx:sendError", function (e) {
+    var form = e.detail.elt;
+    if (form.matches && form.matches("[data-answer-form]")) retryOrGiveUp(form, "Could not reach the server.");
+  });
+  document.addEventListener("htmx:responseError", function (e) {
+    var form = e.detail.elt;
+    if (!form.matches || !form.matches("[data-answer-form]")) return;
+    var status = e.detail.xhr.status;
+    if (status === 503 || status === 502 || status === 504) retryOrGiveUp(form, "The server is busy.");
+    else {  // another 4xx/5xx: never sent again by itself
+      setBusy(form, false);
+      form.removeAttribute("data-retrying");
+      setStatus(form, "The server could not save this answer (error " + status + "). Your answer is still here; " +
+        "press Submit to try again, and tell the study coordinator if it keeps failing.", "error");
     }
   });
+
+  // What the reader typed but had not picked yet survives a form shown again (422): the server only
+  // knows the codes. Read just before the swap, so what was typed while the request ran counts too.
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var form = $("[data-answer-form]");
+    if (!form || !state.leaving || e.detail.target.id !== "reader-main") return;
+    var now = rememberCase(form);
+    state.leaving.typed = now.typed; state.leaving.codes = now.codes; state.leaving.focus = now.focus;
+  });
+  function rememberCase(form) {
+    var page = form.closest("[data-case-page]");
+    return {
+      item: itemId(form),
+      number: page ? page.getAttribute("data-case-number") : "",
+      phase: page ? page.getAttribute("data-phase") : "",
+      ai: !!(page && page.querySelector("[data-ai-panel]")),
+      auto: form.elements.namedItem("client_timeout").value === "1",
+      typed: $all(".dx-search", form).map(function (i) { return i.value; }),
+      codes: $all('input[name="dx"]', form).map(function (i) { return i.value; }),
+      focus: document.activeElement && document.activeElement.id
+    };
+  }
+
+  function restoreTyped(form, before) {
+    $all(".dx-row", form).forEach(function (row, i) {
+      var input = row.querySelector(".dx-search"), hidden = row.querySelector('input[name="dx"]');
+      if (!hidden.value && !input.value && before.typed[i] && !before.codes[i]) {
+        input.value = before.typed[i];
+        row.classList.add("invalid");
+        row.querySelector("[data-clear]").hidden = false;
+      }
+    });
+  }
+
+  // --- notices: saved, time up, AI on/off --------------------------------------------------------------
+  function toast(text, kind) {
+    var region = $("[data-toasts]");
+    if (!region || !text) return;
+    var el = document.createElement("p");
+    el.className = "toast" + (kind ? " " + kind : "");
+    el.textContent = text;
+    region.appendChild(el);
+    window.setTimeout(function () { el.classList.add("gone"); }, 6000);
+    window.setTimeout(function () { el.remove(); }, 6600);
+  }
+
+  function announceChange(page, before) {
+    var form = $("[data-answer-form]", page);
+    var design = page.getAttribute("data-design");
+    var ai = !!page.querySelector("[data-ai-panel]");
+    var same = form && before && itemId(form) === before.item;
+    if (same) return;
+    if (before && before.item) {
+      if (before.auto) toast("Time was up for case " + before.number + ": what you had entered was saved.", "warn");
+      else if (page.getAttribute("data-phase") === "2" && before.phase === "1" && before.number === page.getAttribute("data-case-number")) {
+        toast("First answer saved and locked. The AI suggestion is now shown: revise your answer if you wish.");
+      } else toast("Case " + before.number + " saved.", "ok");
+    }
+    if (!form || (design !== "randomised_blocks" && design !== "crossover")) return;
+    var key = "readerstudy:ai:" + page.getAttribute("data-study");
+    var last = readJSON(key, null);
+    if (last !== null && last !== ai) {
+      var text = ai ? "From this case on, an AI suggestion is shown beside the images."
+        : "From this case on, no AI suggestion is shown: answer on your own.";
+      toast(text, "ai");
+      var note = $("[data-ai-change]", page);
+      if (note) { note.textContent = text; note.hidden = false; }
+    }
+    writeJSON(key, ai);
+  }
 
   // --- countdown (the server decides what counts as timed out) -----------------------------------------
   function tick() {
@@ -546,32 +817,143 @@
     if (el.textContent !== text) el.textContent = text;
     el.classList.toggle("warn", left <= 30 && left > 0);
     el.classList.toggle("over", left === 0);
-    if (left === 0 && !state.timeoutSent) {
-      var form = $("[data-answer-form]");
-      if (!form || form.getAttribute("aria-busy") === "true") return;
-      state.timeoutSent = true;
-      form.elements.namedItem("client_timeout").value = "1";
-      setStatus(form, "Time is up: submitting what you entered.", "warn");
+    var form = $("[data-answer-form]");
+    if (left > 0 || !form) return;
+    var id = itemId(form);
+    var banner = $("[data-time-up]");
+    if (banner) banner.hidden = false;
+    if (autoSent.has(id) || form.getAttribute("aria-busy") === "true") return;
+    autoSent.add(id);  // at most one automatic submit per schedule item, whatever comes back
+    writeJSON("readerstudy:auto-sent", Array.from(autoSent).slice(-200));
+    form.elements.namedItem("client_timeout").value = "1";
+    setStatus(form, "Time is up for this case: saving what you entered.", "warn");
+    submitForm(form);
+  }
+
+  // --- dialogs: shortcuts (?) and the instructions ------------------------------------------------------
+  function openDialog(id) {
+    var dlg = document.getElementById(id);
+    if (!dlg || dlg.open) return;
+    dlg._returnTo = document.activeElement;
+    dlg.showModal();
+  }
+  document.addEventListener("click", function (e) {
+    var opener = e.target.closest && e.target.closest("[data-open-dialog]");
+    if (opener) { e.preventDefault(); openDialog(opener.getAttribute("data-open-dialog")); return; }
+    var closer = e.target.closest && e.target.closest("[data-close-dialog]");
+    if (closer) { var dlg = closer.closest("dialog"); if (dlg) dlg.close(); }
+  });
+  document.addEventListener("close", function (e) {
+    var dlg = e.target;
+    if (dlg && dlg._returnTo && document.body.contains(dlg._returnTo)) dlg._returnTo.focus();
+  }, true);
+  function anyDialogOpen() { return $all("dialog").some(function (d) { return d.open; }); }
+
+  // --- keyboard shortcuts ---------------------------------------------------------------------------
+  document.addEventListener("keydown", function (e) {
+    var form = $("[data-answer-form]");
+    if (!form || anyDialogOpen()) return;
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
       submitForm(form);
+      return;
     }
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    var t = e.target;
+    var emptySearch = t && t.classList && t.classList.contains("dx-search") && !t.value;
+    if (isTyping(t) && !emptySearch) return;
+    if (t && t.closest && t.closest("[data-viewer]")) return;
+    var inManagement = t && t.closest && t.closest(".management");
+    if (e.key === "?") {
+      e.preventDefault();
+      openDialog("shortcuts-dialog");
+    } else if (e.key === "/") {
+      var empty = $all(".dx-search", form).filter(function (i) { return !i.value; })[0] || $(".dx-search", form);
+      if (empty) { e.preventDefault(); empty.focus(); }
+    } else if (/^[1-9]$/.test(e.key) && inManagement) {
+      var option = $all('input[name="management"]', form)[Number(e.key) - 1];
+      if (option) { e.preventDefault(); option.checked = true; option.focus(); option.dispatchEvent(new Event("change", { bubbles: true })); }
+    } else if (/^[1-5]$/.test(e.key)) {
+      var radio = form.querySelector('input[name="confidence"][value="' + e.key + '"]');
+      if (radio) {
+        e.preventDefault(); radio.checked = true; radio.focus();
+        radio.dispatchEvent(new Event("change", { bubbles: true }));
+      }
+    } else if (!emptySearch && /^[a-z]$/i.test(e.key) && form._managementKeys) {
+      var choice = form._managementKeys[e.key.toLowerCase()];
+      if (choice) {
+        e.preventDefault(); choice.checked = true; choice.focus();
+        choice.dispatchEvent(new Event("change", { bubbles: true }));
+      }
+    }
+  });
+
+  // --- leaving: "Save and exit" keeps a draft; unsaved edits warn ---------------------------------------
+  document.addEventListener("click", function (e) {
+    var link = e.target.closest && e.target.closest("[data-save-exit]");
+    var form = $("[data-answer-form]");
+    if (!link || !form || !form._drafts) return;
+    e.preventDefault();
+    var drafts = form._drafts;
+    drafts.dirty = true;  // always keep what is on the page, even if nothing changed since the last save
+    link.textContent = "Saving…";
+    drafts.save().then(function (ok) {
+      if (ok) { state.leavingOnPurpose = true; window.location.href = link.href; return; }
+      link.textContent = "Save and exit";
+      setStatus(form, "Could not save your unfinished answer. Check your connection and try again.", "error");
+    });
+  });
+  window.addEventListener("beforeunload", function (e) {
+    var form = $("[data-answer-form]");
+    if (!form || !form._drafts || state.leavingOnPurpose) return;
+    if (form.getAttribute("aria-busy") === "true") return;
+    if (!form._drafts.dirty) return;
+    form._drafts.beacon();  // try to keep the edits, and warn anyway
+    e.preventDefault();
+    e.returnValue = "";
+  });
+
+  // --- times in the reader's own time zone ----------------------------------------------------------
+  function localTimes(root) {
+    $all("time[data-local]", root).forEach(function (el) {
+      var when = new Date(el.getAttribute("datetime"));
+      if (isNaN(when)) return;
+      el.textContent = when.toLocaleString([], { weekday: "long", day: "numeric", month: "long", year: "numeric",
+                                                 hour: "2-digit", minute: "2-digit" });
+      el.title = "Your local time";
+    });
   }
 
   // --- page life cycle ------------------------------------------------------------------------------
   function init(root, swapped) {
     var page = root.matches && root.matches("[data-case-page]") ? root : $("[data-case-page]", root);
-    state.timeoutSent = false;
+    localTimes(root);
+    var before = state.leaving;
+    state.leaving = null;
     if (page && !page.hasAttribute("data-ready")) {
       page.setAttribute("data-ready", "1");
-      timingStart(page);
+      var form = $("[data-answer-form]", page);
+      var sameItem = before && form && itemId(form) === before.item;
+      if (!sameItem) timingStart(page);
       initImages(page);
       initForm(page);
-      if (swapped) {
+      if (sameItem) {
+        restoreTyped(form, before);
+        refreshErrors(form);
+        if (autoSent.has(before.item)) {
+          setStatus(form, "Time is up for this case. Your answer could not be saved automatically: " +
+            "complete the fields marked and press Submit.", "error");
+        }
+        var wrong = $("[data-field].has-error", form);
+        if (wrong) focusField(wrong);
+      } else {
         var side = $(".case-side", page);
         if (side) side.scrollTop = 0;
-        window.scrollTo(0, 0);
-        var title = $("#case-title", page);
-        if (title) title.focus({ preventScroll: true });
+        if (swapped) window.scrollTo(0, 0);
+        var first = $("#dx-1", page);
+        if (first && !first.disabled) first.focus({ preventScroll: true });
       }
+      announceChange(page, before);
     }
     var next = $("[data-next]", root);
     if (next && swapped) next.focus();

@@ -127,7 +127,7 @@ def test_sequential_reveals_ai_only_after_phase_one(client):
     url = reverse("reader:case", args=[built.study.slug])
     phase1 = client.get(url)
     assert_no_ai(phase1.content)
-    assert b"Shown here after you submit your first answer" in phase1.content
+    assert b"AI suggestion after you submit" in phase1.content and b"ai-panel" not in phase1.content  # no empty box
     revealed = client.post(url, post_data(built.items[0], str(uuid.uuid4())), **HTMX)
     assert revealed.status_code == 200
     text = revealed.content.decode()
