@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from pathlib import Path
 from types import SimpleNamespace
 
 from analysis.readings import InputError
@@ -25,6 +26,9 @@ def add_mrmc_arguments(parser: argparse.ArgumentParser) -> None:
                         help="--method ustat: figure of merit (percent_correct needs a 0/1 --score)")
     parser.add_argument("--margin", type=float, help="non-inferiority margin (treatment may be at most this much worse)")
     parser.add_argument("--alpha", type=float, default=0.025, help="one-sided level of the non-inferiority test")
+    parser.add_argument("--model-outputs", type=Path,
+                        help="model outputs (case, model_top1, model_top3, model_malignant_score): the model as a "
+                             "fixed reader against each arm's readers on the AUC (1T-RRRC)")
 
 
 def load(args: argparse.Namespace):
@@ -55,7 +59,7 @@ class MrmcRun:
 
 def analyse(data, *, score: str, truth: str | None, control: str, treatment: str, method: str = "auto",
             fom: str = "auc", threshold: float | None = None, covariance: str = "jackknife",
-            margin: float | None = None, alpha: float = 0.025) -> MrmcRun:
+            margin: float | None = None, alpha: float = 0.025, model_scores=None) -> MrmcRun:
     """Detect the design, check the method fits, run it (`data` as from analysis.readings.prepare)."""
     from analysis.design_detect import check_method, detect_design
     from analysis.noninferiority import validate_margin
@@ -77,7 +81,25 @@ def analyse(data, *, score: str, truth: str | None, control: str, treatment: str
     payload["design"] = design.to_dict()
     payload["method"] = method
     payload["warnings"] = warnings + list(payload.get("warnings", []))
+    if model_scores is not None and truth:
+        payload["model_vs_readers"] = _model_vs_readers(data, score, truth, (control, treatment), model_scores,
+                                                        payload["warnings"])
+        from analysis.ustat_report import model_vs_readers_section
+
+        report = report.replace("</body>", model_vs_readers_section(payload["model_vs_readers"]) + "</body>")
     return MrmcRun(payload, report, tables, f"{design.describe()} design, {method}: {line}")
+
+
+def _model_vs_readers(data, score, truth, arms, model_scores, warnings: list[str]) -> dict:
+    from analysis.model_vs_readers import model_vs_readers
+
+    out = {}
+    for arm in arms:
+        try:
+            out[arm] = model_vs_readers(data, score=score, truth=truth, arm=arm, model_scores=model_scores).to_dict()
+        except InputError as exc:
+            warnings.append(f"model versus the readers of arm '{arm}' not computed: {exc}")
+    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,9 +107,15 @@ def run(args: argparse.Namespace) -> int:
     from analysis.results import write_json, write_tables
 
     data = load(args)
+    model_scores = None
+    if args.model_outputs is not None:
+        from analysis.model_benchmark import load_model_outputs
+
+        model_scores = load_model_outputs(args.model_outputs).set_index("case")["model_malignant_score"]
     result = analyse(data, score=args.score, truth=args.truth, control=as_label(args.control),
                      treatment=as_label(args.treatment), method=args.method, fom=args.fom,
-                     threshold=args.threshold, covariance=args.cov, margin=args.margin, alpha=args.alpha)
+                     threshold=args.threshold, covariance=args.cov, margin=args.margin, alpha=args.alpha,
+                     model_scores=model_scores)
     write_json(args.out / "results.json", result.payload)
     if result.tables:
         write_tables(args.out / "tables", result.tables)

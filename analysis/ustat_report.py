@@ -116,3 +116,18 @@ def split_plot_report(payload: dict) -> str:
         section("methods", "Methods", paragraph(methods)),
     ]
     return page("MRMC analysis (split-plot ORH)", parts)
+
+
+def model_vs_readers_section(block: dict) -> str:
+    """The model as a fixed reader against each arm's readers (1T-RRRC), as an HTML section."""
+    rows = [{"Arm": arm, "Model AUC": e["model_auc"], "Readers' mean AUC": e["readers_auc"],
+             "Model − readers": e["difference"], "95 % CI low": e["ci_low"], "95 % CI high": e["ci_high"],
+             "df": e["df"], "p": e["p_value"], "Two-way bootstrap CI": f"{fmt(e['bootstrap_ci_low'], 3)} to "
+             f"{fmt(e['bootstrap_ci_high'], 3)}", "Readers beaten": f"{e['readers_beaten']} of {e['n_readers']}"}
+            for arm, e in block.items()]
+    note = ("The model is a fixed reader on the same cases; its difference from the readers' mean AUC is tested "
+            "with RJafroc's 1T-RRRC method (single-treatment ORH on the reader − model differences, jackknife "
+            "case covariance shared by model and readers, Hillis df), with a two-way (readers × cases) "
+            "percentile bootstrap beside it.")
+    return section("model-vs-readers", "Model versus the readers (AUC)", html_table(pd.DataFrame(rows), 4),
+                   paragraph(note, "note"))

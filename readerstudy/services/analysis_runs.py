@@ -200,7 +200,9 @@ def analysis_run_perform(*, run_id: int) -> None:
         if run.kind in ("reliance", "agreement"):
             return _store(run, *_extra_analysis(run.kind, table, params))
         if run.kind == "mrmc":
-            return _store(run, *_mrmc_analysis(table, params))
+            from readerstudy.services.model_table import model_outputs_table
+
+            return _store(run, *_mrmc_analysis(table, params, model_outputs_table(run.study)))
         by = [c for c in params.get("by", []) if c in table.columns and table[c].notna().any()]
         by_case = [c for c in params.get("by_case", []) if c in table.columns and table[c].notna().any()]
         model = model_outputs_table(run.study)
@@ -243,8 +245,9 @@ def _extra_analysis(kind: str, table, params: dict) -> tuple[dict, str]:
     return {"agreement": result.to_dict()}, agreement_report(result)
 
 
-def _mrmc_analysis(table, params: dict) -> tuple[dict, str]:
-    """(results.json, report HTML) of an MRMC run: design detected, method checked against it."""
+def _mrmc_analysis(table, params: dict, model=None) -> tuple[dict, str]:
+    """(results.json, report HTML) of an MRMC run: design detected, method checked against it; with the
+    study's precomputed model outputs, the model as a fixed reader against each arm's readers (AUC)."""
     from analysis.cli_mrmc import analyse
     from analysis.readings import prepare
 
@@ -255,8 +258,17 @@ def _mrmc_analysis(table, params: dict) -> tuple[dict, str]:
     data = prepare(table, value_cols=values, control=params["control"], treatment=params["treatment"])
     run = analyse(data, score=params["score"], truth=params.get("truth"), control=params["control"],
                   treatment=params["treatment"], method=params.get("method", "auto"), fom=params.get("fom", "auc"),
-                  threshold=params.get("threshold"), margin=params.get("margin"))
+                  threshold=params.get("threshold"), margin=params.get("margin"),
+                  model_scores=_model_scores(model, table) if params.get("truth") else None)
     return {"mrmc": run.payload}, run.report
+
+
+def _model_scores(model, table):
+    """The model's malignancy score by case, when it scored any case that was read (else None)."""
+    if model is None or "model_malignant_score" not in model.columns:
+        return None
+    scores = model.set_index("case")["model_malignant_score"].dropna()
+    return scores if scores.index.isin(table["case"]).any() else None
 
 
 def _store(run: AnalysisRun, results: dict, report: str) -> None:

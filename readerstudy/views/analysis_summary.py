@@ -73,7 +73,8 @@ def mrmc_summary(payload: dict) -> dict:
         difference["reason"] = "not estimable: the variance is not positive (no CI or p)"
     return {"method": method_label, "design": design.get("description"), "fom": fom, "arms": arms,
             "difference": difference, "non_inferiority": payload.get("non_inferiority"), "warnings": warnings,
-            "valid_methods": design.get("valid_methods") or []}
+            "valid_methods": design.get("valid_methods") or [],
+            "model_vs_readers": [{"arm": arm, **entry} for arm, entry in (payload.get("model_vs_readers") or {}).items()]}
 
 
 def _arms(payload: dict) -> tuple[str, str]:

@@ -195,3 +195,24 @@ def test_model_beside_readers_follows_the_outcome():
     auc = model_rows(model, "malignancy_score", {"auc": {"ai": {"mean": 0.81}}})
     assert auc["kind"] == "auc" and auc["readers_auc"] == {"ai": 0.81}
     assert "compared on the top-1 diagnosis" in model_rows(model, "management_appropriate", None)["note"]
+
+
+def test_mrmc_run_sets_the_model_beside_the_readers(client, monkeypatch, django_capture_on_commit_callbacks):
+    import pandas as pd
+
+    from readerstudy.services import model_table
+
+    study, coordinator = _study()
+    cases = list(study.case_set.cases.all())
+    table = pd.DataFrame({"case": [c.key for c in cases], "model_top1": "", "model_top3": "",
+                          "model_malignant_score": [0.8 if c.reference.malignant else 0.3 for c in cases]})
+    monkeypatch.setattr(model_table, "model_outputs_table", lambda s: table)
+    with django_capture_on_commit_callbacks(execute=True):
+        run = analysis_run_start(study=study, actor=coordinator, kind="mrmc", fom="auc")
+    run.refresh_from_db()
+    assert run.status == "done", run.error
+    block = run.results["mrmc"]["model_vs_readers"]
+    assert set(block) == {"unaided", "ai"} and block["ai"]["model_auc"] == 1.0
+    client.force_login(coordinator)
+    page = client.get(reverse("analysis:detail", args=[study.slug, run.pk])).content.decode()
+    assert "Model versus the readers" in page and "1T-RRRC" in page
