@@ -150,6 +150,33 @@ class ReaderProfile(models.Model):
         return f"Profile of user {self.user_id}"
 
 
+class MembershipDemographics(models.Model):
+    """What the reader answered about themselves for this study (a snapshot; the export reads it).
+
+    Given once per membership, pre-filled from their last answers (:class:`ReaderProfile`), so
+    answering again in a later study never changes an earlier study's readings table. Changed
+    only by an audited correction (``services.studies.demographics_correct``).
+    """
+
+    membership = models.OneToOneField(Membership, on_delete=models.CASCADE, related_name="demographics")
+    profession = models.CharField(max_length=20, choices=Profession.choices)
+    years_experience = models.PositiveSmallIntegerField()
+    dermoscopy_use = models.CharField(max_length=20, choices=DermoscopyUse.choices)
+    country = models.CharField(max_length=60)
+    age_band = models.CharField(max_length=10, choices=AgeBand.choices)
+    given_at = models.DateTimeField(auto_now_add=True)
+    corrected_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "membership demographics"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(years_experience__lte=70), name="demographics_years_range")
+        ]
+
+    def __str__(self) -> str:
+        return f"Demographics of membership {self.membership_id}"
+
+
 class ConsentRecord(models.Model):
     membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="consents")
     consent_version = models.CharField(max_length=30)

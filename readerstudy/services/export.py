@@ -1,6 +1,8 @@
 """Exports: the readings table (DESIGN.md 5.1) and the stored schedules, as DataFrames and files.
 
-Readers appear only by their pseudonym. Outcomes come from :mod:`readerstudy.outcomes`.
+Readers appear only by their pseudonym, with the demographics they gave for this study (the
+membership's snapshot, never their later answers elsewhere). Outcomes come from
+:mod:`readerstudy.outcomes`.
 Training readings are kept apart from measured readings and left out unless asked for; repeat
 (attention) readings are measured and exported, flagged in the ``repeat`` column.
 """
@@ -87,11 +89,11 @@ SCHEDULE_COLUMNS = [
 
 _READING_FIELDS = {
     "reader": "schedule_item__membership__pseudonym",
-    "reader_group": "schedule_item__membership__user__reader_profile__profession",
-    "reader_experience": "schedule_item__membership__user__reader_profile__years_experience",
-    "reader_dermoscopy": "schedule_item__membership__user__reader_profile__dermoscopy_use",
-    "reader_country": "schedule_item__membership__user__reader_profile__country",
-    "reader_age_band": "schedule_item__membership__user__reader_profile__age_band",
+    "reader_group": "schedule_item__membership__demographics__profession",
+    "reader_experience": "schedule_item__membership__demographics__years_experience",
+    "reader_dermoscopy": "schedule_item__membership__demographics__dermoscopy_use",
+    "reader_country": "schedule_item__membership__demographics__country",
+    "reader_age_band": "schedule_item__membership__demographics__age_band",
     "case": "schedule_item__case__key",
     "truth": "schedule_item__case__reference__code",
     "truth_malignant": "schedule_item__case__reference__malignant",

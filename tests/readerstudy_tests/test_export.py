@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from readerstudy.models import Condition, ReaderProfile, ScheduleItem
+from readerstudy.models import Condition, MembershipDemographics, ScheduleItem
 from readerstudy.services import studies
 from readerstudy.services.export import (
     READINGS_COLUMNS,
@@ -63,8 +63,8 @@ def two_case_study(*, generic: bool = False, training: bool = False):
         model_version=model_version_for(case_set),
     )
     (reader,) = enrol_readers(study, 1)
-    ReaderProfile.objects.create(
-        user=reader.user,
+    MembershipDemographics.objects.create(  # what the reader gave for this study (issue 18, item 8)
+        membership=reader,
         profession="dermatologist",
         years_experience=7,
         dermoscopy_use="regularly",

@@ -29,10 +29,12 @@ from readerstudy.services.studies.lifecycle import (
     study_update,
 )
 from readerstudy.services.studies.membership import (
+    demographics_correct,
     invitation_accept,
     invitation_create,
     invitation_problem,
     invitation_revoke,
+    invitation_token_valid,
     membership_add,
     reader_enrol,
 )
@@ -57,10 +59,12 @@ __all__ = [
     "arm_problems",
     "case_stratum",
     "default_arms",
+    "demographics_correct",
     "invitation_accept",
     "invitation_create",
     "invitation_problem",
     "invitation_revoke",
+    "invitation_token_valid",
     "launch_problems",
     "membership_add",
     "ordered_arms",

@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import datetime
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from readerstudy.models import CaseSet, Invitation, Membership, Role, Study, StudyStatus
+from readerstudy.models import (
+    CaseSet,
+    Invitation,
+    Membership,
+    MembershipDemographics,
+    Role,
+    Study,
+    StudyStatus,
+)
 from readerstudy.services.audit import audit_record
 from readerstudy.services.studies.common import (
     Actor,
     InvitationError,
     StudyError,
+    StudyInvalid,
     is_user,
     lock_study,
     settings_or_default,
@@ -142,6 +154,43 @@ def membership_add(*, study: Study, user: AbstractBaseUser, role: str, actor: Ac
     return membership
 
 
+DEMOGRAPHIC_FIELDS = ("profession", "years_experience", "dermoscopy_use", "country", "age_band")
+
+
+@transaction.atomic
+def demographics_correct(
+    *, membership: Membership, actor: Actor, changes: dict[str, Any], reason: str
+) -> MembershipDemographics:
+    """Correct the demographics a reader gave for this study: the one way the export's reader
+    columns change after the fact. Audited with the values before and after, and the reason."""
+    problems = [f"{name} is not a demographics field." for name in changes if name not in DEMOGRAPHIC_FIELDS]
+    if not reason.strip():
+        problems.append("Give the reason for the correction.")
+    snapshot = MembershipDemographics.objects.select_for_update().filter(membership=membership).first()
+    if snapshot is None:
+        problems.append("This reader has not given their demographics for this study yet.")
+    if problems:
+        raise StudyError(problems)
+    before = {name: getattr(snapshot, name) for name in DEMOGRAPHIC_FIELDS}
+    for name, value in changes.items():
+        setattr(snapshot, name, value)
+    snapshot.corrected_at = timezone.now()
+    try:
+        snapshot.full_clean()
+    except ValidationError as exc:
+        raise StudyInvalid([f"{k}: {m}" for k, ms in exc.message_dict.items() for m in ms]) from exc
+    snapshot.save(update_fields=[*changes, "corrected_at"])
+    audit_record(
+        actor=actor,
+        action="membership.demographics_correct",
+        study=membership.study,
+        obj=snapshot,
+        data={"before": {k: str(v) for k, v in before.items()},
+              "after": {k: str(getattr(snapshot, k)) for k in DEMOGRAPHIC_FIELDS}, "reason": reason.strip()},
+    )
+    return snapshot
+
+
 def _free_pseudonym(study: Study, prefix: str, number: int) -> str:
     taken = set(
         Membership.objects.filter(study=study, pseudonym__startswith=prefix).values_list(
@@ -219,6 +268,14 @@ def invitation_revoke(*, invitation: Invitation, actor: Actor) -> Invitation:
     return invitation
 
 
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def invitation_token_valid(token: str) -> bool:
+    """Whether ``token`` could be an invitation token (``secrets.token_urlsafe``); NUL and the like are not."""
+    return bool(TOKEN_PATTERN.fullmatch(token))
+
+
 def invitation_problem(invitation: Invitation, user: AbstractBaseUser | None = None) -> str | None:
     """Why the invitation cannot be accepted now (by ``user``, when given), else None."""
     if invitation.revoked:
@@ -242,7 +299,8 @@ def invitation_accept(*, token: str, user: AbstractBaseUser) -> Membership:
 
     The invitation row is locked, so concurrent accepts never exceed a single-use link or a cap.
     """
-    invitation = Invitation.objects.select_for_update().filter(token=token).first()
+    invitation = (Invitation.objects.select_for_update().filter(token=token).first()
+                  if invitation_token_valid(token) else None)
     if invitation is None:
         raise InvitationError("This invitation link is not valid.")
     study = invitation.study
