@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from readerstudy.middleware import DATABASE_FAULTS
 from readerstudy.services.studies import StudyError, StudyInvalid
+
+logger = logging.getLogger("readerstudy.api")
 
 
 class ApiError(exceptions.APIException):
@@ -47,7 +52,17 @@ def django_validation_details(exc: DjangoValidationError) -> Any:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, with Django's exceptions translated and the body reshaped."""
+    """DRF's handler, with Django's exceptions translated and the body reshaped.
+
+    Every failure answers in the documented shape: hostile input Python itself chokes on (JSON
+    nested past the recursion limit, an oversized body) is a 400, and an unexpected exception is
+    logged and answered with a JSON 500 (never Django's HTML page); database faults are left to
+    the middleware's 503.
+    """
+    if isinstance(exc, RecursionError):
+        exc = ApiError("The request body is nested too deeply.", code="parse_error")
+    elif isinstance(exc, SuspiciousOperation):
+        exc = ApiError(str(exc) or "The request was refused.", code="bad_request")
     if isinstance(exc, DjangoValidationError):
         exc = ApiError("The request is invalid.", code="invalid", details=django_validation_details(exc))
     elif isinstance(exc, StudyError):
@@ -58,7 +73,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.PermissionDenied(str(exc) or None)
     response = drf_exception_handler(exc, context)
     if response is None:
-        return None
+        if isinstance(exc, DATABASE_FAULTS):
+            return None  # the middleware answers 503 with Retry-After (JSON for the API)
+        logger.error("Unhandled API exception", exc_info=exc)
+        return Response({"error": {"code": "server_error", "message": "Something went wrong on our side.",
+                                   "details": None}}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
     response.data = {"error": error_body(exc)}
     return response
 

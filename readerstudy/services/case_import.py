@@ -13,6 +13,7 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -99,13 +100,42 @@ def read_manifest(path: Path) -> list[dict[str, Any]]:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise CaseImportError([Problem(None, path.name, f"invalid JSON: {exc}")]) from exc
+        except RecursionError as exc:
+            raise CaseImportError([Problem(None, "manifest", "the JSON is nested too deeply to be a manifest")]) from exc
         rows = data.get("cases") if isinstance(data, dict) else data
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise CaseImportError([Problem(None, path.name, 'expected a list of cases or {"cases": [...]}')])
-        return rows
-    if path.suffix.lower() != ".csv":
+    elif path.suffix.lower() != ".csv":
         raise CaseImportError([Problem(None, path.name, "manifest must be .csv or .json")])
-    return list(csv.DictReader(io.StringIO(text)))
+    else:
+        try:
+            rows = list(csv.DictReader(io.StringIO(text)))
+        except csv.Error as exc:  # e.g. a field over the csv module's size limit
+            raise CaseImportError([Problem(None, "manifest", f"not a readable CSV file ({exc})")]) from exc
+    nul = [Problem(number, str(name), "contains a NUL character (\\x00), which cannot be stored")
+           for number, row in enumerate(rows, start=1) for name, value in _strings(row) if "\x00" in value]
+    if nul:
+        raise CaseImportError(nul[:MAX_NUL_PROBLEMS])
+    return rows
+
+
+MAX_NUL_PROBLEMS = 50
+
+
+def _strings(value: Any, name: str = "", depth: int = 0) -> Iterator[tuple[str, str]]:
+    """(field, text) for every string in a manifest row, keys included (nested lists and objects too)."""
+    if depth > 20:
+        return
+    if isinstance(value, str):
+        yield name, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            field = f"{name}.{key}" if name else str(key)
+            yield from _strings(key, field, depth + 1) if isinstance(key, str) else ()
+            yield from _strings(item, field, depth + 1)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _strings(item, f"{name}[{i}]", depth + 1)
 
 
 def _images_of(row: dict[str, Any], number: int, problems: list[Problem]) -> list[_ImageSpec]:
@@ -270,8 +300,16 @@ class ImageSource:
                 raise ImageProblem(f"expands to {info.file_size:,} bytes; the limit is {settings.MAX_IMAGE_BYTES:,}")
             if info.compress_size and info.file_size / info.compress_size > MAX_COMPRESSION_RATIO:
                 raise ImageProblem("compression ratio is implausibly high (zip bomb)")
-            with self.zip.open(info) as handle:
-                return handle.read(settings.MAX_IMAGE_BYTES + 1)
+            try:
+                with self.zip.open(info) as handle:
+                    return handle.read(settings.MAX_IMAGE_BYTES + 1)
+            except NotImplementedError as exc:  # zipfile: an unsupported compression method
+                raise ImageProblem(f"the zip entry uses a compression this import cannot read ({exc}); "
+                                   "use ordinary (deflate) zip compression") from exc
+            except RuntimeError as exc:  # zipfile: "File ... is encrypted, password required"
+                raise ImageProblem("the zip entry is encrypted; zip the images without a password") from exc
+            except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:  # bad CRC, truncated
+                raise ImageProblem(f"the zip entry is corrupt ({exc})") from exc
         path = self.location / name
         try:
             resolved = path.resolve(strict=True)
