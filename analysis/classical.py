@@ -12,6 +12,9 @@ Conventions (fixed so p-values do not drift between scipy versions):
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -153,8 +156,27 @@ def wilcoxon_method(differences: np.ndarray) -> str:
     return "asymptotic"
 
 
-def wilcoxon_signed_rank(control: np.ndarray, treatment: np.ndarray) -> Wilcoxon:
-    """Two-sided Wilcoxon signed-rank test of treatment - control, method passed explicitly."""
+# `compare --wilcoxon-correction off`: scipy's default (no continuity correction), as published Python
+# pipelines ran it; on (the default) is R's wilcox.test. Set for a whole comparison by wilcoxon_correction().
+_WILCOXON_CORRECTION: ContextVar[bool] = ContextVar("wilcoxon_correction", default=True)
+
+
+@contextmanager
+def wilcoxon_correction(on: bool) -> Iterator[None]:
+    token = _WILCOXON_CORRECTION.set(bool(on))
+    try:
+        yield
+    finally:
+        _WILCOXON_CORRECTION.reset(token)
+
+
+def wilcoxon_signed_rank(control: np.ndarray, treatment: np.ndarray, *, correction: bool | None = None) -> Wilcoxon:
+    """Two-sided Wilcoxon signed-rank test of treatment - control, method passed explicitly.
+
+    The continuity correction applies to the normal approximation only; `correction=None` takes the
+    setting of wilcoxon_correction() (on unless switched off).
+    """
+    correction = _WILCOXON_CORRECTION.get() if correction is None else correction
     differences = np.asarray(treatment, float) - np.asarray(control, float)
     nonzero = int(np.count_nonzero(differences))
     method = wilcoxon_method(differences)
@@ -163,7 +185,7 @@ def wilcoxon_signed_rank(control: np.ndarray, treatment: np.ndarray) -> Wilcoxon
     result = stats.wilcoxon(
         differences,
         zero_method=ZERO_METHOD,
-        correction=(method == "asymptotic"),
+        correction=(method == "asymptotic") and correction,
         alternative="two-sided",
         method=method,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -101,9 +101,19 @@ class CompareResult:
     roc: MrmcResult | None = None
     warnings: tuple[str, ...] = ()
     model: ModelBenchmark | None = None
+    # DESIGN 5.2a: --family ordinal, --interaction COL, --wilcoxon-correction on|off
+    clmm: object | None = None  # analysis.ordinal.ClmmSummary
+    interaction: object | None = None  # analysis.interaction.InteractionResult
+    wilcoxon_correction: bool = True
 
     def to_dict(self) -> dict:
+        extensions = {"wilcoxon_correction": "on" if self.wilcoxon_correction else "off"}
+        if self.clmm is not None:
+            extensions["clmm"] = self.clmm.to_dict()
+        if self.interaction is not None:
+            extensions["interaction"] = self.interaction.to_dict()
         return {
+            **extensions,
             "outcome": self.outcome,
             "control": self.control,
             "treatment": self.treatment,
@@ -161,12 +171,31 @@ def compare(
     case_col: str = "case",
     arm_col: str = "arm",
     model_outputs: pd.DataFrame | None = None,
+    family: str | None = None,
+    interaction: str | None = None,
+    wilcoxon_correction: bool = True,
 ) -> CompareResult:
     """Compare `treatment` with `control` on `outcome` (any numeric column).
 
     With `model_outputs` (see analysis.model_benchmark), the model's standalone performance on the
-    same cases is set beside the readers of both arms.
+    same cases is set beside the readers of both arms. `family="ordinal"` adds the cumulative-link
+    mixed model (analysis.ordinal), `interaction=COL` the arm x COL mixed model
+    (analysis.interaction); `wilcoxon_correction=False` drops the continuity correction of the
+    Wilcoxon normal approximation (scipy's default, as published Python pipelines ran it).
     """
+    if not wilcoxon_correction:
+        with classical.wilcoxon_correction(False):
+            result = compare(
+                readings, outcome=outcome, control=control, treatment=treatment, by=by, by_case=by_case,
+                min_readers=min_readers, glmm_formula=glmm_formula, fit_glmm=fit_glmm, reader_col=reader_col,
+                case_col=case_col, arm_col=arm_col, model_outputs=model_outputs, family=family,
+                interaction=interaction,
+            )
+        return replace(result, wilcoxon_correction=False)
+    if family not in (None, "binomial", "gaussian", "ordinal"):
+        raise InputError(f"--family must be binomial, gaussian or ordinal, not {family!r}")
+    if interaction is not None and interaction not in readings.columns:
+        raise InputError(f"missing column(s) in readings: {interaction}")
     data = prepare(
         readings,
         value_cols=[outcome],
@@ -189,7 +218,7 @@ def compare(
         glmm = fit_mixed_model(
             valid, outcome=outcome, control=control, treatment=treatment, formula=glmm_formula, binary=binary
         )
-    return CompareResult(
+    result = CompareResult(
         outcome=outcome,
         control=control,
         treatment=treatment,
@@ -212,6 +241,28 @@ def compare(
         warnings=_warnings(data, valid, outcome),
         model=_model(data, model_outputs, control, treatment),
     )
+    return _extensions(result, valid, family=family, interaction=interaction, formula=glmm_formula,
+                       model_outputs=model_outputs)
+
+
+def _extensions(result: CompareResult, valid: pd.DataFrame, *, family, interaction, formula, model_outputs):
+    """The ordinal CLMM and the arm x COL interaction model, when asked for (DESIGN 5.2a)."""
+    clmm = interaction_result = None
+    if family == "ordinal":
+        from analysis.ordinal import clmm_analysis
+
+        clmm = clmm_analysis(valid, outcome=result.outcome, control=result.control, treatment=result.treatment,
+                             formula=formula)
+    if interaction is not None:
+        from analysis.interaction import interaction_analysis
+
+        interaction_result = interaction_analysis(
+            valid, outcome=result.outcome, control=result.control, treatment=result.treatment, column=interaction,
+            binary=result.binary, model_outputs=model_outputs,
+        )
+    if clmm is None and interaction_result is None:
+        return result
+    return replace(result, clmm=clmm, interaction=interaction_result)
 
 
 def reader_level(data: pd.DataFrame, outcome: str, control: str, treatment: str) -> ReaderLevel:

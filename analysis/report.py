@@ -132,11 +132,21 @@ def compare_report(result: CompareResult) -> str:
         model_section(result),
         roc_section(result),
         time_section(result),
+        *_extension_sections(result),
         methods_section(result),
     ]
     return page(
         f"Reader study: {result.outcome}, {result.treatment} vs {result.control}", [p for p in parts if p]
     )
+
+
+def _extension_sections(result: CompareResult) -> list[str]:
+    """Ordinal CLMM and arm x subgroup sections (analysis.report_sections), when the comparison has them."""
+    if getattr(result, "clmm", None) is None and getattr(result, "interaction", None) is None:
+        return []
+    from analysis.report_sections import clmm_section, interaction_section
+
+    return [clmm_section(result), interaction_section(result)]
 
 
 def overview(result: CompareResult) -> str:
@@ -453,8 +463,10 @@ def methods_text(result: CompareResult) -> str:
            "Wilson limits when every reader scored 0 % or 100 %)" if result.binary else "")
         + "; arms compared with the two-sided paired t-test and the "
         "Wilcoxon signed-rank test (zero differences discarded, exact p with fewer than 50 "
-        "non-zero differences and no ties, else normal approximation with continuity "
-        "correction; effect size r = Phi^-1(1 - p/2) / sqrt(n readers)). Reading level: "
+        "non-zero differences and no ties, else normal approximation "
+        + ("with continuity correction, as R's wilcox.test" if getattr(result, "wilcoxon_correction", True)
+           else "without continuity correction, as scipy's default (--wilcoxon-correction off)")
+        + "; effect size r = Phi^-1(1 - p/2) / sqrt(n readers)). Reading level: "
         "McNemar's test over reader x case pairs read in both arms (exact binomial if b + c < "
         f"25, else chi-square with continuity correction) and, as the primary analysis, {model}."
         " Subgroups by case attributes are tested only with enough readers and Bonferroni-"

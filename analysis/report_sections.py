@@ -260,5 +260,89 @@ def agreement_report(result) -> str:
     return page(f"Agreement: {result.rating}", parts)
 
 
+# --- compare extensions: ordinal CLMM and arm x subgroup ----------------------------------------
+
+
+def predicted_figure(predicted: dict, title: str) -> str:
+    """Stacked bars: model-implied distribution over the ordinal levels per arm."""
+    figure = figures._figure(5.2, 3.2)
+    axes = figure.add_subplot()
+    arms = list(predicted)
+    levels = list(next(iter(predicted.values())))
+    bottom = np.zeros(len(arms))
+    colours = figures.GROUP_COLOURS
+    for i, level in enumerate(levels):
+        share = np.array([predicted[a][level] for a in arms])
+        axes.barh(range(len(arms)), share, left=bottom, color=colours[i % len(colours)], label=str(level), height=0.5)
+        bottom += share
+    axes.set_yticks(range(len(arms)), arms)
+    axes.set_xlim(0, 1)
+    axes.set_xlabel("probability")
+    axes.set_title(title, fontsize=9)
+    axes.legend(fontsize=7, frameon=False, ncol=len(levels), loc="lower center", bbox_to_anchor=(0.5, 1.08))
+    return figures.to_base64_png(figure)
+
+
+def clmm_section(result) -> str:
+    if result.clmm is None:
+        return ""
+    data = result.clmm.to_dict()
+    if data.get("error"):
+        return section("clmm", "Ordinal outcome: cumulative-link mixed model",
+                       paragraph(f"model not fitted: {data['error']}", "warn"))
+    odds = data["treatment_odds_ratio"] or {}
+    parts = [paragraph(
+        f"{data['formula']} (logit link, flexible thresholds, Laplace ML; arm coded 0 = {result.control}, "
+        f"1 = {result.treatment}). Odds of a higher category with {result.treatment}: "
+        f"{fmt(odds.get('estimate'))} (95 % CI {fmt(odds.get('ci_low'))} to {fmt(odds.get('ci_high'))}, "
+        f"likelihood-ratio p = {fmt(odds.get('p_value'), 4)}); log-likelihood {fmt(data['log_likelihood'], 4)}."
+    )]
+    parts += [paragraph(w, "warn") for w in data["warnings"]]
+    parts.append(html_table(pd.DataFrame(data["thresholds"]), 4))
+    parts.append(html_table(pd.DataFrame(data["fixed_effects"]), 4))
+    parts.append(html_table(pd.DataFrame(data["random_effects"]), 4))
+    if data["predicted"]:
+        parts.append(image(predicted_figure(data["predicted"], "Model-implied distribution (averaged over readers "
+                                            "and cases)"), "predicted"))
+    po = data.get("proportional_odds")
+    if po:
+        parts.append(paragraph(
+            "Proportional-odds check: the arm log odds ratio of a binomial GLMM at each cut-point (same random "
+            f"terms) beside the CLMM's {fmt(po['clmm_arm_estimate'], 3)}"
+            + (f"; the CLMM estimate lies outside the CI at {', '.join(po['cuts_excluding_clmm_estimate'])}"
+               if po["cuts_excluding_clmm_estimate"] else "; it lies inside every cut-point's CI") + "."
+        ))
+        parts.append(html_table(pd.DataFrame(po["cuts"]), 3))
+    return section("clmm", "Ordinal outcome: cumulative-link mixed model", *parts)
+
+
+def interaction_section(result) -> str:
+    block = result.interaction
+    if block is None:
+        return ""
+    data = block.to_dict()
+    title = f"Subgroups: arm x {data['column']}"
+    if data.get("error"):
+        return section("interaction", title, paragraph(f"interaction not fitted: {data['error']}", "warn"))
+    label = "odds ratio" if data["effect"] == "odds_ratio" else "difference"
+    rows = [{data["column"]: level, label: e["estimate"], "ci_low": e["ci_low"], "ci_high": e["ci_high"],
+             "p_value": e["p_value"], "p_value_holm": e["p_value_holm"], "readings": e["n_readings"],
+             "cases": e["n_cases"], "AI standalone accuracy": e["ai_standalone_accuracy"]}
+            for level, e in data["levels"].items()]
+    forest_rows = [(level, e["coefficient"], e["coefficient"] - 1.959964 * e["se"],
+                    e["coefficient"] + 1.959964 * e["se"]) for level, e in data["levels"].items()]
+    lrt = data["lrt"]
+    parts = [
+        paragraph(data["verdict"]),
+        paragraph(f"Model: {data['formula']}; LRT against {data['reduced_formula']}: chi-square "
+                  f"{fmt(lrt['statistic'])} on {lrt['df']} df.", "note"),
+        *[paragraph(w, "warn") for w in data["warnings"]],
+        html_table(pd.DataFrame(rows)),
+        image(figures.forest(forest_rows, "log odds ratio of the arm" if label == "odds ratio" else "difference"),
+              "forest plot"),
+    ]
+    return section("interaction", title, *parts)
+
+
 def escape_text(text: str) -> str:
     return escape(text)
