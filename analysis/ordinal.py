@@ -16,7 +16,7 @@ inverse), like clmm's Hess = TRUE. Random terms are intercepts, any number, cros
 (``(1|reader) + (1|case) + (1|reader:arm) + (1|case:arm)``); linear algebra as in analysis.glmm:
 the term with most levels is eliminated through its diagonal block, the rest is a dense Cholesky.
 
-Checked against ordinal 2019.12-10 / 2023.12 fits stored in tests/fixtures/clmm/ (R call in make.R).
+Checked against ordinal 2022.11.16 fits stored in tests/fixtures/clmm/ (R call in make.R).
 """
 
 from __future__ import annotations
