@@ -88,3 +88,15 @@ def case_set_for_coordinator(user: User, pk: int) -> CaseSet:
         return case_sets_for_coordinator(user).select_related("taxonomy").get(pk=pk)
     except CaseSet.DoesNotExist:
         raise Http404("No such case set") from None
+
+
+def case_sets_usable(user: User) -> QuerySet[CaseSet]:
+    """Case sets a user may build a study on: imported on the command line (shared, no importer),
+    imported by them, or used by a study where they are coordinator or statistician (staff: all).
+    Another coordinator's page or API import stays private to its importer and their studies."""
+    if not user.is_authenticated:
+        return CaseSet.objects.none()
+    if user.is_staff:
+        return CaseSet.objects.all()
+    staff_of = studies_for_user(user, STAFF_ROLES).values("case_set_id")
+    return CaseSet.objects.filter(Q(created_by__isnull=True) | Q(created_by=user) | Q(pk__in=staff_of))

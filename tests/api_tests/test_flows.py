@@ -132,7 +132,7 @@ def test_coordinator_creates_configures_launches_and_invites(world):
                                                         "settings": {"top_k": 2}}, format="json")
     assert patched.status_code == 200 and patched.json()["settings"]["top_k"] == 2
     bad = client.patch(f"/api/v1/studies/{slug}/", {"settings": {"nonsense": 1}}, format="json")
-    assert bad.status_code == 409 and bad.json()["error"]["details"]["problems"]
+    assert bad.status_code == 400 and "settings.nonsense" in bad.json()["error"]["details"]["fields"]  # invalid input
     invitation = client.post(f"/api/v1/studies/{slug}/invitations/", {"single_use": False, "max_uses": 5},
                              format="json")
     assert invitation.status_code == 201 and invitation.json()["url"].endswith(f"/join/{invitation.json()['token']}/")

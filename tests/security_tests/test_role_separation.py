@@ -149,3 +149,16 @@ def test_case_set_page_and_evaluations_show_only_visible_case_sets(client):
     evaluation = client.get(reverse("inference:evaluation", kwargs={"slug": mine.slug}))
     shown = [row["evaluation"].case_set_id for row in evaluation.context["rows"]]
     assert shown == [mine.case_set_id]
+
+
+def test_no_study_on_another_coordinators_private_case_set():
+    owner, other = UserFactory(), UserFactory()
+    private = case_set_with(2, name="Owner's private set")
+    private.created_by = owner
+    private.save(update_fields=["created_by"])
+    with pytest.raises(studies.StudyError, match="case_set"):
+        studies.study_create(actor=other, title="Peek", case_set=private, design="benchmark")
+    draft = studies.study_create(actor=other, title="Mine", case_set=case_set_with(1), design="benchmark")
+    with pytest.raises(studies.StudyError, match="case_set"):
+        studies.study_update(study=draft, actor=other, changes={"case_set": private})
+    assert studies.study_create(actor=owner, title="Own", case_set=private, design="benchmark")

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from readerstudy.models import Arm, ArmKind, Case, CaseSet, Membership, Role, Study, StudyStatus
+from readerstudy.permissions import case_sets_usable
 from readerstudy.scheduling import validate_spec
 from readerstudy.services.audit import audit_record
 from readerstudy.services.studies.arms import (
@@ -92,6 +93,7 @@ def study_create(
     seed: int | None = None,
 ) -> Study:
     """A draft study with its arms; the creating user becomes its coordinator."""
+    _refuse_private_case_set(actor, case_set)
     parsed = parse_settings(settings)
     study = Study(
         title=title,
@@ -148,6 +150,7 @@ def study_update(
     if locked.status != StudyStatus.DRAFT:
         _refuse_live_changes(locked, changed, arms_changed)
     if "case_set" in changed:
+        _refuse_private_case_set(actor, changed["case_set"])
         _refuse_role_conflicts(locked, changed["case_set"])
     for name, value in changed.items():
         setattr(locked, name, value)
@@ -194,6 +197,13 @@ def _refuse_live_changes(study: Study, changed: dict[str, Any], arms_changed: bo
     readers = study.memberships.filter(role=Role.READER).count()
     if cap is not None and cap < readers:
         raise StudyError(f"The reader cap cannot be below the {readers} readers already enrolled.")
+
+
+def _refuse_private_case_set(actor: Actor, case_set: CaseSet) -> None:
+    """Another coordinator's private case set (and its reference labels) is not theirs to build on."""
+    if is_user(actor) and not case_sets_usable(actor).filter(pk=case_set.pk).exists():
+        raise StudyInvalid([f"case_set: no case set {case_set.pk} you may use"],
+                           {"case_set": [f"no case set {case_set.pk} you may use"]})
 
 
 def _refuse_role_conflicts(study: Study, case_set: CaseSet) -> None:
@@ -265,6 +275,9 @@ def launch_problems(study: Study) -> list[str]:
         problems.append(f"The case set “{study.case_set}” has no cases to read (besides training cases).")
     problems += _ai_problems(study, arms)
     problems += _strata_problems(study, parsed)
+    if not study.consent_text.strip() and not parsed.consent_elsewhere:
+        problems.append("consent_text: readers must consent: write the consent text, or set “consent collected "
+                        "elsewhere” (settings.consent_elsewhere) if the study team collects it outside the platform.")
     if not problems:
         try:
             validate_spec(design_spec(study, parsed, arms, {}), cases)
