@@ -230,7 +230,7 @@ class StudyForm(forms.Form):
             if name == NON_FIELD_ERRORS or name not in self.fields:
                 continue
             for error in errors:
-                items.append({"href": f"#{self[name].auto_id}", "label": str(self.fields[name].label or name),
+                items.append({"href": f"#{self[name].auto_id}", "label": str(self[name].label),
                               "message": str(error)})
         for number, row in enumerate(self.arm_rows, start=1):
             for name, errors in (row.errors if row.is_bound else {}).items():

@@ -336,3 +336,77 @@ def _statistician_downloads(page, link, tmp_path, expect):
     target = tmp_path / download.suggested_filename
     download.save_as(target)
     return target.read_text(encoding="utf-8")
+
+
+def test_study_form_fits_the_design(live_server, chromium_path, people):
+    """Only the chosen design's fields show; arms are rows with a kind selector; errors are summarised at the top."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.readerstudy_tests.studies_helpers import case_set_with, model_version_for
+
+    case_set = case_set_with(4, name="Form cases")
+    model_version_for(case_set)
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    errors: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        try:
+            page = _new_page(browser, "coordinator", errors)
+            _login(page, live_server.url, "coord", expect)
+            page.get_by_role("link", name="New study").click()
+            washout, blocks = page.get_by_label("Washout in days (crossover)"), page.get_by_label("Block size")
+            ai_display = page.locator("fieldset", has_text="AI display")
+            rows = page.locator("[data-arm-rows] tr")
+            expect(washout).to_be_hidden()
+            expect(blocks).to_be_hidden()
+            expect(rows).to_have_count(2)
+            page.get_by_label("Design").select_option(value=m.Design.CROSSOVER)
+            expect(washout).to_be_visible()
+            expect(blocks).to_be_hidden()
+            page.get_by_label("Design").select_option(value=m.Design.BENCHMARK)
+            expect(washout).to_be_hidden()
+            expect(ai_display).to_be_hidden()
+            expect(rows).to_have_count(1)  # the benchmark's one unaided arm
+            page.get_by_label("Design").select_option(value=m.Design.PARALLEL)
+            expect(ai_display).to_be_visible()
+            expect(rows).to_have_count(2)
+            expect(page.get_by_label("Arm 1 faulty suggestion rate")).to_be_hidden()  # unaided
+            expect(page.get_by_label("Arm 2 faulty suggestion rate")).to_be_visible()  # AI-assisted
+            page.get_by_role("button", name="Add an arm").click()
+            expect(rows).to_have_count(3)
+            page.get_by_label("Arm 3 id").fill("ai-faulty")
+            page.get_by_label("Arm 3 label").fill("AI, sometimes wrong")
+            page.get_by_label("Arm 3 kind").select_option(label="Unaided")
+            expect(page.get_by_label("Arm 3 faulty suggestion rate")).to_be_hidden()
+            page.get_by_label("Arm 3 kind").select_option(label="AI-assisted")
+            page.get_by_label("Arm 3 faulty suggestion rate").fill("0.3")
+            page.get_by_label("Case set").select_option(label="Form cases")
+            page.get_by_label("Model version").select_option(label="test-sim")
+            page.get_by_label("Diagnoses per answer (top-k)").fill("")
+            page.get_by_role("button", name="Create draft").click()
+
+            summary = page.get_by_role("alert")
+            expect(summary).to_contain_text("2 problems to fix before saving")
+            expect(summary).to_be_focused()
+            expect(rows).to_have_count(3)  # the rows survive the failed post
+            expect(page.get_by_label("Arm 3 faulty suggestion rate")).to_have_value("0.3")
+            expect(washout).to_be_hidden()  # still parallel: only its fields
+            # (a viewport shot: a full-page screenshot here leaves Chromium ignoring the next submit click)
+            page.screenshot(path=str(ARTIFACTS / "study_form_errors.png"))
+            summary.get_by_role("link", name="Title").click()
+            expect(page.get_by_label("Title")).to_be_focused()
+            page.get_by_label("Title").fill("Parallel with a faulty arm")
+            summary.get_by_role("link", name="Diagnoses per answer").click()
+            expect(page.get_by_label("Diagnoses per answer (top-k)")).to_be_focused()
+            page.keyboard.type("2")
+            page.get_by_role("button", name="Create draft").click()
+            expect(page.get_by_role("heading", name="Parallel with a faulty arm")).to_be_visible()
+            expect(page.locator(".facts")).to_contain_text("AI, sometimes wrong")
+        finally:
+            browser.close()
+            connections.close_all()
+    assert not errors, errors
+    study = m.Study.objects.get(title="Parallel with a faulty arm")
+    arms = [(a.name, a.kind, a.assist.get("faulty_rate")) for a in study.arms.order_by("order")]
+    assert arms == [("unaided", "unaided", None), ("ai", "ai", 0.0), ("ai-faulty", "ai", 0.3)]
+    assert study.design == m.Design.PARALLEL and study.settings["top_k"] == 2
