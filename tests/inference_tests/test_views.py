@@ -107,3 +107,38 @@ def test_evaluation_page_shows_stored_results(client, study, django_capture_on_c
     assert response.status_code == 302
     page = client.get(reverse("inference:evaluation", args=[study.slug])).content.decode()
     assert "Top-1 accuracy" in page and study.case_set.name in page
+
+
+def test_roc_points_match_sklearn_and_the_auc():
+    """The evaluation page's ROC curve: sklearn's roc_curve (drop_intermediate=False) is the reference, and the
+    trapezoidal area under our points equals the Mann-Whitney AUC the page prints beside it."""
+    import numpy as np
+    from sklearn.metrics import roc_curve
+
+    from inference.core.evaluation import auc, roc_points
+
+    rng = np.random.default_rng(7)
+    positive = rng.random(60) < 0.3
+    scores = np.round(rng.random(60) + positive * 0.4, 1)  # rounded: ties, as summed probabilities give
+    ours = roc_points(scores, positive)
+    fpr, tpr, _ = roc_curve(positive, scores, drop_intermediate=False)
+    np.testing.assert_allclose(ours["fpr"], fpr)
+    np.testing.assert_allclose(ours["tpr"], tpr)
+    np.testing.assert_allclose(np.trapezoid(ours["tpr"], ours["fpr"]), auc(scores, positive))
+    assert roc_points(scores, np.zeros(60, bool)) is None
+
+
+def test_evaluation_run_stores_a_roc_curve_and_the_page_draws_it(client, study, django_capture_on_commit_callbacks):
+    from inference.models import ModelEvaluation
+    from inference.services import model_evaluate
+    from tests.factories import CaseFactory
+
+    for _ in range(8):
+        CaseFactory(case_set=study.case_set)
+    evaluation = model_evaluate(model_version=study.model_version, case_set=study.case_set, n_bootstrap=50)
+    roc = ModelEvaluation.objects.get(pk=evaluation.pk).results["malignant_roc"]
+    assert roc["fpr"][0] == 0 and roc["tpr"][-1] == 1 and len(roc["fpr"]) == len(roc["tpr"])
+    client = _client_for(client, "statistician", study)
+    page = client.get(reverse("inference:evaluation", args=[study.slug])).content.decode()
+    assert "<polyline points=" in page and "ROC curve, malignant vs benign" in page
+    assert "Evaluate on this study" not in page  # statisticians read; coordinators run
