@@ -54,6 +54,14 @@ RATINGS = {
     "malignancy_score": "Malignancy score (0-100)",
 }
 AGREEMENT_WEIGHTS = ("none", "linear", "quadratic")
+# compare extensions (DESIGN 5.2a): the CLMM for an ordered scale and an arm x subgroup interaction
+COMPARE_FAMILIES = {"": "Default (binomial for 0/1, Gaussian otherwise)", "ordinal": "Ordinal (cumulative-link mixed model)"}
+INTERACTION_COLUMNS = {
+    "": "None",
+    "case_fitzpatrick": "Fitzpatrick skin type",
+    "case_body_site": "Body site",
+    "reader_group": "Reader group",
+}
 
 
 class AnalysisRunError(ValueError):
@@ -75,7 +83,7 @@ def default_arms(study: Study) -> tuple[str, str]:
 def analysis_run_start(
     *, study: Study, actor, outcome: str = "correct_top1", control: str | None = None,
     treatment: str | None = None, by: Sequence[str] = ("reader_group",), by_case: Sequence[str] = ("truth_group",),
-    kind: str = "compare", rating: str = "top1", weights: str = "none",
+    kind: str = "compare", rating: str = "top1", weights: str = "none", family: str = "", interaction: str = "",
     method: str = "auto", fom: str = "auc", threshold: float | None = None, margin: float | None = None,
 ) -> AnalysisRun:
     """Queue an analysis (compare, reliance or agreement) of the study's readings; it runs on a worker
@@ -96,10 +104,13 @@ def analysis_run_start(
         problems.append(f"unknown weights {weights!r}; choose one of {', '.join(AGREEMENT_WEIGHTS)}")
     if kind == "mrmc":
         problems += _mrmc_problems(method, fom, threshold, margin, outcome)
+    if kind == "compare":
+        problems += _compare_problems(family, interaction)
     if problems:
         raise AnalysisRunError("; ".join(problems))
     params = {"outcome": outcome, "control": control, "treatment": treatment, "by": list(by),
               "by_case": list(by_case)}
+    params.update({k: v for k, v in (("family", family), ("interaction", interaction)) if v and kind == "compare"})
     if kind == "agreement":
         params = {"outcome": rating, "rating": rating, "weights": weights, "control": control,
                   "treatment": treatment}
@@ -117,6 +128,16 @@ def analysis_run_start(
     audit_record(actor=actor, action="analysis.start", study=study, obj=run, data=run.params)
     _enqueue_on_commit(run.pk)
     return run
+
+
+def _compare_problems(family: str, interaction: str) -> list[str]:
+    problems = []
+    if family not in COMPARE_FAMILIES:
+        problems.append(f"unknown family {family!r}; choose one of {', '.join(f for f in COMPARE_FAMILIES if f)}")
+    if interaction not in INTERACTION_COLUMNS:
+        problems.append(f"unknown interaction column {interaction!r}; choose one of "
+                        f"{', '.join(c for c in INTERACTION_COLUMNS if c)}")
+    return problems
 
 
 def _mrmc_problems(method: str, fom: str, threshold: float | None, margin: float | None, outcome: str) -> list[str]:
@@ -208,8 +229,12 @@ def analysis_run_perform(*, run_id: int) -> None:
         model = model_outputs_table(run.study)
         if model is not None and not model["case"].isin(table["case"]).any():
             model = None  # the model has no output for any case read: nothing to set beside the readers
+        interaction = params.get("interaction")
+        if interaction and (interaction not in table.columns or table[interaction].nunique(dropna=True) < 2):
+            raise AnalysisRunError(f"the readings have fewer than two levels of {interaction!r}: no interaction to test")
         result = compare(table, outcome=params["outcome"], control=params["control"],
-                         treatment=params["treatment"], by=by, by_case=by_case, model_outputs=model)
+                         treatment=params["treatment"], by=by, by_case=by_case, model_outputs=model,
+                         family=params.get("family") or None, interaction=interaction or None)
         _set(run_id, progress=80)
         report = compare_report(result)
     except (InputError, AnalysisRunError, ValueError) as exc:

@@ -17,6 +17,8 @@ from readerstudy.permissions import STAFF_ROLES, study_for_user
 from readerstudy.services.analysis_runs import (
     AGREEMENT_WEIGHTS,
     ANALYSIS_KINDS,
+    COMPARE_FAMILIES,
+    INTERACTION_COLUMNS,
     MRMC_FOMS,
     MRMC_METHODS,
     OUTCOMES,
@@ -37,6 +39,10 @@ class AnalysisForm(forms.Form):
                                initial="top1")
     weights = forms.ChoiceField(label="Kappa weights (agreement, ordered ratings)", required=False, initial="none",
                                 choices=[(w, w) for w in AGREEMENT_WEIGHTS])
+    family = forms.ChoiceField(label="Model family (compare)", choices=list(COMPARE_FAMILIES.items()), required=False,
+                               initial="")
+    interaction = forms.ChoiceField(label="Subgroup interaction (compare)", choices=list(INTERACTION_COLUMNS.items()),
+                                    required=False, initial="")
     method = forms.ChoiceField(label="MRMC method", choices=list(MRMC_METHODS.items()), required=False, initial="auto")
     fom = forms.ChoiceField(label="MRMC figure of merit", choices=list(MRMC_FOMS.items()), required=False,
                             initial="auc")

@@ -23,7 +23,7 @@ def sequential_study():
     study = StudyFactory(status=StudyStatus.LAUNCHED)
     unaided = Arm.objects.create(study=study, name="unaided", label="Unaided", kind="unaided", order=0)
     ai = Arm.objects.create(study=study, name="ai", label="AI", kind="ai", order=1)
-    cases = [CaseFactory(case_set=study.case_set) for _ in range(12)]
+    cases = [CaseFactory(case_set=study.case_set, fitzpatrick=2 + 3 * (i % 2)) for i in range(12)]
     codes = list(study.case_set.taxonomy.conditions.values_list("code", flat=True))
     now = timezone.now()
     planned = []
@@ -97,3 +97,26 @@ def test_unknown_kind_and_rating_refused(sequential_study):
     with pytest.raises(AnalysisRunError, match="unknown rating"):
         analysis_run_start(study=study, actor=coordinator, kind="agreement", rating="height")
     assert not AnalysisRun.objects.exists()
+
+
+def test_compare_with_ordinal_family_and_interaction(sequential_study, django_capture_on_commit_callbacks):
+    study, coordinator = sequential_study
+    with django_capture_on_commit_callbacks(execute=True):
+        run = analysis_run_start(study=study, actor=coordinator, outcome="confidence", family="ordinal",
+                                 interaction="case_fitzpatrick")
+    run.refresh_from_db()
+    assert run.status == "done", run.error
+    assert run.params["family"] == "ordinal" and len(run.results["clmm"]["thresholds"]) == 4
+    assert set(run.results["interaction"]["levels"]) == {"2", "5"}
+    with django_capture_on_commit_callbacks(execute=True):  # every reader in one group: a clear failure
+        failed = analysis_run_start(study=study, actor=coordinator, interaction="reader_group")
+    failed.refresh_from_db()
+    assert failed.status == "failed" and "fewer than two levels of 'reader_group'" in failed.error
+
+
+def test_unknown_family_refused(sequential_study):
+    study, coordinator = sequential_study
+    with pytest.raises(AnalysisRunError, match="unknown family"):
+        analysis_run_start(study=study, actor=coordinator, family="poisson")
+    with pytest.raises(AnalysisRunError, match="unknown interaction"):
+        analysis_run_start(study=study, actor=coordinator, interaction="password")
