@@ -70,8 +70,9 @@ def _compare_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--margin", type=float,
                         help="non-inferiority margin on the outcome scale (accuracy loss for a 0/1 outcome)")
     parser.add_argument("--alpha", type=float, default=0.025, help="one-sided level of the non-inferiority test")
-    parser.add_argument("--family", choices=("binomial", "gaussian", "ordinal"),
-                        help="ordinal: add the cumulative-link mixed model (results.json clmm)")
+    parser.add_argument("--family", choices=("ordinal",),
+                        help="ordinal: add the cumulative-link mixed model (results.json clmm); without it the "
+                        "GLMM is binomial for a 0/1 outcome, Gaussian otherwise")
     parser.add_argument("--interaction", metavar="COL", help="add arm x COL to the mixed model (results.json interaction)")
     parser.add_argument("--wilcoxon-correction", choices=("on", "off"), default="on",
                         help="continuity correction of the Wilcoxon normal approximation (on: R; off: scipy's default)")
