@@ -35,7 +35,10 @@
   }
 
   function readJSON(key, fallback) {
-    try { return JSON.parse(window.sessionStorage.getItem(key)) || fallback; } catch (e) { return fallback; }
+    try {
+      var raw = window.sessionStorage.getItem(key);
+      return raw === null ? fallback : JSON.parse(raw);
+    } catch (e) { return fallback; }
   }
   function writeJSON(key, value) {
     try { window.sessionStorage.setItem(key, JSON.stringify(value)); } catch (e) { /* private mode */ }
@@ -510,9 +513,13 @@
       used.add(key);
       keys[key] = input;
       if (!pill.querySelector(".pill-key")) {
+        var box = pill.querySelector("span"), text = document.createElement("span");
+        text.className = "pill-label";
+        while (box.firstChild) text.appendChild(box.firstChild);
+        box.appendChild(text);
         var k = document.createElement("kbd"); k.className = "pill-key"; k.textContent = key.toUpperCase();
         k.setAttribute("aria-hidden", "true");
-        pill.querySelector("span").appendChild(k);
+        box.appendChild(k);
         input.setAttribute("aria-keyshortcuts", key.toUpperCase());
       }
     });
@@ -610,7 +617,7 @@
         if (!delta || e.altKey || e.ctrlKey || e.metaKey) return;
         e.preventDefault();  // steps of 5 from the keyboard; the mouse keeps 1
         var base = Number(range.value), snapped = delta > 0 ? Math.floor(base / 5) * 5 : Math.ceil(base / 5) * 5;
-        var value = clamp((hidden.value === "" ? 50 : snapped) + (hidden.value === "" ? 0 : delta), 0, 100);
+        var value = clamp((hidden.value === "" ? 50 : snapped) + delta, 0, 100);
         setRange(value);
         form.dispatchEvent(new Event("input", { bubbles: true }));
       });

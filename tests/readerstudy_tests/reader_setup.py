@@ -126,16 +126,17 @@ def add_images(case: m.Case, roles=("clinical", "dermoscopic"), size: int = 900)
 def build_study(*, design: str = m.Design.SEQUENTIAL, n_cases: int = 3, settings_: dict | None = None,
                 status: str = m.StudyStatus.LAUNCHED, with_model: bool = True, calibrated: bool = True,
                 ready: bool = True, images: bool = False, user=None, arm_order: list[str] | None = None,
-                sessions: list[int] | None = None) -> Built:
+                sessions: list[int] | None = None, taxonomy: m.Taxonomy | None = None, ai_top=AI_TOP) -> Built:
     """A study with one reader and a stored schedule.
 
     sequential: each case phase 1 unaided then phase 2 AI; randomised_blocks/crossover: arms from
-    `arm_order` (default alternating unaided, ai); parallel/benchmark: all unaided.
+    `arm_order` (default alternating unaided, ai); parallel/benchmark: all unaided. `taxonomy`
+    (default: the small test one) with `ai_top` codes from it for the AI output.
     """
-    case_set = CaseSetFactory()
+    case_set = CaseSetFactory(taxonomy=taxonomy) if taxonomy is not None else CaseSetFactory()
     reference = case_set.taxonomy.conditions.get(code=REFERENCE)
     cases = [CaseFactory(case_set=case_set, reference=reference, key=f"K{i:03d}") for i in range(n_cases)]
-    model = make_model(case_set, calibrated=calibrated) if with_model else None
+    model = make_model(case_set, calibrated=calibrated, top=ai_top) if with_model else None
     study = StudyFactory(case_set=case_set, design=design, status=status, settings=settings_ or {},
                          model_version=model, consent_text="You may stop at any time.")
     unaided = ArmFactory(study=study, name="unaided", label="Unaided", kind=m.ArmKind.UNAIDED, order=0)

@@ -174,3 +174,25 @@ def test_an_ai_item_without_its_output_yet_is_not_kept(client):
     page = client.get(url).content.decode()
     assert all(name in page for name in AI_NAMES)
     assert len(_media()) == 1
+
+
+def test_a_readers_draft_and_other_text_never_enter_a_shared_part(client):
+    """A draft (with an "Other / not listed" text) is rendered for its reader only: not kept, and never
+    served to another reader of the same case and arm."""
+    built = build_study(design=m.Design.RANDOMISED_BLOCKS, n_cases=1, arm_order=["ai"])
+    other = _second_reader(built, built.ai)
+    url = reverse("reader:case", args=[built.study.slug])
+    client.force_login(other)
+    client.get(url)  # the shared parts are cached by another reader first
+    client.force_login(built.user)
+    client.get(url)
+    draft_url = reverse("reader:case_draft", args=[built.study.slug])
+    saved = client.post(draft_url, {"item_id": str(built.items[0].pk), "dx": ["OTHER", "BCC"],
+                                    "other_text": "Secret words of reader one", "confidence": "2"})
+    assert saved.status_code == 204
+    mine = client.get(url).content.decode()
+    assert 'value="Secret words of reader one"' in mine and 'value="Basal cell carcinoma"' in mine
+    assert "Secret words" not in "".join(_kept().values())
+    client.force_login(other)
+    theirs = client.get(url).content.decode()
+    assert "Secret words" not in theirs and 'value="Basal cell carcinoma"' not in theirs

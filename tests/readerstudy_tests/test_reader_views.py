@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from readerstudy import models as m
 from readerstudy.services.studies import invitation_create
@@ -285,3 +286,94 @@ def test_unknown_or_revoked_invitation_is_404(client):
     m.Invitation.objects.filter(pk=invitation.pk).update(revoked=True)
     assert client.get(reverse("reader:join", args=[invitation.token])).status_code == 404
     assert client.get(reverse("reader:join", args=["nope"])).status_code == 404
+
+
+# --- "Other / not listed", the second look, the washout page, instructions -----------------------
+
+def test_other_not_listed_is_stored_as_its_own_code_with_the_readers_words(client):
+    from readerstudy.services.export import readings_table
+
+    built = build_study(design=m.Design.PARALLEL, n_cases=2)
+    client.force_login(built.user)
+    url = reverse("reader:case", args=[built.study.slug])
+    client.get(url)
+    missing = client.post(url, post_data(built.items[0], str(uuid.uuid4()), codes=("OTHER",)), **HTMX)
+    assert missing.status_code == 422 and b"Name the diagnosis that is not in the list" in missing.content
+    assert b'id="other-text"' in missing.content and not m.Reading.objects.exists()
+    response = client.post(url, post_data(built.items[0], str(uuid.uuid4()), codes=("OTHER", "NEV"),
+                                          other_text="  Lichen   striatus <b>x</b> "))
+    assert response.status_code == 302
+    reading = m.Reading.objects.get(schedule_item=built.items[0])
+    assert reading.differential == ["OTHER", "NEV"] and reading.other_text == "Lichen striatus <b>x</b>"
+    # Text without the OTHER code is not kept.
+    client.get(url)
+    client.post(url, post_data(built.items[1], str(uuid.uuid4()), codes=("NEV",), other_text="stray words"))
+    assert m.Reading.objects.get(schedule_item=built.items[1]).other_text == ""
+    table = readings_table(built.study).set_index("case")
+    first, second = built.cases[0].key, built.cases[1].key
+    assert table.loc[first, "differential"] == "OTHER|NEV" and table.loc[first, "correct_top1"] == 0
+    assert table.loc[first, "other_text"] == "Lichen striatus <b>x</b>" and table.loc[second, "other_text"] == ""
+
+
+def test_other_text_is_limited_and_the_code_is_reserved_in_taxonomies(client):
+    from readerstudy.services.taxonomy import taxonomy_validate
+
+    built = build_study(design=m.Design.PARALLEL, n_cases=1)
+    client.force_login(built.user)
+    url = reverse("reader:case", args=[built.study.slug])
+    client.get(url)
+    long = client.post(url, post_data(built.items[0], str(uuid.uuid4()), codes=("OTHER",), other_text="x" * 201))
+    assert long.status_code == 422 and b"at most 200 characters" in long.content
+    assert not m.Reading.objects.exists()
+    content = {"name": "T", "version": "1", "management_options": [{"code": "refer", "label": "Refer"}],
+               "conditions": [{"code": "other", "name": "Something else", "group": "other", "malignant": False,
+                               "management": {"refer": "optimal"}}]}
+    assert any("reserved" in problem and "'other'" in problem for problem in taxonomy_validate(content))
+
+
+def test_second_look_shows_the_whole_locked_first_answer_and_asks_about_the_revision(client):
+    built = build_study(design=m.Design.SEQUENTIAL, n_cases=1, settings_={"ask_malignancy": True})
+    client.force_login(built.user)
+    url = reverse("reader:case", args=[built.study.slug])
+    first = client.get(url).content.decode()
+    assert "in your most likely diagnosis" in first and "revised" not in first
+    client.post(url, post_data(built.items[0], str(uuid.uuid4()), codes=("OTHER", "BCC"), confidence="4",
+                               management="refer", malignancy="35", other_text="Pigmented wart"))
+    page = client.get(url).content.decode()
+    assert "Confidence <span class=\"legend-hint\">in your revised diagnosis</span>" in page
+    start = page.index("data-locked-answer")
+    locked = page[start:page.index("</header>", start)]
+    for shown in ("Other / not listed (Pigmented wart)", "Basal cell carcinoma", "4 of 5", "Refer", "35%"):
+        assert shown in locked, shown
+    assert 'value="Pigmented wart"' in page  # the revision starts from the first answer
+
+
+def test_washout_page_by_htmx_is_one_page_with_a_local_time_and_no_link_to_keep(client):
+    built = build_study(design=m.Design.CROSSOVER, n_cases=2, sessions=[1, 2], settings_={"washout_days": 14})
+    client.force_login(built.user)
+    url = reverse("reader:case", args=[built.study.slug])
+    client.get(url)
+    response = client.post(url, post_data(built.items[0], str(uuid.uuid4())), **HTMX)
+    text = response.content.decode()
+    assert "Session 1 complete" in text
+    assert text.count("<h1") == 1 and 'class="topbar"' not in text and "<html" not in text
+    assert "data-local" in text and 'datetime="' in text
+    assert "same link" not in text and "My studies" in text
+
+
+@pytest.mark.parametrize("design, says, never", [
+    (m.Design.BENCHMARK, "this study shows no AI suggestions", "AI suggestion</strong> is shown"),
+    (m.Design.RANDOMISED_BLOCKS, "in some blocks an <strong>AI suggestion</strong> is shown", "no AI suggestions"),
+    (m.Design.SEQUENTIAL, "After you submit, an <strong>AI suggestion</strong> is shown", "no AI suggestions"),
+])
+def test_instructions_match_the_design_and_open_at_the_top(client, design, says, never):
+    built = build_study(design=design, n_cases=2, ready=False)
+    m.Membership.objects.filter(pk=built.membership.pk).update(consented_at=timezone.now(), demographics_done=True)
+    client.force_login(built.user)
+    page = client.get(reverse("reader:instructions", args=[built.study.slug])).content.decode()
+    assert says in page and never not in page
+    assert "autofocus" not in page  # the page opens at its top, not scrolled to the button
+    # ...and the case page carries them again, to reopen.
+    client.post(reverse("reader:instructions", args=[built.study.slug]))
+    case = client.get(reverse("reader:case", args=[built.study.slug])).content.decode()
+    assert 'id="instructions-dialog"' in case and says in case and 'id="shortcuts-dialog"' in case
