@@ -40,9 +40,9 @@ CONSENT = (
 INSTRUCTIONS = (
     "For each case, look at the clinical and dermoscopic images and the patient details, then give your "
     "differential diagnosis (most likely first), your confidence and your management decision. Type to "
-    "search conditions; use the arrow keys and Enter to pick, 1-5 for confidence and Ctrl+Enter to submit. "
-    "In some cases an AI suggestion is shown: use it as you see fit."
+    "search conditions; use the arrow keys and Enter to pick, 1-5 for confidence and Ctrl+Enter to submit."
 )
+AI_INSTRUCTIONS = " In some cases an AI suggestion is shown: use it as you see fit."  # never in a benchmark
 MAX_UNIQUE_IMAGE_CASES = 300  # larger demo sets reuse drawings (content-addressed storage dedups)
 
 
@@ -187,7 +187,8 @@ class Command(BaseCommand):
                 study = svc.study_create(
                     actor=coordinator, title=title, slug=slug, case_set=case_set, design=design,
                     description="Demo study with procedurally drawn cases and a simulated AI assistant.",
-                    instructions=INSTRUCTIONS, consent_text=CONSENT, settings=settings, seed=opts["seed"],
+                    instructions=INSTRUCTIONS + ("" if design == Design.BENCHMARK else AI_INSTRUCTIONS),
+                    consent_text=CONSENT, settings=settings, seed=opts["seed"],
                     model_version=None if design == Design.BENCHMARK else model,
                 )
                 svc.membership_add(study=study, user=users["statistician"][0], role=Role.STATISTICIAN,
