@@ -87,7 +87,7 @@ def case_set_image(request: HttpRequest, pk: int, image_id: int) -> HttpResponse
 @require_GET
 def case_set_template(request: HttpRequest, fmt: str) -> HttpResponse:
     """A manifest template with two example cases and the taxonomy's real codes (``?taxonomy=<id>``)."""
-    if fmt not in ("csv", "json"):
+    if fmt not in ("csv", "json") or not (request.user.is_staff or request.user.has_perm("readerstudy.add_caseset")):
         raise Http404("Unknown format")
     taxonomy_id = request.GET.get("taxonomy", "")
     taxonomy = Taxonomy.objects.filter(pk=int(taxonomy_id)).first() if taxonomy_id.isdigit() else None

@@ -69,6 +69,9 @@ EXPECTED: dict[str, tuple[str, dict[str, object]]] = {
     # --- case sets and interchange (not study-scoped: by permission)
     "case_sets": page("GET", NOT_FOUND, NOT_FOUND, NOT_FOUND, OK, OK),
     "case_set_import": page("GET", NOT_FOUND, NOT_FOUND, NOT_FOUND, OK, OK),
+    "case_set_template": page("GET", NOT_FOUND, NOT_FOUND, NOT_FOUND, OK, OK),  # importers only
+    "case_set_detail": page("GET", NOT_FOUND, NOT_FOUND, NOT_FOUND, OK, OK),  # its coordinators: reference labels
+    "case_set_image": page("GET", NOT_FOUND, NOT_FOUND, NOT_FOUND, OK, OK),
     "interchange:readings_import": page("GET", NOT_FOUND, NOT_FOUND, OK, OK, OK),
     # --- coordinator and statistician pages of study A
     "studies:create": page("GET", NOT_FOUND, NOT_FOUND, NOT_FOUND, OK, OK),
@@ -81,6 +84,7 @@ EXPECTED: dict[str, tuple[str, dict[str, object]]] = {
     "studies:invitations": MANAGE_PAGE,
     "studies:invitation_revoke": MANAGE_POST,
     "studies:progress": MONITOR_PAGE,
+    "studies:member": MONITOR_PAGE,
     "studies:export_readings": MONITOR_PAGE,
     "studies:export_schedules": MONITOR_PAGE,
     "studies:export_case_progress": MONITOR_PAGE,
@@ -195,9 +199,11 @@ def world(db, settings):
         "slug": a.study.slug, "token": invitation.token, "item_id": a.items[0].pk, "image_id": image.pk,
         "invitation_id": invitation.pk, "run_id": run.pk, "name": "readings.csv", "app_label": "auth",
         "object_id": str(a.study.pk), "content_type_id": 1, "uidb64": "x", "token_": "x",
+        "fmt": "csv", "pseudonym": a.membership.pseudonym,
     }
     pks = {"api:taxonomy-detail": a.study.case_set.taxonomy_id, "api:case-set-detail": a.study.case_set_id,
-           "api:case-list": a.study.case_set_id, "api:model-version-detail": a.model.pk}
+           "api:case-list": a.study.case_set_id, "api:model-version-detail": a.model.pk,
+           "case_set_detail": a.study.case_set_id, "case_set_image": a.study.case_set_id}
     return {"users": users, "values": values, "pks": pks}
 
 
