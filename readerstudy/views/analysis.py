@@ -158,7 +158,15 @@ def _summary(run: AnalysisRun) -> dict | None:
         "glmm_formula": glmm.get("formula"),
         "warnings": r.get("warnings") or [],
         "model": model_rows(r.get("model"), r.get("outcome") or "", r.get("roc")),
+        "clmm": _clmm_row(r.get("clmm")),
+        "interaction": (r.get("interaction") or {}).get("error") or (r.get("interaction") or {}).get("verdict"),
     }
+
+
+def _clmm_row(clmm: dict | None) -> dict | None:
+    if not clmm or clmm.get("error") or not clmm.get("treatment_odds_ratio"):
+        return None
+    return {"formula": clmm.get("formula"), "odds": clmm["treatment_odds_ratio"]}
 
 
 def _num(value, digits: int = 3) -> str:

@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from readerstudy.models import AnalysisRun, Arm, Reading, Role, ScheduleItem, StudyStatus
@@ -108,6 +109,10 @@ def test_compare_with_ordinal_family_and_interaction(sequential_study, django_ca
     assert run.status == "done", run.error
     assert run.params["family"] == "ordinal" and len(run.results["clmm"]["thresholds"]) == 4
     assert set(run.results["interaction"]["levels"]) == {"2", "5"}
+    client = Client()
+    client.force_login(coordinator)
+    page = client.get(f"/studies/{study.slug}/analysis/{run.pk}/").content.decode()
+    assert "Ordinal mixed model (CLMM" in page and "levels of case_fitzpatrick" in page
     with django_capture_on_commit_callbacks(execute=True):  # every reader in one group: a clear failure
         failed = analysis_run_start(study=study, actor=coordinator, interaction="reader_group")
     failed.refresh_from_db()
