@@ -137,7 +137,7 @@ def progress_fingerprint(study: Study) -> str:
 
 
 def study_invitations(study: Study) -> QuerySet[Invitation]:
-    return Invitation.objects.filter(study=study).select_related("created_by").order_by("-created_at")
+    return Invitation.objects.filter(study=study).select_related("created_by", "study").order_by("-created_at")
 
 
 def invitation_by_token(token: str) -> Invitation | None:

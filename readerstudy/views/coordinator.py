@@ -249,7 +249,7 @@ def member_detail(request: HttpRequest, slug: str, pseudonym: str) -> HttpRespon
     return render(
         request,
         "studies/member.html",
-        _context(request, study, member=member, profile=profile, progress_tab=True),
+        _context(request, study, member=member, profile=profile),
     )
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -422,3 +424,18 @@ def test_templates_download_and_parse_with_the_taxonomys_codes(client, importer)
             specs = parse_cases(read_manifest(path), taxonomy, problems)
         assert problems == [] and len(specs) == 2, problems
     assert client.get(reverse("case_set_template", args=["xml"])).status_code == 404
+
+
+def test_overview_queries_do_not_grow_with_links_or_readers(client, django_assert_max_num_queries):
+    coordinator = UserFactory()
+    study = make_study(design="benchmark", n_cases=2, coordinator=coordinator)
+    client.force_login(coordinator)
+    url = reverse("studies:detail", args=[study.slug])
+    client.get(url)
+    with CaptureQueriesContext(connection) as few:
+        client.get(url)
+    for _ in range(5):
+        studies.invitation_create(study=study, actor=coordinator, single_use=True)
+    enrol_readers(study, 5)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert client.get(url).status_code == 200
