@@ -23,6 +23,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
+from analysis.csvcells import neutralise_cell, restore_cell
 from readerstudy.models import (
     Case,
     CaseImage,
@@ -109,7 +110,9 @@ def read_manifest(path: Path) -> list[dict[str, Any]]:
         raise CaseImportError([Problem(None, path.name, "manifest must be .csv or .json")])
     else:
         try:
-            rows = list(csv.DictReader(io.StringIO(text)))
+            # Cells neutralised by our CSV writer (a template, an export) read back as written.
+            rows = [{key: restore_cell(value) for key, value in row.items()}
+                    for row in csv.DictReader(io.StringIO(text))]
         except csv.Error as exc:  # e.g. a field over the csv module's size limit
             raise CaseImportError([Problem(None, "manifest", f"not a readable CSV file ({exc})")]) from exc
     nul = [Problem(number, str(name), "contains a NUL character (\\x00), which cannot be stored")
@@ -511,5 +514,5 @@ def manifest_template(reference: ImportReference, fmt: str) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(MANIFEST_COLUMNS), lineterminator="\n")
     writer.writeheader()
-    writer.writerows(examples)
+    writer.writerows([{key: neutralise_cell(value) for key, value in row.items()} for row in examples])
     return buffer.getvalue()

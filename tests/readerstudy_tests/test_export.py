@@ -54,6 +54,7 @@ def two_case_study(*, generic: bool = False, training: bool = False):
         actor=coordinator,
         title="Export example",
         case_set=case_set,
+        consent_text="Taking part is voluntary.",
         design="sequential",
         settings={
             "generic_credit": generic,

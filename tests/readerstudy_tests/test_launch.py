@@ -75,7 +75,8 @@ def test_parallel_needs_two_arms():
 
 
 def test_empty_case_set_blocks_launch():
-    study = studies.study_create(actor=None, title="Empty", case_set=case_set_with(0), design="benchmark")
+    study = studies.study_create(actor=None, title="Empty", case_set=case_set_with(0), design="benchmark",
+                                 consent_text="Voluntary.")
     messages = launch_messages(study)
     assert messages == [f"The case set “{study.case_set}” has no cases to read (besides training cases)."]
 
@@ -178,6 +179,7 @@ def test_training_cases_come_first_and_strata_are_used():
         case_set=case_set,
         design="benchmark",
         settings={"training_cases": keys[:1], "stratify_by": "reference_group"},
+        consent_text="Voluntary.",
     )
     (reader,) = enrol_readers(study, 1)
     studies.study_launch(study=study, actor=None)

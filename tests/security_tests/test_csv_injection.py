@@ -74,7 +74,7 @@ def hostile():
     coordinator = UserFactory()
     study = studies.study_create(
         actor=coordinator, title="Hostile", case_set=case_set, design="sequential",
-        settings={"ask_malignancy": True}, model_version=model,
+        settings={"ask_malignancy": True}, model_version=model, consent_text="I agree.",
         arms=[studies.ArmSpec(HOSTILE["arm"], "Unaided", "unaided"),
               studies.ArmSpec("ai", "AI", "ai", {"top_k": 3, "show_probabilities": True, "faulty_rate": 0.0})],
     )
@@ -107,8 +107,9 @@ def url_names(resolver=None, prefix=""):
 
 def test_every_csv_download_is_listed():
     """A new export page or API export must be added here (and so tested)."""
-    pages = {name for name in url_names() if "export" in name and not name.startswith("api:")}
-    assert pages == set(PAGE_DOWNLOADS)
+    pages = {name for name in url_names()
+             if any(word in name for word in ("export", "template", "download")) and not name.startswith("api:")}
+    assert pages == set(PAGE_DOWNLOADS) | {"case_set_template"}
     assert set(EXPORTS) == set(API_CSV_EXPORTS) | NOT_CSV
 
 
@@ -171,3 +172,25 @@ def test_the_analysis_loader_reads_back_the_table_unchanged(hostile, tmp_path):
     assert set(loaded["arm"]) == {HOSTILE["arm"], "ai"}
     numeric = frame.select_dtypes("number").columns
     pd.testing.assert_frame_equal(loaded[numeric].astype("float64"), frame[numeric].astype("float64"))
+
+
+def test_the_manifest_template_is_safe_and_reads_back(client):
+    from readerstudy.models import Condition
+    from readerstudy.services.case_import import read_manifest
+    from tests.factories import small_taxonomy
+
+    taxonomy = small_taxonomy()
+    for condition in Condition.objects.filter(taxonomy=taxonomy):
+        Condition.objects.filter(pk=condition.pk).update(code="=" + condition.code)
+    from django.contrib.auth.models import Permission
+
+    importer = UserFactory()
+    importer.user_permissions.add(Permission.objects.get(codename="add_caseset"))
+    client.force_login(importer)
+    response = client.get(reverse("case_set_template", kwargs={"fmt": "csv"}), {"taxonomy": taxonomy.pk})
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    text = response.content.decode()
+    assert_safe(text, "manifest template")
+    path = __import__("pathlib").Path(__import__("tempfile").mkdtemp()) / "m.csv"
+    path.write_text(text)
+    assert all(row["reference_code"].startswith("=") for row in read_manifest(path))
