@@ -19,20 +19,25 @@ install: $(STAMP)
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
+# DEMO=1, not DEBUG=1: visitors see the project's own error pages, never Django's debug page
+# (static files are served from static/ by WhiteNoise, e-mail is printed here).
 demo: migrate
-	DEBUG=1 $(BIN)/python manage.py seed_demo
+	DEMO=1 $(BIN)/python manage.py seed_demo
 	@echo "Serving on http://$(HOST):$(PORT)/  (Ctrl+C to stop)"
-	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	DEMO=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 test: install
 	$(BIN)/python -m pytest
 
+# Production command line: compressed, hashed static files collected first and served by WhiteNoise.
 serve: migrate
-	$(BIN)/gunicorn readerstudy.wsgi:application --bind $(HOST):$(PORT) --workers 3
+	STATIC_HASHED=1 $(BIN)/python manage.py collectstatic --noinput -v 0
+	STATIC_HASHED=1 $(BIN)/gunicorn readerstudy.wsgi:application --bind $(HOST):$(PORT) --workers 3
 
-# One process per queue: the inference worker loads its model once (use --pool solo on a GPU).
+# One process per queue: the inference worker loads its model once (use --pool solo on a GPU). The
+# default worker embeds beat (--beat), which resends work whose broker message was lost every minute.
 worker: install
-	$(BIN)/celery -A readerstudy worker -Q default --loglevel INFO --concurrency 2 -n default@%h &
+	$(BIN)/celery -A readerstudy worker -Q default --beat --loglevel INFO --concurrency 2 -n default@%h &
 	$(BIN)/celery -A readerstudy worker -Q inference --loglevel INFO --pool solo -n inference@%h
 
 lint: install
@@ -42,4 +47,4 @@ bench: install
 	$(BIN)/python bench/import_cases.py
 
 clean:
-	rm -rf $(VENV) db.sqlite3 media var
+	rm -rf $(VENV) db.sqlite3 db.sqlite3-wal db.sqlite3-shm media var staticfiles

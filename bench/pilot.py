@@ -71,7 +71,10 @@ def server(kind: str, env: dict[str, str], port: int, log_path: Path) -> Iterato
         command = [PYTHON, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
     else:
         command = [str(BIN / "gunicorn"), "readerstudy.wsgi:application", "--bind", f"127.0.0.1:{port}",
-                   "--workers", "3"]
+                   "--workers", "3",
+                   # gunicorn's 30 s default also bounds a worker's boot (Django + torch imports), which a
+                   # busy 2-core machine can exceed
+                   "--timeout", "120"]
     with log_path.open("ab") as handle:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
                                    start_new_session=True)

@@ -7,10 +7,27 @@ from django.contrib.auth.forms import UserCreationForm
 
 from readerstudy.models import AgeBand, DermoscopyUse, Profession, ReaderProfile
 
+USERNAME_UNAVAILABLE = ("This username cannot be used. Choose another one, or log in below if you already "
+                        "have an account.")
+TOO_MANY_SIGNUPS = "Too many sign-up attempts from this network. Please wait an hour, or ask the study coordinator."
+
 
 class SignupForm(UserCreationForm):
+    """Sign-up on the invitation page. A taken username gets the same words as any unusable one (never
+    "already exists"); refused attempts are counted per client IP (readerstudy.security.signup_blocked)."""
+
     class Meta(UserCreationForm.Meta):
         fields = ("username",)
+
+    def clean_username(self):
+        username = self.cleaned_data.get("username")
+        if username and self._meta.model.objects.filter(username__iexact=username).exists():
+            raise forms.ValidationError(USERNAME_UNAVAILABLE, code="unavailable")
+        return username
+
+    def refuse_throttled(self) -> None:
+        self.is_valid()
+        self.add_error(None, TOO_MANY_SIGNUPS)
 
 
 class ConsentForm(forms.Form):

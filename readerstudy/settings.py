@@ -7,6 +7,7 @@ CELERY_BROKER_URL to run the same code on PostgreSQL and Redis or RabbitMQ.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -26,10 +27,13 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 
 DEBUG = env_bool("DEBUG", False)
-# A missing SECRET_KEY is only acceptable for local development.
-SECRET_KEY = os.environ.get("SECRET_KEY") or (
-    "insecure-dev-key-set-SECRET_KEY-in-production" if DEBUG or not env_bool("PRODUCTION") else ""
-)
+PRODUCTION = env_bool("PRODUCTION", False)
+# `make demo`: DEBUG stays off (the project's own 404/500 pages, never Django's debug page), static
+# files come straight from static/ through WhiteNoise, e-mail goes to the console.
+DEMO = env_bool("DEMO", False)
+# A missing SECRET_KEY is only acceptable for local development; PRODUCTION=1 refuses it even with
+# DEBUG=1 (the development key is published in this file).
+SECRET_KEY = os.environ.get("SECRET_KEY") or ("" if PRODUCTION else "insecure-dev-key-set-SECRET_KEY-in-production")
 if not SECRET_KEY:
     raise RuntimeError("SECRET_KEY must be set when PRODUCTION=1")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
@@ -55,6 +59,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (CSS, htmx, scripts) from the same process, compressed, with far-future cache
+    # headers for the hashed names collectstatic writes; no proxy needed in front.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     # A dropped database connection becomes a 503 "please retry" page, not a stack trace.
     "readerstudy.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -73,11 +80,19 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-# Login throttling: after AXES_FAILURE_LIMIT failures for a username from an IP, lock for an hour.
+# Login throttling: after AXES_FAILURE_LIMIT failures for an existing username from one client IP, that
+# username is locked for that IP for an hour; failures for unknown usernames lock the IP (spraying).
+# Behind a reverse proxy the client IP is read from X-Forwarded-For, but only when the request comes
+# from an address in TRUSTED_PROXIES (IPs or CIDRs); otherwise anyone could forge it.
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = 1  # hours
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = "readerstudy.security.login_lockout_parameters"
+AXES_CLIENT_IP_CALLABLE = "readerstudy.security.client_ip"
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
+# Refused sign-ups (invitation page) allowed per client IP per hour, then sign-up is refused: a taken
+# username reads like any unusable one, and this bounds how fast names can be probed (0: no limit).
+SIGNUP_RATE_LIMIT = int(os.environ.get("SIGNUP_RATE_LIMIT", "10"))
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 
@@ -126,8 +141,15 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Several processes (web, worker, tests) share the file: wait for locks instead of failing.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # The zero-setup default must hold a pilot (10 readers submitting at once, bench/pilot.py):
+    # WAL lets pages read while one transaction writes; IMMEDIATE takes the write lock when a
+    # transaction starts, so concurrent writers queue on the busy timeout instead of one failing at once
+    # with "database is locked" (SQLite cannot wait when a reader upgrades to a writer mid-transaction).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        timeout=float(os.environ.get("SQLITE_BUSY_TIMEOUT_S", "20")),
+        transaction_mode="IMMEDIATE",
+        init_command="PRAGMA journal_mode=WAL",
+    )
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 elif env_bool("DB_PREPARED_STATEMENTS", True):
     # PostgreSQL: bind parameters on the server and prepare a statement after it has run a few times
@@ -164,10 +186,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # Not a rule: its password_changed hook revokes the user's API tokens whenever a password is set
+    # (password reset, change, admin, manage.py changepassword).
+    {"NAME": "readerstudy.security.RevokeTokensOnPasswordChange"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+PASSWORD_RESET_TIMEOUT = int(os.environ.get("PASSWORD_RESET_TIMEOUT", str(24 * 3600)))  # seconds a reset link works
+
+# E-mail (password reset links): printed on the console unless EMAIL_HOST names an SMTP server.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND") or (
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "587"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Readerstudy <noreply@localhost>")
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
@@ -182,9 +218,17 @@ MEDIA_URL = "media/"
 # Images live on the local disk by default, or in S3-compatible object storage (django-storages)
 # with STORAGE_BACKEND=s3 and the AWS_* variables (endpoint, bucket, credentials).
 STORAGE_BACKEND = os.environ.get("STORAGE_BACKEND", "filesystem")
+# STATIC_HASHED=1 (default with PRODUCTION=1): collectstatic writes compressed files with content hashes
+# in their names, served with far-future cache headers (run `manage.py collectstatic` first: the
+# Dockerfile and `make serve` do). Otherwise WhiteNoise serves static/ as it is (demo, development).
+STATIC_HASHED = env_bool("STATIC_HASHED", PRODUCTION)
+WHITENOISE_USE_FINDERS = not STATIC_HASHED
+if WHITENOISE_USE_FINDERS:  # STATIC_ROOT is not needed then; WhiteNoise would warn that it is missing
+    warnings.filterwarnings("ignore", message="No directory at: ", category=UserWarning)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage" if STATIC_HASHED
+                    else "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 if STORAGE_BACKEND == "s3":
     STORAGES["default"] = {"BACKEND": "storages.backends.s3.S3Storage"}
@@ -234,10 +278,13 @@ INFERENCE_DEVICE = os.environ.get("INFERENCE_DEVICE", "auto")  # auto | cpu | cu
 INFERENCE_BATCH_SIZE = int(os.environ.get("INFERENCE_BATCH_SIZE", "32"))
 MODEL_ROOT = Path(os.environ.get("MODEL_ROOT", BASE_DIR / "var" / "models"))
 
+# API tokens (manage.py api_token) stop working this many days after they were issued; a password
+# change revokes them at once.
+API_TOKEN_TTL_DAYS = float(os.environ.get("API_TOKEN_TTL_DAYS", "30"))
 REST_FRAMEWORK = {
     # Token first: an anonymous API call gets 401 with a WWW-Authenticate challenge.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "readerstudy.security.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -265,12 +312,14 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-# Security: strict in production, relaxed for local development.
+# Security: strict in production (PRODUCTION=1 turns on HTTPS redirect, HSTS for a year and secure
+# cookies unless set otherwise), relaxed for local development.
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG and env_bool("PRODUCTION"))
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", PRODUCTION)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
-SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the load balancer's probe speaks plain HTTP to the container
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", str(365 * 24 * 3600) if PRODUCTION else "0"))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
 SECURE_CONTENT_TYPE_NOSNIFF = True

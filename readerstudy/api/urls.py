@@ -10,6 +10,7 @@ app_name = "api"
 study = "studies/<slug:slug>/"
 
 urlpatterns = [
+    path("", misc.ApiIndexView.as_view(), name="index"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file: the CSP allows no inline script.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),

@@ -5,7 +5,7 @@ in ``queued``); the broker message is only the wake-up call. Publishing is bound
 timeout, one quick retry) and never raises: when the broker is down the request still succeeds and
 the row stays pending. :func:`requeue_pending` sends such rows again once the broker is back; it runs
 from ``manage.py requeue_pending`` (cron or by hand), from Celery beat every minute
-(``CELERY_BEAT_SCHEDULE``), and when a worker starts. Every task is idempotent (a finished run or
+(``CELERY_BEAT_SCHEDULE``), and when a worker starts (then whatever its age). Every task is idempotent (a finished run or
 case is skipped), so a second message for the same row is harmless.
 
 Services queue work with :func:`task_enqueue_on_commit` (or :func:`task_enqueue` outside a
@@ -30,6 +30,10 @@ logger = logging.getLogger(__name__)
 
 # Rows younger than this are probably still in the broker waiting for a worker: leave them alone.
 DEFAULT_MIN_AGE = dt.timedelta(seconds=60)
+# A worker that starts resends every pending row, however young: work queued while the broker was
+# down, seconds before it came back, would otherwise wait for beat (not always running) or the next
+# worker start. A row whose message did arrive gets a second one, which its idempotent task skips.
+WORKER_START_MIN_AGE = dt.timedelta(0)
 ANALYSIS_TASK = "readerstudy.tasks.analysis_run_execute"
 PRECOMPUTE_TASK = "inference.tasks.precompute_job"
 
@@ -139,7 +143,7 @@ def _requeue_on_worker_start(sender=None, **kwargs) -> None:
     from django.db import connections
 
     try:
-        requeue_pending()
+        requeue_pending(min_age=WORKER_START_MIN_AGE)
     except Exception:  # noqa: BLE001 - never stop a worker from starting
         logger.exception("requeue_pending on worker start failed")
     finally:

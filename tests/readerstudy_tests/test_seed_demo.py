@@ -62,10 +62,12 @@ def test_bad_sizes_are_refused():
         seed(cases=1)
 
 
-def test_admin_pages_render_for_staff(client):
-    seed(cases=4, readers=1, seed=11, image_size=96)
-    staff = get_user_model().objects.create_superuser("admin", "admin@example.org", "pw-for-admin-only")
-    client.force_login(staff)
+def test_admin_pages_render_for_the_demo_staff_user(client):
+    output = seed(cases=4, readers=1, seed=11, image_size=96)
+    assert "  admin " in output and "/admin/" in output  # printed with the other logins
+    staff = get_user_model().objects.get(username="admin")
+    assert staff.is_staff and staff.check_password("readerstudy-demo")
+    assert client.login(username="admin", password="readerstudy-demo")
     for path in ("/admin/", "/admin/readerstudy/study/", "/admin/readerstudy/reading/",
                  "/admin/readerstudy/case/", "/admin/readerstudy/auditevent/", "/admin/inference/modelversion/"):
         assert client.get(path).status_code == 200, path

@@ -92,3 +92,14 @@ def test_production_refuses_to_start_without_secret_key():
     out = subprocess.run([sys.executable, "-c", CODE], env=env, capture_output=True, text=True, cwd=settings.BASE_DIR)
     assert out.returncode != 0
     assert "SECRET_KEY must be set" in out.stderr
+
+
+def test_sqlite_default_waits_for_the_write_lock_in_wal_mode():
+    options = read_settings()["db_options"]
+    assert options["transaction_mode"] == "IMMEDIATE"  # writers queue on the busy timeout, never fail at once
+    assert options["init_command"] == "PRAGMA journal_mode=WAL"  # pages read while one submit writes
+    assert options["timeout"] == 20
+
+
+def test_demo_runs_with_debug_off():
+    assert read_settings(DEMO="1")["debug"] is False

@@ -65,6 +65,11 @@ EXPECTED: dict[str, tuple[str, dict[str, object]]] = {
     "healthz": everyone("GET", OK),
     "login": everyone("GET", OK),
     "logout": everyone("POST", REDIRECT),
+    "favicon": everyone("GET", REDIRECT),
+    "password_reset": everyone("GET", OK),
+    "password_reset_done": everyone("GET", OK),
+    "password_reset_confirm": everyone("GET", OK),  # an unknown link: "This link no longer works"
+    "password_reset_complete": everyone("GET", OK),
     "home": page("GET", OK, OK, OK, OK, OK),
     # --- case sets and interchange (not study-scoped: by permission)
     "case_sets": page("GET", NOT_FOUND, NOT_FOUND, NOT_FOUND, OK, OK),
@@ -111,6 +116,7 @@ EXPECTED: dict[str, tuple[str, dict[str, object]]] = {
     "inference:evaluation": MONITOR_PAGE,
     "inference:evaluation_start": MANAGE_POST,
     # --- REST API
+    "api:index": everyone("GET", OK),
     "api:schema": everyone("GET", OK),
     "api:docs": everyone("GET", OK),
     "api:redoc": everyone("GET", OK),
@@ -258,7 +264,7 @@ def test_each_url_gives_the_expected_status(world, role):
         response = fetch(client, method, url)
         if not _matches(response.status_code, expected[role]):
             problems.append(f"{name}: {method} {url} -> {response.status_code}, expected {expected[role]}")
-        if role == "anon" and response.status_code == REDIRECT and not name.startswith("api:") and name != "logout":
+        if role == "anon" and response.status_code == REDIRECT and not name.startswith("api:") and name not in {"logout", "favicon"}:
             assert response.headers["Location"].startswith(reverse("login")), (name, response.headers["Location"])
     assert not problems, f"{role}:\n" + "\n".join(problems)
 

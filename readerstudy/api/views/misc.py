@@ -1,9 +1,10 @@
-"""Who am I, the readings import (interchange) and a JSON 404 for unknown API paths."""
+"""The API index, who am I, the readings import (interchange) and a JSON 404 for unknown API paths."""
 
 from __future__ import annotations
 
 import json
 
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -72,6 +73,29 @@ class ReadingsImportView(ApiView):
             "preview": preview.to_dict(orient="records"),
             "csv": result.csv_bytes().decode("utf-8") if result.ok else None,
         }).data)
+
+
+class ApiIndexView(ApiView):
+    """``GET /api/v1/``: where things are (no login needed; every operation itself still checks access)."""
+
+    permission_classes = [AllowAny]
+    schema = None
+
+    def get(self, request):
+        def url(name: str, **kwargs) -> str:
+            return request.build_absolute_uri(reverse(f"api:{name}", kwargs=kwargs or None))
+
+        return Response({
+            "name": "Readerstudy API", "version": "v1",
+            "authentication": "Authorization: Token <key> (manage.py api_token USERNAME), or a logged-in session",
+            "errors": '{"error": {"code", "message", "details"}}',
+            "schema": url("schema"), "docs": url("docs"), "redoc": url("redoc"),
+            "endpoints": {
+                "me": url("me"), "taxonomies": url("taxonomy-list"), "case_sets": url("case-set-list"),
+                "case_set_import": url("case-set-import"), "model_versions": url("model-version-list"),
+                "studies": url("study-list"), "readings_import": url("readings-import"),
+            },
+        })
 
 
 class ApiNotFoundView(ApiView):

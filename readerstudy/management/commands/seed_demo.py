@@ -85,6 +85,8 @@ class Command(BaseCommand):
         coordinator = user_model.objects.get(username="coordinator")
         coordinator.user_permissions.add(
             *Permission.objects.filter(codename__in=["add_caseset", "view_caseset", "add_study"]))
+        if not user_model.objects.filter(username="admin").exists():  # the demo's staff user, for /admin/
+            user_model.objects.create_superuser("admin", "admin@demo.readerstudy.org", DEMO_PASSWORD)
         readers = list(user_model.objects.filter(username__in=names[2:]).order_by("id"))
         return {"coordinator": [coordinator], "statistician": [user_model.objects.get(username="statistician")],
                 "readers": readers}
@@ -209,6 +211,7 @@ class Command(BaseCommand):
         self.stdout.write(f"\nDemo logins (password for all: {DEMO_PASSWORD})")
         self.stdout.write("  coordinator   manages the demo studies, imports cases, watches progress")
         self.stdout.write("  statistician  downloads readings and runs analyses")
+        self.stdout.write("  admin         staff user: the Django admin at /admin/")
         self.stdout.write(f"  {readers}  clinicians reading cases (start with reader1)")
 
 
