@@ -531,3 +531,20 @@ def _result(
         profile_ci=tuple(profile_ci),
         theta=tuple(float(t) for t in theta) if theta is not None else (),
     )
+
+
+def laplace_deviance_fit(
+    y: np.ndarray, X: np.ndarray, structure: ReStructure, x0: np.ndarray | None = None
+) -> tuple[float, np.ndarray, bool]:
+    """Minimum Laplace deviance (-2 logLik) of a logit GLMM on prepared arrays, without SEs.
+
+    For loops over simulated studies that share X and the random-effect structure (power): the
+    structure's index arrays are built once, and ``x0`` (theta, beta) warm-starts the optimiser.
+    Returns (deviance, x at the optimum, converged).
+    """
+    k = structure.n_terms
+    problem = BinomialLaplace(y, X, structure)
+    if x0 is None:
+        x0 = np.concatenate([np.ones(k), _glm_start(y, X)])
+    x, ok = _minimise(problem.value_and_gradient, x0, k)  # callers limit BLAS threads once
+    return float(problem.deviance(x)), x, bool(ok and problem.pirls_failures == 0)

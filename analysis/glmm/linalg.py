@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import cho_solve
 from scipy.linalg.blas import dsyrk
-from scipy.linalg.lapack import dpotrf, dpotri
+from scipy.linalg.lapack import dpotrf
 
-from analysis.glmm.sparse import BlockFactor, BlockPlan
+from analysis.glmm.sparse import BlockFactor, BlockPlan, cholesky_inverse
 
 # Largest dense Schur complement we allow (levels outside the largest term); 8000^2 doubles is 0.5 GB.
 MAX_DENSE_LEVELS = 8000
@@ -53,7 +53,9 @@ class ReStructure:
                 if engine == "sparse" or not dense_fits:
                     raise
             # the block engine wins when nesting shrinks the dense part, or when the dense one cannot run
-            if self.plan is not None and (engine == "sparse" or not dense_fits or self.plan.q_r < self.q_rest):
+            if self.plan is not None and (
+                engine == "sparse" or not dense_fits or self.plan.q_r < self.q_rest
+            ):
                 self.engine = "sparse"
                 return
         self.engine = "dense"
@@ -180,8 +182,7 @@ class DenseFactor:
         codes = s.codes[lead]
         if self.chol is None:
             return [theta[lead] / self.d1[codes]]
-        s_inv, info = dpotri(self.chol[0], lower=1)
-        s_inv = np.tril(s_inv) + np.tril(s_inv, -1).T  # dpotri fills the lower triangle only
+        s_inv = cholesky_inverse(self.chol[0])
         cs_s_inv = self.cs @ s_inv
         diag_lead = (1.0 + np.einsum("ij,ij->i", cs_s_inv, self.cs)) / self.d1
         qr, s_flat, inv_sd = s.q_rest, s_inv.ravel(), 1.0 / self.sd[codes]
