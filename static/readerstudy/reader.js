@@ -778,6 +778,7 @@
   function toast(text, kind) {
     var region = $("[data-toasts]");
     if (!region || !text) return;
+    region.innerHTML = "";  // one at a time, the newest
     var el = document.createElement("p");
     el.className = "toast" + (kind ? " " + kind : "");
     el.textContent = text;
@@ -795,7 +796,7 @@
     if (before && before.item) {
       if (before.auto) toast("Time was up for case " + before.number + ": what you had entered was saved.", "warn");
       else if (page.getAttribute("data-phase") === "2" && before.phase === "1" && before.number === page.getAttribute("data-case-number")) {
-        toast("First answer saved and locked. The AI suggestion is now shown: revise your answer if you wish.");
+        toast("First answer saved and locked; the AI suggestion is shown.");
       } else toast("Case " + before.number + " saved.", "ok");
     }
     if (!form || (design !== "randomised_blocks" && design !== "crossover")) return;
@@ -804,7 +805,6 @@
     if (last !== null && last !== ai) {
       var text = ai ? "From this case on, an AI suggestion is shown beside the images."
         : "From this case on, no AI suggestion is shown: answer on your own.";
-      toast(text, "ai");
       var note = $("[data-ai-change]", page);
       if (note) { note.textContent = text; note.hidden = false; }
     }
