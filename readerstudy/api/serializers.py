@@ -197,7 +197,7 @@ class InvitationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Invitation
-        fields = ["id", "token", "url", "role", "single_use", "max_uses", "uses", "email", "created_at",
+        fields = ["id", "token", "url", "role", "single_use", "max_uses", "uses", "email", "label", "created_at",
                   "expires_at", "revoked"]
         read_only_fields = fields
 
@@ -213,6 +213,8 @@ class InvitationCreateSerializer(serializers.Serializer):
     max_uses = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=100_000)
     email = serializers.EmailField(required=False, allow_blank=True)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    label = serializers.CharField(required=False, allow_blank=True, max_length=100,
+                                  help_text="Where the link was sent, e.g. 'sent to clinic A'.")
 
 
 class ReaderProgressSerializer(serializers.Serializer):

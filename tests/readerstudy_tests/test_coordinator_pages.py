@@ -439,3 +439,13 @@ def test_overview_queries_do_not_grow_with_links_or_readers(client, django_asser
     enrol_readers(study, 5)
     with django_assert_max_num_queries(len(few.captured_queries)):
         assert client.get(url).status_code == 200
+
+
+def test_api_invitations_carry_the_label(client):
+    coordinator = UserFactory()
+    study = make_study(design="benchmark", n_cases=2, coordinator=coordinator)
+    client.force_login(coordinator)
+    url = f"/api/v1/studies/{study.slug}/invitations/"
+    created = client.post(url, {"single_use": False, "label": "sent to clinic B"}, content_type="application/json")
+    assert created.status_code == 201 and created.json()["label"] == "sent to clinic B"
+    assert [row["label"] for row in client.get(url).json()["results"]] == ["sent to clinic B"]
