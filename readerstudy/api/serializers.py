@@ -328,6 +328,8 @@ class ReadingSubmitSerializer(serializers.Serializer):
     confidence = serializers.IntegerField(required=False, allow_null=True)
     management = serializers.CharField(required=False, allow_blank=True, max_length=40, default="")
     malignancy = serializers.IntegerField(required=False, allow_null=True)
+    other_text = serializers.CharField(required=False, allow_blank=True, max_length=400, default="",
+                                       help_text='The words for an "Other / not listed" diagnosis (code OTHER).')
     first_input_at = serializers.CharField(required=False, allow_null=True, max_length=40,
                                            help_text="ISO 8601 or epoch milliseconds (client clock).")
     active_ms = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1, default=0)
@@ -342,6 +344,7 @@ class ReadingReceiptSerializer(serializers.Serializer):
     confidence = serializers.IntegerField(allow_null=True)
     management = serializers.CharField(allow_blank=True)
     malignancy_score = serializers.IntegerField(allow_null=True)
+    other_text = serializers.CharField(allow_blank=True)
     submitted_at = serializers.DateTimeField()
     timed_out = serializers.BooleanField()
     created = serializers.BooleanField()
@@ -363,6 +366,7 @@ class ReadingSerializer(serializers.Serializer):
     confidence = serializers.IntegerField(allow_null=True)
     management = serializers.CharField(allow_blank=True)
     malignancy_score = serializers.IntegerField(allow_null=True)
+    other_text = serializers.CharField(allow_blank=True)
     shown_at = serializers.DateTimeField()
     first_input_at = serializers.DateTimeField(allow_null=True)
     submitted_at = serializers.DateTimeField()

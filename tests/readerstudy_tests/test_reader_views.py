@@ -377,3 +377,19 @@ def test_instructions_match_the_design_and_open_at_the_top(client, design, says,
     client.post(reverse("reader:instructions", args=[built.study.slug]))
     case = client.get(reverse("reader:case", args=[built.study.slug])).content.decode()
     assert 'id="instructions-dialog"' in case and says in case and 'id="shortcuts-dialog"' in case
+
+
+def test_the_api_takes_and_returns_the_other_text():
+    from rest_framework.test import APIClient
+
+    built = build_study(design=m.Design.PARALLEL, n_cases=1)
+    api = APIClient()
+    api.force_authenticate(built.user)
+    url = f"/api/v1/studies/{built.study.slug}/readings/"
+    body = {"item": built.items[0].pk, "idempotency_key": str(uuid.uuid4()), "differential": ["OTHER"],
+            "confidence": 3, "management": "monitor"}
+    refused = api.post(url, body, format="json")
+    assert refused.status_code == 400 and "other_text" in str(refused.json())
+    stored = api.post(url, {**body, "other_text": "Pigmented wart"}, format="json")
+    assert stored.status_code == 201 and stored.json()["other_text"] == "Pigmented wart"
+    assert m.Reading.objects.get().other_text == "Pigmented wart"

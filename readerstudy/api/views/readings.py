@@ -82,4 +82,4 @@ class ReadingListView(StudyView):
 def _receipt(reading: Reading) -> dict:
     return {name: getattr(reading, name) for name in (
         "id", "schedule_item_id", "idempotency_key", "differential", "confidence", "management",
-        "malignancy_score", "submitted_at", "timed_out")}
+        "malignancy_score", "other_text", "submitted_at", "timed_out")}
