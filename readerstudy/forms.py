@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from readerstudy.models import ArmKind, CaseSet, Design, Role, Study
 from readerstudy.services.studies import ArmSpec, arm_problems, default_arms
-from readerstudy.study_settings import SettingsError, StudySettings, parse_study_settings
+from readerstudy.study_settings import SettingsError, StudySettings, assist_problems, parse_study_settings
 
 # Form field -> settings key, for the flat answer-form and design options.
 SETTINGS_FIELDS = (
@@ -56,9 +56,7 @@ class ArmRowForm(forms.Form):
     name = forms.SlugField(max_length=40, label="Id", help_text="Short id used in exports, e.g. ai.")
     label = forms.CharField(max_length=100, label="Label", help_text="What readers and reports show.")
     kind = forms.ChoiceField(choices=ArmKind.choices, label="Kind")
-    faulty_rate = forms.FloatField(
-        min_value=0,
-        max_value=1,
+    faulty_rate = forms.FloatField(  # its range is checked by study_settings' arm schema (see StudyForm.clean)
         required=False,
         label="Faulty suggestion rate",
         help_text="Share of cases with a deliberately wrong AI suggestion (0-1).",
@@ -203,6 +201,10 @@ class StudyForm(forms.Form):
         for name in self.hidden_fields_for_design():  # what the design does not use keeps its default
             self.errors.pop(name, None)
             data[name] = self.initial.get(name, self.fields[name].initial)
+        for row in self.arm_rows:
+            if row.is_bound:
+                row.is_valid()  # parses the row: cleaned_data holds its valid fields
+                self._check_assist(row)
         # every row checked (a list, not a generator: all problems, not the first)
         rows_valid = all([row.is_valid() for row in self.arm_rows if row.is_bound])
         if self.errors or not rows_valid:
@@ -216,6 +218,17 @@ class StudyForm(forms.Form):
         if not self.locked:
             self.arm_errors = arm_problems(data["design"], self.arm_specs())
         return data
+
+    @staticmethod
+    def _check_assist(row: ArmRowForm) -> None:
+        """The arm's AI options against the one arm schema (readerstudy.study_settings), on the row's field."""
+        data = row.cleaned_data
+        # An unaided row's (hidden) faulty rate is not used, so it is not checked either.
+        if data.get("kind") != ArmKind.AI or data.get("faulty_rate") is None:
+            return
+        for problem in assist_problems(data["kind"], {"faulty_rate": data["faulty_rate"]}, prefix=""):
+            key, _, message = problem.partition(": ")
+            row.add_error("faulty_rate" if key == "faulty_rate" else None, message or problem)
 
     def is_valid(self) -> bool:
         valid = super().is_valid()
