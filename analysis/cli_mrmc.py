@@ -87,7 +87,34 @@ def analyse(data, *, score: str, truth: str | None, control: str, treatment: str
         from analysis.ustat_report import model_vs_readers_section
 
         report = report.replace("</body>", model_vs_readers_section(payload["model_vs_readers"]) + "</body>")
+    if threshold is not None and truth and fom == "auc":
+        report = _with_operating_points(payload, report, data, args, control, treatment, model_scores)
     return MrmcRun(payload, report, tables, f"{design.describe()} design, {method}: {line}")
+
+
+def _with_operating_points(payload, report, data, args, control, treatment, model_scores) -> str:
+    """results.json `operating_points` and the report's ROC figure with the readers' mean point and MRMC CIs."""
+    from analysis.fom import roc_points
+    from analysis.mrmc import mrmc
+    from analysis.ustat import ustat
+    from analysis.ustat_report import operating_points, operating_points_section
+
+    sens, spec = (ustat(data, score=args.score, truth=args.truth, control=control, treatment=treatment, fom=name,
+                        threshold=args.threshold) for name in ("sensitivity", "specificity"))
+    payload["operating_points"] = operating_points(sens, spec)
+    roc = None
+    if payload["design"]["kind"] == "fully_crossed":
+        roc = mrmc(data, score=args.score, truth=args.truth, control=control, treatment=treatment,
+                   threshold=args.threshold)
+    model_curve = None
+    if model_scores is not None:
+        cases = data.drop_duplicates("case").set_index("case")[args.truth]
+        shared = cases.index.intersection(model_scores.dropna().index)
+        if len(shared):
+            fpr, tpr = roc_points(model_scores.loc[shared].to_numpy(float), cases.loc[shared].to_numpy(int))
+            auc = next(iter(payload.get("model_vs_readers", {}).values()), {}).get("model_auc", float("nan"))
+            model_curve = (tuple(fpr), tuple(tpr), auc)
+    return report.replace("</body>", operating_points_section(roc, payload["operating_points"], model_curve) + "</body>")
 
 
 def _model_vs_readers(data, score, truth, arms, model_scores, warnings: list[str]) -> dict:

@@ -91,8 +91,11 @@ def roc_curves(
     curves: Sequence[RocCurve],
     operating_points: Mapping[str, Sequence[tuple[float, float]]] | None = None,
     model_curve: tuple[Sequence[float], Sequence[float], float] | None = None,
+    average_points: Mapping[str, Mapping[str, float]] | None = None,
 ) -> str:
-    """Per-reader curves (thin), pooled curve per arm (thick), reader operating points and the model."""
+    """Per-reader curves (thin), pooled curve per arm (thick), reader operating points and the model;
+    `average_points` {arm: {fpr, tpr, fpr_low, fpr_high, tpr_low, tpr_high}}: the readers' mean operating
+    point with its 95 % CIs as a cross."""
     figure = _figure(4.8, 4.6)
     axes = figure.add_subplot()
     arms = list(dict.fromkeys(curve.arm for curve in curves))
@@ -120,6 +123,14 @@ def roc_curves(
                 zorder=3,
                 label=f"{arm} readers at threshold",
             )
+    for arm, point in (average_points or {}).items():
+        axes.errorbar(
+            point["fpr"], point["tpr"],
+            xerr=[[point["fpr"] - point["fpr_low"]], [point["fpr_high"] - point["fpr"]]],
+            yerr=[[point["tpr"] - point["tpr_low"]], [point["tpr_high"] - point["tpr"]]],
+            color=colour.get(arm, "black"), marker="D", ms=6, mec="black", capsize=3, lw=1.4, zorder=4,
+            label=f"{arm} readers' mean (95 % CI)",
+        )
     if model_curve is not None:
         fpr, tpr, auc = model_curve
         axes.plot(fpr, tpr, color=MODEL_COLOUR, lw=2, ls="--", label=f"model (AUC {auc:.3f})")

@@ -22,7 +22,9 @@ moments of A's and B's observations (same reader and/or case across arms).
 Degrees of freedom (Satterthwaite form of Hillis, Acad Radiol 2008): df = (r - 1) (r var / s2)^2
 with s2 the sample variance over readers of the per-reader values (per-reader differences for the
 difference), bounded below by r - 1 as in ORH; readers who read in one arm only (unpaired designs)
-combine the two arms' df by Welch-Satterthwaite. Normal (z) intervals are reported beside.
+combine the two arms' df by Welch-Satterthwaite. Each arm's t interval is built on the logit scale
+(delta method) so it stays inside [0, 1]; the difference's on the original scale. Normal (Wald) intervals
+are reported beside, as iMRMC gives them.
 """
 
 from __future__ import annotations
@@ -318,6 +320,15 @@ def hillis_type_df(var: float, per_reader: np.ndarray) -> float:
     return float((r - 1) * max(1.0, r * var / s2) ** 2)
 
 
+def logit_interval(mean: float, se: float, q: float) -> tuple[float, float]:
+    """Interval of a proportion-type mean built on the logit scale (delta method), inside (0, 1)."""
+    if not (0 < mean < 1) or not se > 0 or not math.isfinite(q):
+        return math.nan, math.nan
+    half = q * se / (mean * (1 - mean))
+    centre = math.log(mean / (1 - mean))
+    return 1 / (1 + math.exp(-(centre - half))), 1 / (1 + math.exp(-(centre + half)))
+
+
 def welch_df(var_a: float, df_a: float, var_b: float, df_b: float) -> float:
     if not (var_a + var_b) > 0:
         return math.nan
@@ -339,8 +350,9 @@ def _arm(kernel: Kernel, readers: tuple[str, ...], fom: str) -> UstatArm:
     df = hillis_type_df(var, per_reader)
     mean = kernel.mean
     q, z = _quantile(df), _quantile(math.inf)
+    low, high = logit_interval(mean, se, q)
     return UstatArm(
-        mean, var, se, df, mean - q * se, mean + q * se, mean - z * se, mean + z * se,
+        mean, var, se, df, low, high, mean - z * se, mean + z * se,
         int(np.isfinite(per_reader).sum()), int(kernel.n_obs),
         {r: float(v) for r, v in zip(readers, per_reader, strict=True) if np.isfinite(v)}, decomposition,
     )

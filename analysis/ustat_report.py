@@ -81,8 +81,9 @@ def ustat_methods(result: UstatResult) -> str:
         "variance of the difference subtracts twice the covariance estimated from the cross moments of the two arms. "
         "95 % intervals use Student's t with Satterthwaite degrees of freedom in Hillis's form "
         "(r − 1)(r·var / s²)², s² being the variance over readers of their own estimates (Welch–Satterthwaite "
-        "across arms when readers read one arm only); normal intervals are given beside. Differences are "
-        "treatment − control."
+        "across arms when readers read one arm only); each arm's interval is built on the logit scale (delta "
+        "method) so that it stays inside [0, 1], the difference's on the original scale; normal (Wald) "
+        "intervals are given beside. Differences are treatment − control."
     )
 
 
@@ -130,4 +131,46 @@ def model_vs_readers_section(block: dict) -> str:
             "case covariance shared by model and readers, Hillis df), with a two-way (readers × cases) "
             "percentile bootstrap beside it.")
     return section("model-vs-readers", "Model versus the readers (AUC)", html_table(pd.DataFrame(rows), 4),
+                   paragraph(note, "note"))
+
+
+def operating_points(sensitivity: UstatResult, specificity: UstatResult) -> dict:
+    """Readers' mean operating point per arm with MRMC (U-statistic) CIs: results.json `operating_points`."""
+    out = {}
+    for arm in sensitivity.arms:
+        sens, spec = sensitivity.arms[arm], specificity.arms[arm]
+        out[arm] = {
+            "sensitivity": {"estimate": sens.mean, "ci_low": sens.ci_low, "ci_high": sens.ci_high},
+            "specificity": {"estimate": spec.mean, "ci_low": spec.ci_low, "ci_high": spec.ci_high},
+            "threshold": sensitivity.threshold, "method": "U-statistics (each arm's readers, MRMC variance)",
+        }
+    return out
+
+
+def operating_points_section(roc, points: dict, model_curve=None) -> str:
+    """ROC curves with each reader's operating point and the readers' mean with its MRMC CIs."""
+    from analysis import figures
+    from analysis.report import image
+    from analysis.report import operating_points as reader_points
+
+    def clip(value: float) -> float:
+        return min(max(value, 0.0), 1.0)
+
+    average = {
+        arm: {"fpr": 1 - p["specificity"]["estimate"], "tpr": p["sensitivity"]["estimate"],
+              "fpr_low": clip(1 - p["specificity"]["ci_high"]), "fpr_high": clip(1 - p["specificity"]["ci_low"]),
+              "tpr_low": clip(p["sensitivity"]["ci_low"]), "tpr_high": clip(p["sensitivity"]["ci_high"])}
+        for arm, p in points.items()
+    }
+    rows = [{"Arm": arm, "Sensitivity": p["sensitivity"]["estimate"],
+             "Sensitivity 95 % CI": f"{fmt(p['sensitivity']['ci_low'], 3)} to {fmt(p['sensitivity']['ci_high'], 3)}",
+             "Specificity": p["specificity"]["estimate"],
+             "Specificity 95 % CI": f"{fmt(p['specificity']['ci_low'], 3)} to {fmt(p['specificity']['ci_high'], 3)}"}
+            for arm, p in points.items()]
+    figure = figures.roc_curves(roc.roc if roc is not None else (), reader_points(roc) if roc is not None else {},
+                                model_curve, average)
+    note = ("Points: each reader's sensitivity and 1 − specificity at the threshold; diamonds: the readers' mean "
+            "with 95 % CIs from the U-statistic MRMC variance (readers and cases random).")
+    return section("operating-points", "Operating points at the threshold",
+                   image(figure, "ROC curves with reader operating points"), html_table(pd.DataFrame(rows), 3),
                    paragraph(note, "note"))

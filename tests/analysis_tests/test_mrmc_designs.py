@@ -215,3 +215,21 @@ def test_cli_compare_takes_a_margin(tmp_path):
                  "--treatment", "ai", "--no-glmm", "--margin", "0.05", "--out", str(out)]) == 0
     ni = json.loads((out / "results.json").read_text())["non_inferiority"]
     assert ni["engine"] == "glmm" and ni["decision"] == "not estimable" and ni["margin"] == 0.05
+
+
+def test_cli_threshold_adds_reader_averaged_operating_points_with_mrmc_cis(tmp_path):
+    out = tmp_path / "out"
+    assert main(["mrmc", "--readings", str(FIXTURE / "vandyke.csv"), "--score", "rating", "--truth", "truth",
+                 "--control", "1", "--treatment", "2", "--arm-col", "treatment", "--threshold", "3",
+                 "--out", str(out)]) == 0
+    points = json.loads((out / "results.json").read_text())["operating_points"]
+    data = vandyke()
+    for arm in ("1", "2"):
+        rows = data[data.arm == arm]
+        # independent: the reader-averaged proportions (fully crossed, so every reading weighs the same)
+        assert_allclose(points[arm]["sensitivity"]["estimate"], (rows[rows.truth == 1].rating >= 3).mean())
+        assert_allclose(points[arm]["specificity"]["estimate"], (rows[rows.truth == 0].rating < 3).mean())
+        for name in ("sensitivity", "specificity"):
+            p = points[arm][name]
+            assert 0 < p["ci_low"] < p["estimate"] < p["ci_high"] < 1
+    assert 'id="operating-points"' in (out / "report.html").read_text()

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
+from scipy import stats
 
 from analysis.design_detect import check_method, detect_design
 from analysis.readings import InputError, prepare
@@ -252,3 +253,14 @@ def test_reader_level_proportion_intervals_stay_inside_0_1():
     assert_allclose([perfect.ci_low, perfect.ci_high], [8 / (8 + 1.959964**2), 1.0], rtol=1e-6)
     zero = arm_summary(np.zeros(8), proportion=True)
     assert zero.ci_low == 0.0 and 0 < zero.ci_high < 1
+
+
+def test_arm_intervals_are_logit_based_and_inside_0_1():
+    data = vandyke()
+    result = ustat(data, score="rating", truth="truth", control="1", treatment="2", fom="sensitivity", threshold=3)
+    arm = result.arms["2"]
+    assert arm.mean + stats.t.ppf(0.975, arm.df) * arm.se > 1  # the plain t interval of 0.92 leaves [0, 1] ...
+    assert 0 < arm.ci_low < arm.mean < arm.ci_high < 1  # ... the logit-based t interval does not
+    logit = np.log(arm.mean / (1 - arm.mean))
+    half = stats.t.ppf(0.975, arm.df) * arm.se / (arm.mean * (1 - arm.mean))
+    assert_allclose([arm.ci_low, arm.ci_high], 1 / (1 + np.exp(-np.array([logit - half, logit + half]))))
