@@ -167,3 +167,15 @@ def test_every_api_error_has_the_documented_shape(monkeypatch):
         response = getattr(api, method)(path, **kwargs)
         assert response.status_code in (status, 403), (path, response.status_code)
         assert set(response.json()["error"]) == {"code", "message", "details"}
+
+
+def test_an_oversized_or_malformed_body_is_a_400_in_the_error_shape(settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    coordinator = UserFactory()
+    coordinator.user_permissions.add(Permission.objects.get(codename="add_study"))
+    api = APIClient()
+    api.force_authenticate(coordinator)
+    for body in (b'{"title": "' + b"x" * 5000 + b'"}', b"{not json"):
+        response = api.post("/api/v1/studies/", body, content_type="application/json")
+        assert response.status_code == 400, (body[:20], response.status_code)
+        assert set(response.json()["error"]) == {"code", "message", "details"}
