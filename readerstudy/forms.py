@@ -10,6 +10,7 @@ from django.forms.forms import NON_FIELD_ERRORS
 from django.utils import timezone
 
 from readerstudy.models import ArmKind, CaseSet, Design, Role, Study
+from readerstudy.permissions import case_sets_usable
 from readerstudy.services.studies import ArmSpec, arm_problems, default_arms
 from readerstudy.study_settings import SettingsError, StudySettings, assist_problems, parse_study_settings
 
@@ -132,12 +133,16 @@ class StudyForm(forms.Form):
     ai_top_k = forms.IntegerField(min_value=1, max_value=10, initial=3, label="AI suggestions shown")
     ai_show_probabilities = forms.BooleanField(required=False, initial=True, label="Show AI probabilities")
 
-    def __init__(self, *args: Any, study: Study | None = None, **kwargs: Any):
+    def __init__(self, *args: Any, study: Study | None = None, user: Any = None, **kwargs: Any):
         if study is not None and "initial" not in kwargs:
             kwargs["initial"] = initial_from_study(study)
         super().__init__(*args, **kwargs)
         self.study = study
-        self.fields["case_set"].queryset = CaseSet.objects.select_related("taxonomy").order_by("name")
+        # Only case sets this user may build on (another coordinator's private import is not listed).
+        usable = case_sets_usable(user) if user is not None else CaseSet.objects.all()
+        if study is not None:
+            usable = usable | CaseSet.objects.filter(pk=study.case_set_id)
+        self.fields["case_set"].queryset = usable.select_related("taxonomy").order_by("name").distinct()
         self.fields["model_version"].queryset = _model_version_queryset()
         self.locked = study is not None and study.status != "draft"
         if self.locked:

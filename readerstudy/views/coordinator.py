@@ -75,7 +75,7 @@ def _active_reader_links(study: Study) -> int:
 def study_create(request: HttpRequest) -> HttpResponse:
     if not _may_create(request.user):
         raise Http404("No such page")
-    form = StudyForm(request.POST or None)
+    form = StudyForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
             study = studies.study_create(actor=request.user, arms=form.arm_specs(), **form.service_kwargs())
@@ -112,7 +112,7 @@ def study_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def study_edit(request: HttpRequest, slug: str) -> HttpResponse:
     study = study_for_user(request.user, slug, roles=MANAGE)
-    form = StudyForm(request.POST or None, study=study)
+    form = StudyForm(request.POST or None, study=study, user=request.user)
     if request.method == "POST" and form.is_valid():
         try:
             studies.study_update(

@@ -162,3 +162,17 @@ def test_no_study_on_another_coordinators_private_case_set():
     with pytest.raises(studies.StudyError, match="case_set"):
         studies.study_update(study=draft, actor=other, changes={"case_set": private})
     assert studies.study_create(actor=owner, title="Own", case_set=private, design="benchmark")
+
+
+def test_the_study_form_lists_only_usable_case_sets(client):
+    owner, other = UserFactory(), UserFactory()
+    other.user_permissions.add(Permission.objects.get(codename="add_study"))
+    private = case_set_with(1, name="Owner-private-set")
+    private.created_by = owner
+    private.save(update_fields=["created_by"])
+    shared = case_set_with(1, name="Shared-command-line-set")
+    client.force_login(other)
+    page = client.get(reverse("studies:create"))
+    assert page.status_code == 200
+    choices = {str(label) for _, label in page.context["form"].fields["case_set"].choices}
+    assert any(shared.name in c for c in choices) and not any(private.name in c for c in choices)
