@@ -94,13 +94,18 @@ def signup_failed(request: HttpRequest) -> None:
 
 # --- API tokens ------------------------------------------------------------------------------------
 
+def token_expired(token) -> bool:
+    """True for a token issued more than API_TOKEN_TTL_DAYS ago (never with 0); False for None."""
+    ttl = dt.timedelta(days=settings.API_TOKEN_TTL_DAYS)
+    return token is not None and ttl.total_seconds() > 0 and token.created < timezone.now() - ttl
+
+
 class ExpiringTokenAuthentication(TokenAuthentication):
     """``Authorization: Token <key>``, refused once the token is older than API_TOKEN_TTL_DAYS."""
 
     def authenticate_credentials(self, key):
         user, token = super().authenticate_credentials(key)
-        ttl = dt.timedelta(days=settings.API_TOKEN_TTL_DAYS)
-        if ttl.total_seconds() > 0 and token.created < timezone.now() - ttl:
+        if token_expired(token):
             raise exceptions.AuthenticationFailed(
                 "Token expired: issue a new one with `manage.py api_token USERNAME --reset`.")
         return user, token

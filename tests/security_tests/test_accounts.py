@@ -102,6 +102,10 @@ def test_api_tokens_expire(client, settings):
     expired = me(client, token.key)
     assert expired.status_code == 401
     assert "expired" in expired.json()["error"]["message"]
+    out = io.StringIO()
+    call_command("api_token", "api-user", stdout=out, stderr=io.StringIO())
+    assert out.getvalue().strip() != token.key  # the command replaces an expired token
+    assert me(client, out.getvalue().strip()).status_code == 200
 
 
 def test_a_password_change_revokes_api_tokens(client):

@@ -7,6 +7,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from rest_framework.authtoken.models import Token
 
+from readerstudy.security import token_expired
+
 
 class Command(BaseCommand):
     help = "Print the API token of USERNAME, creating it first if needed (--reset replaces it)."
@@ -22,8 +24,8 @@ class Command(BaseCommand):
             raise CommandError(f"No user named {username!r}.")
         if not user.is_active:
             raise CommandError(f"User {username!r} is inactive.")
-        if reset:
-            Token.objects.filter(user=user).delete()
+        if reset or token_expired(Token.objects.filter(user=user).first()):
+            Token.objects.filter(user=user).delete()  # an expired token is replaced, never printed
         token, created = Token.objects.get_or_create(user=user)
         self.stderr.write(f"{'Created' if created else 'Existing'} token for {username}; "
                           "send it as the header 'Authorization: Token <key>'.")
