@@ -62,6 +62,8 @@ def _compare_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-readers", type=int, default=10)
     parser.add_argument("--glmm-formula")
     parser.add_argument("--no-glmm", action="store_true", help="skip the mixed model")
+    parser.add_argument("--glmm-ci", choices=("wald", "profile"), default="wald",
+                        help="profile: add the profile-likelihood CI of the arm effect next to Wald")
     parser.add_argument(
         "--model-outputs",
         type=Path,
@@ -115,6 +117,7 @@ def _compare(args: argparse.Namespace):
         min_readers=args.min_readers,
         glmm_formula=args.glmm_formula,
         fit_glmm=not args.no_glmm,
+        glmm_ci=getattr(args, "glmm_ci", "wald"),
         reader_col=args.reader_col,
         case_col=args.case_col,
         arm_col=args.arm_col,
@@ -180,6 +183,7 @@ def _power_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--method", choices=("reader_t", "glmm"), action="append")
+    parser.add_argument("--jobs", type=int, default=1, help="processes for the simulations (results do not depend on it)")
     parser.add_argument("--out", type=Path, help="directory for power.json (else stdout)")
     parser.set_defaults(run=run_power)
 
@@ -212,15 +216,24 @@ def run_power(args: argparse.Namespace) -> int:
                 alpha=args.alpha,
                 seed=args.seed,
                 methods=tuple(args.method or ("reader_t",)),
+                jobs=getattr(args, "jobs", 1),
             )
             grid.append(result.to_dict())
-            powers = ", ".join(f"{m} {e['power']:.3f}" for m, e in grid[-1]["power"].items())
+            powers = ", ".join(
+                f"{m} {e['power']:.3f} (95% MC {e['ci_low']:.3f}-{e['ci_high']:.3f})"
+                for m, e in grid[-1]["power"].items()
+            )
             print(
                 f"{n_readers} readers x {n_cases} cases: power {powers}; paired t (analytic) "
                 f"{result.paired_t_power:.3f}",
                 file=sys.stderr if not args.out else sys.stdout,
             )
-    payload = {"design": args.design, "grid": grid}
+    curve = [  # power over numbers of readers and cases, one row per grid point and method
+        {"n_readers": g["spec"]["n_readers"], "n_cases": g["spec"]["n_cases"], "method": m, **e}
+        for g in grid
+        for m, e in g["power"].items()
+    ]
+    payload = {"design": args.design, "grid": grid, "curve": curve}
     if args.out:
         write_json(args.out / "power.json", payload)
     else:

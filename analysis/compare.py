@@ -167,6 +167,7 @@ def compare(
     min_readers: int = 10,
     glmm_formula: str | None = None,
     fit_glmm: bool = True,
+    glmm_ci: str = "wald",
     reader_col: str = "reader",
     case_col: str = "case",
     arm_col: str = "arm",
@@ -189,7 +190,7 @@ def compare(
                 readings, outcome=outcome, control=control, treatment=treatment, by=by, by_case=by_case,
                 min_readers=min_readers, glmm_formula=glmm_formula, fit_glmm=fit_glmm, reader_col=reader_col,
                 case_col=case_col, arm_col=arm_col, model_outputs=model_outputs, family=family,
-                interaction=interaction,
+                interaction=interaction, glmm_ci=glmm_ci,
             )
         return replace(result, wilcoxon_correction=False)
     if family not in (None, "binomial", "gaussian", "ordinal"):
@@ -216,7 +217,8 @@ def compare(
     glmm = None
     if fit_glmm:
         glmm = fit_mixed_model(
-            valid, outcome=outcome, control=control, treatment=treatment, formula=glmm_formula, binary=binary
+            valid, outcome=outcome, control=control, treatment=treatment, formula=glmm_formula, binary=binary,
+            ci=glmm_ci,
         )
     result = CompareResult(
         outcome=outcome,

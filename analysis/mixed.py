@@ -35,9 +35,15 @@ class TreatmentEffect:
     ci_low: float
     ci_high: float
     p_value: float
+    # profile-likelihood CI (lme4 confint(method = "profile")), when requested with ci="profile"
+    profile_ci_low: float | None = None
+    profile_ci_high: float | None = None
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        out = dict(self.__dict__)
+        if self.profile_ci_low is None:
+            del out["profile_ci_low"], out["profile_ci_high"]
+        return out
 
 
 @dataclass(frozen=True)
@@ -162,6 +168,7 @@ def fit_mixed_model(
     formula: str | None,
     binary: bool,
     fallback: bool = True,
+    ci: str = "wald",
 ) -> MixedModelSummary:
     """Fit the mixed model; failures come back as a summary with `error` set, never raised.
 
@@ -169,7 +176,10 @@ def fit_mixed_model(
     is fitted, and so on; the first that converges is reported with `reduced_from` set to the
     requested formula and a warning saying why. If none converges, the first fit that ran at
     all is reported with its non-convergence warnings; if none ran, `error` says why each failed.
+    ci="profile" adds the profile-likelihood CI of the arm effect next to the Wald one.
     """
+    if ci not in ("wald", "profile"):
+        raise ValueError(f"ci must be 'wald' or 'profile', not {ci!r}")
     formula = formula or default_formula(outcome)
     family = "binomial" if binary else "gaussian"
     frame = model_data(data.dropna(subset=[outcome]), treatment)
@@ -182,8 +192,9 @@ def fit_mixed_model(
     first_ran = None
     chosen = None
     for candidate in candidates:
+        profile = (ARM_TERM,) if ci == "profile" and reduced_formula(candidate) else ()
         try:
-            fit = fit_glmm(frame, candidate, family=family)
+            fit = fit_glmm(frame, candidate, family=family, **({"profile": profile} if profile else {}))
         except Exception as exc:  # noqa: BLE001 - report any fitting failure, keep the analysis
             attempts.append({"formula": candidate, "outcome": f"failed: {type(exc).__name__}: {exc}"})
             continue
@@ -258,6 +269,12 @@ def summarise(
         effect = _wald(arm.estimate, arm.se, p_value, transform=lambda x: x)
         if family == "binomial":
             odds = _wald(arm.estimate, arm.se, p_value, transform=math.exp)
+        profile = {row[0]: row for row in getattr(full, "profile_ci", ())}.get(ARM_TERM)
+        if profile is not None:
+            low, high = profile[2], profile[3]
+            effect = replace(effect, profile_ci_low=low, profile_ci_high=high)
+            if odds is not None:
+                odds = replace(odds, profile_ci_low=_exp(low), profile_ci_high=_exp(high))
     return MixedModelSummary(
         formula=full.formula,
         family=family,
@@ -274,6 +291,13 @@ def summarise(
         warnings=tuple(str(w) for w in full.warnings),
         boundary=tuple(getattr(full, "boundary", ())),
     )
+
+
+def _exp(value: float) -> float:
+    try:
+        return math.exp(value)
+    except OverflowError:
+        return math.inf
 
 
 def _wald(estimate: float, se: float, p_value: float, transform) -> TreatmentEffect:

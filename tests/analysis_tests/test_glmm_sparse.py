@@ -245,3 +245,53 @@ def test_without_fallback_the_requested_model_is_all_that_is_tried(monkeypatch):
     monkeypatch.setattr(sparse_module, "MAX_DENSE_LEVELS", 70)
     out = _summary(_platform(), fallback=False).to_dict()
     assert out["error"] and out["reduced_from"] is None and len(out["attempts"]) == 1
+
+
+# --- profile-likelihood intervals ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("index", [0, 1], ids=["2-term", "4-term"])
+def test_profile_interval_matches_lme4_confint_profile(index):
+    # source: tests/fixtures/lme4/binary_profile.json (confint(fit, parm = 'arm', method = 'profile'))
+    reference = _reference("binary_profile")["fits"][index]
+    formula = re.match(r"glmer\((.*?), data = d", reference["call"]).group(1)
+    data = pd.read_csv(FIXTURES / "binary_crossed.csv")
+    result = fit_glmm(data, formula, profile=("arm",))
+    low, high = result.profile_interval("arm")
+    # lme4 interpolates a spline through a grid of profile points; we solve zeta = -/+ z exactly
+    assert_allclose([low, high], reference["profile"], atol=2e-3)
+    wald = result.odds_ratio("arm")
+    assert_allclose(np.log([wald["ci_low"], wald["ci_high"]]), reference["wald"], atol=1e-4)
+    assert (low, high) != pytest.approx(tuple(reference["wald"]), abs=1e-4)  # profile is not Wald
+    assert result.to_dict()["profile_ci"][0]["term"] == "arm"
+
+
+def test_profile_interval_of_a_gaussian_fit_is_wald_when_the_likelihood_is_quadratic():
+    # with theta profiled too the LMM profile is close to, not equal to, Wald; it must bracket it
+    data = pd.read_csv(FIXTURES / "gaussian_ml.csv")
+    result = fit_glmm(
+        data, "malignancy_score ~ arm + (1|reader) + (1|case)", family="gaussian", profile=("arm",)
+    )
+    low, high = result.profile_interval("arm")
+    arm = result.fixed("arm")
+    assert low < arm.estimate < high
+    assert_allclose([low, high], [arm.estimate - 1.96 * arm.se, arm.estimate + 1.96 * arm.se], rtol=0.05)
+
+
+def test_profile_needs_a_known_term_and_ml():
+    data = pd.read_csv(FIXTURES / "gaussian_ml.csv")
+    with pytest.raises(ValueError, match="cannot profile 'age'"):
+        fit_glmm(data, "malignancy_score ~ arm + (1|reader)", family="gaussian", profile=("age",))
+    with pytest.raises(ValueError, match="ML fit"):
+        fit_glmm(data, "malignancy_score ~ arm + (1|reader)", family="gaussian", reml=True, profile=("arm",))
+
+
+def test_compare_adds_the_profile_ci_next_to_wald_when_asked():
+    wald_only = _summary(_platform()).to_dict()["treatment_odds_ratio"]
+    assert "profile_ci_low" not in wald_only
+    odds = _summary(_platform(), ci="profile").to_dict()["treatment_odds_ratio"]
+    assert odds["ci_low"] == pytest.approx(wald_only["ci_low"])  # Wald unchanged
+    assert odds["profile_ci_low"] < odds["estimate"] < odds["profile_ci_high"]
+    assert odds["profile_ci_low"] != pytest.approx(odds["ci_low"], rel=1e-6)
+    with pytest.raises(ValueError, match="ci must be"):
+        _summary(_platform(), ci="bootstrap")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from numpy.testing import assert_allclose
 from scipy import stats
 
@@ -60,3 +61,53 @@ def test_glmm_power_runs_with_the_mixed_model():
     glmm = {e.method: e for e in result.estimates}["glmm"]
     assert glmm.n_analysed + glmm.n_failed == 3
     assert 0 <= glmm.power <= 1 or glmm.n_analysed == 0
+
+
+def test_glmm_power_fast_path_equals_two_full_fits():
+    # the warm-started, Hessian-free LRT gives the p-value of two ordinary fits + anova
+    import numpy as np
+
+    from analysis.glmm import fit_glmm, likelihood_ratio_test
+    from analysis.mixed import default_formula, reduced_formula
+    from analysis.power import GlmmLrt
+    from analysis.simulate import simulate_outcomes
+
+    spec = StudySpec(n_readers=8, n_cases=20, control_accuracy=0.5, treatment_accuracy=0.7)
+    first = simulate_outcomes(spec, np.random.default_rng(1))
+    fitter = GlmmLrt(first)
+    for seed in (1, 2, 3):  # the first fit cold, then warm-started from the previous optimum
+        data = simulate_outcomes(spec, np.random.default_rng(seed))
+        assert fitter.same_design(data)
+        fast = fitter.p_value(data["correct"].to_numpy(float))
+        frame = data[["reader", "case", "arm", "correct"]]
+        full = fit_glmm(frame, default_formula("correct"))
+        reduced = fit_glmm(frame, reduced_formula(default_formula("correct")))
+        assert fast == pytest.approx(likelihood_ratio_test(full, reduced)[2], rel=1e-4, abs=1e-8)
+
+
+def test_glmm_power_does_not_depend_on_jobs_and_reports_progress():
+    spec = StudySpec(n_readers=6, n_cases=12, control_accuracy=0.5, treatment_accuracy=0.8)
+    seen = []
+    one = simulate_power(
+        spec, n_sim=6, seed=7, methods=("reader_t", "glmm"), progress=lambda d, t: seen.append((d, t))
+    )
+    two = simulate_power(spec, n_sim=6, seed=7, methods=("reader_t", "glmm"), jobs=2)
+    assert one.to_dict() == two.to_dict()
+    assert seen[-1] == (6, 6)
+    glmm = {e.method: e for e in one.estimates}["glmm"]
+    assert glmm.ci_low <= glmm.power <= glmm.ci_high  # Monte-Carlo (Clopper-Pearson) interval
+
+
+def test_power_curve_over_readers_and_cases(tmp_path):
+    import json
+
+    from analysis.cli import main
+
+    code = main(["power", "--readers", "4", "6", "--cases", "10", "--n-sim", "4", "--out", str(tmp_path)])
+    assert code == 0
+    curve = json.loads((tmp_path / "power.json").read_text())["curve"]
+    assert [(row["n_readers"], row["n_cases"], row["method"]) for row in curve] == [
+        (4, 10, "reader_t"),
+        (6, 10, "reader_t"),
+    ]
+    assert all(0 <= row["ci_low"] <= row["power"] <= row["ci_high"] <= 1 for row in curve)
