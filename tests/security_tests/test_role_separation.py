@@ -54,6 +54,7 @@ def label_views(study, case_set):
         ("page", reverse("inference:evaluation", kwargs={"slug": study.slug})),
         ("page", reverse("inference:precompute", kwargs={"slug": study.slug})),
         ("page", reverse("studies:detail", kwargs={"slug": study.slug})),
+        ("page", reverse("case_set_detail", kwargs={"pk": case_set.pk})),
     ]
 
 
