@@ -3,7 +3,9 @@ from django.contrib.auth import views as auth_views
 from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
+from django.views.i18n import JavaScriptCatalog
 
+from readerstudy.language import set_language
 from readerstudy.views.health import healthz
 
 handler500 = "readerstudy.views.errors.server_error"
@@ -34,6 +36,9 @@ urlpatterns = [
     path("inference/", include("inference.urls")),
     path("api/v1/", include("readerstudy.api.urls")),
     *password_reset,
+    # Languages: the switcher's POST target, and the JavaScript catalogue (gettext in static JS).
+    path("i18n/setlang/", set_language, name="set_language"),
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("", include("readerstudy.views.urls")),
 ]
 # MEDIA_ROOT is never served publicly, not even with DEBUG: case images go through the
