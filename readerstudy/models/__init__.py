@@ -16,8 +16,12 @@ from .studies import (
     ReaderProfile,
     Role,
     ScheduleItem,
+    Site,
     Study,
+    StudyLanguage,
     StudyStatus,
+    StudyText,
+    TextKind,
 )
 from .taxonomy import Appropriateness, Condition, ConditionGroup, ManagementOption, ManagementRating, Taxonomy
 
@@ -25,6 +29,6 @@ __all__ = [
     "AgeBand", "AnalysisRun", "Appropriateness", "Arm", "ArmKind", "AuditEvent", "Case", "CaseImage",
     "CaseSet", "Condition", "ConditionGroup", "ConsentRecord", "DermoscopyUse", "Design", "ImageRole",
     "Invitation", "ManagementOption", "ManagementRating", "Membership", "MembershipDemographics", "Profession", "ReaderProfile",
-    "Reading", "ReadingDraft", "ReferenceSource", "Role", "RunStatus", "ScheduleItem", "Sex", "Study", "StudyStatus",
-    "Taxonomy",
+    "Reading", "ReadingDraft", "ReferenceSource", "Role", "RunStatus", "ScheduleItem", "Sex", "Site", "Study", "StudyLanguage", "StudyStatus", "StudyText",
+    "Taxonomy", "TextKind",
 ]

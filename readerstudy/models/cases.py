@@ -43,6 +43,10 @@ class Case(models.Model):
     duration = models.CharField(max_length=100, blank=True)
     history = models.TextField(blank=True)
     extra = models.JSONField(default=dict, blank=True)
+    translations = models.JSONField(
+        default=dict, blank=True,
+        help_text='Case text per language: {"history": {"zh-hans": "..."}, "body_site": {...}, "duration": {...}}.',
+    )
     reference = models.ForeignKey(Condition, on_delete=models.PROTECT, related_name="reference_cases")
     reference_source = models.CharField(max_length=20, choices=ReferenceSource.choices)
     reference_management = models.ForeignKey(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from .studies import ScheduleItem, Study
+from .studies import ScheduleItem, Site, Study
 
 
 class Reading(models.Model):
@@ -27,6 +27,10 @@ class Reading(models.Model):
     active_ms = models.PositiveIntegerField(default=0)
     timed_out = models.BooleanField(default=False)
     ai_snapshot = models.JSONField(null=True, blank=True, help_text="Exactly what AI output was displayed.")
+    site = models.ForeignKey(Site, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                             help_text="The reader's site when the answer was given.")
+    language = models.CharField(max_length=10, blank=True, default="",
+                                help_text="The reader's interface language when the answer was given.")
 
     class Meta:
         constraints = [

@@ -23,6 +23,20 @@ class StudyStatus(models.TextChoices):
     CLOSED = "closed", "Closed"
 
 
+# The languages a study may offer its readers (study texts, case texts, the readings' `language`).
+# Interface codes (settings.LANGUAGES, e.g. "en-gb") map onto these (services.studies.texts).
+class StudyLanguage(models.TextChoices):
+    EN = "en", "English"
+    ZH_HANS = "zh-hans", "Simplified Chinese"
+    ES = "es", "Spanish"
+    DE = "de", "German"
+    FR = "fr", "French"
+
+
+def default_study_languages() -> list[str]:
+    return [StudyLanguage.EN.value]
+
+
 class Study(models.Model):
     title = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
@@ -35,6 +49,11 @@ class Study(models.Model):
     instructions = models.TextField(blank=True)
     consent_text = models.TextField(blank=True)
     consent_version = models.CharField(max_length=30, default="1")
+    languages = models.JSONField(
+        default=default_study_languages, blank=True,
+        help_text="Languages offered to readers (codes of StudyLanguage); texts must exist in each to launch.",
+    )
+    default_language = models.CharField(max_length=10, choices=StudyLanguage.choices, default=StudyLanguage.EN)
     model_version = models.ForeignKey(
         "inference.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="studies"
     )
@@ -49,6 +68,51 @@ class Study(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class Site(models.Model):
+    """A place readers join from (a hospital, a country's network): its own invitation links, its
+    readers' readings carry it in the export."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="sites")
+    name = models.CharField(max_length=100)
+    country = models.CharField(max_length=60, blank=True)
+    default_language = models.CharField(max_length=10, choices=StudyLanguage.choices, default=StudyLanguage.EN)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["study", "name"], name="site_name_unique")]
+        ordering = ["study", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TextKind(models.TextChoices):
+    CONSENT = "consent", "Consent text"
+    INSTRUCTIONS = "instructions", "Instructions"
+
+
+class StudyText(models.Model):
+    """One version of the study's consent text or instructions in one language (never edited:
+    a change is a new version; the highest version is the current one)."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="texts")
+    kind = models.CharField(max_length=20, choices=TextKind.choices)
+    language = models.CharField(max_length=10, choices=StudyLanguage.choices)
+    version = models.PositiveIntegerField()
+    text = models.TextField()
+    created_by = models.ForeignKey(django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["study", "kind", "language", "version"], name="study_text_version_unique")
+        ]
+        ordering = ["study", "kind", "language", "-version"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} ({self.language}) v{self.version} of study {self.study_id}"
 
 
 class ArmKind(models.TextChoices):
@@ -86,6 +150,8 @@ class Membership(models.Model):
     role = models.CharField(max_length=20, choices=Role.choices)
     pseudonym = models.CharField(max_length=20, help_text="Reader id used in exports.")
     reader_index = models.PositiveIntegerField(null=True, blank=True, help_text="Enrolment order of readers.")
+    site = models.ForeignKey(Site, null=True, blank=True, on_delete=models.PROTECT, related_name="memberships",
+                             help_text="Set when the reader joined through a site's invitation link.")
     consented_at = models.DateTimeField(null=True, blank=True)
     demographics_done = models.BooleanField(default=False)
     instructions_seen = models.BooleanField(default=False)
@@ -164,6 +230,8 @@ class MembershipDemographics(models.Model):
     dermoscopy_use = models.CharField(max_length=20, choices=DermoscopyUse.choices)
     country = models.CharField(max_length=60)
     age_band = models.CharField(max_length=10, choices=AgeBand.choices)
+    site = models.ForeignKey(Site, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    language = models.CharField(max_length=10, blank=True, default="", help_text="Interface language when answered.")
     given_at = models.DateTimeField(auto_now_add=True)
     corrected_at = models.DateTimeField(null=True, blank=True)
 
@@ -181,6 +249,10 @@ class ConsentRecord(models.Model):
     membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="consents")
     consent_version = models.CharField(max_length=30)
     text_sha256 = models.CharField(max_length=64)
+    language = models.CharField(max_length=10, blank=True, default="", help_text="Language of the text shown.")
+    text_version = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Version of the per-language consent text shown (none: the study's own field)."
+    )
     consented_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -201,6 +273,8 @@ class Invitation(models.Model):
     uses = models.PositiveIntegerField(default=0)
     email = models.EmailField(blank=True)
     label = models.CharField(max_length=100, blank=True, help_text="Where the link was sent, e.g. “clinic A”.")
+    site = models.ForeignKey(Site, null=True, blank=True, on_delete=models.PROTECT, related_name="invitations",
+                             help_text="Readers joining through this link belong to this site.")
     created_by = models.ForeignKey(django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True)
