@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth.forms import UserCreationForm
+from django.utils.translation import gettext_lazy as _
 
 from readerstudy.models import AgeBand, DermoscopyUse, Profession, ReaderProfile
 
-USERNAME_UNAVAILABLE = ("This username cannot be used. Choose another one, or log in below if you already "
-                        "have an account.")
-TOO_MANY_SIGNUPS = "Too many sign-up attempts from this network. Please wait an hour, or ask the study coordinator."
+USERNAME_UNAVAILABLE = _("This username cannot be used. Choose another one, or log in below if you already "
+                          "have an account.")
+TOO_MANY_SIGNUPS = _("Too many sign-up attempts from this network. Please wait an hour, or ask the study coordinator.")
 
 
 class SignupForm(UserCreationForm):
@@ -33,23 +34,23 @@ class SignupForm(UserCreationForm):
 class ConsentForm(forms.Form):
     agree = forms.BooleanField(
         required=True,
-        label="I have read the information above and agree to take part.",
-        error_messages={"required": "Tick the box to give your consent, or close this page to decline."},
+        label=_("I have read the information above and agree to take part."),
+        error_messages={"required": _("Tick the box to give your consent, or close this page to decline.")},
     )
 
 
 class DemographicsForm(forms.ModelForm):
-    profession = forms.ChoiceField(choices=Profession.choices, widget=forms.RadioSelect, label="Your profession")
+    profession = forms.ChoiceField(choices=Profession.choices, widget=forms.RadioSelect, label=_("Your profession"))
     years_experience = forms.IntegerField(
-        min_value=0, max_value=70, label="Years of clinical experience",
+        min_value=0, max_value=70, label=_("Years of clinical experience"),
         widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
     )
     dermoscopy_use = forms.ChoiceField(
-        choices=DermoscopyUse.choices, widget=forms.RadioSelect, label="How often do you use dermoscopy?"
+        choices=DermoscopyUse.choices, widget=forms.RadioSelect, label=_("How often do you use dermoscopy?")
     )
-    country = forms.CharField(max_length=60, label="Country where you practise",
+    country = forms.CharField(max_length=60, label=_("Country where you practise"),
                               widget=forms.TextInput(attrs={"autocomplete": "country-name"}))
-    age_band = forms.ChoiceField(choices=AgeBand.choices, widget=forms.RadioSelect, label="Your age")
+    age_band = forms.ChoiceField(choices=AgeBand.choices, widget=forms.RadioSelect, label=_("Your age"))
 
     class Meta:
         model = ReaderProfile

@@ -21,6 +21,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from readerstudy.models import (
     ArmKind,
@@ -265,15 +266,15 @@ def require_open(membership: Membership, item: ScheduleItem) -> None:
 def not_open_reason(membership: Membership, item: ScheduleItem) -> tuple[str, str]:
     """Why `item` is not open (a code and a sentence for the reader), for refusals only."""
     if Reading.objects.filter(schedule_item_id=item.pk).exists():
-        return "answered", "This case has already been answered; your answer was kept."
+        return "answered", _("This case has already been answered; your answer was kept.")
     if item.session == 2 and not session2_open(membership):
-        return "washout", "Session 2 is not open yet."
+        return "washout", _("Session 2 is not open yet.")
     mine = ScheduleItem.objects.filter(membership_id=item.membership_id, case_id=item.case_id, session=item.session)
     if item.phase == 2 and mine.filter(phase=1, position__lt=item.position, reading__isnull=True).exists():
-        return "phase_order", "Answer this case without AI first."
+        return "phase_order", _("Answer this case without AI first.")
     if item.phase == 1 and mine.filter(phase=2, position__gt=item.position, shown_at__isnull=False).exists():
-        return "phase_locked", "The AI suggestion for this case has been shown; phase 1 is locked."
-    return "not_current", "This is not your current case."
+        return "phase_locked", _("The AI suggestion for this case has been shown; phase 1 is locked.")
+    return "not_current", _("This is not your current case.")
 
 
 def reader_state(membership: Membership) -> tuple[str, Position | None]:
@@ -607,18 +608,18 @@ def reader_home_status(membership: Membership) -> HomeStatus:
         return HomeStatus(label=label, done=done, total=total, opens_at=opens_at, action=action, url_name=url_name)
 
     if total and done >= total:
-        return status("Completed", "See your summary", "reader:end")
+        return status(_("Completed"), _("See your summary"), "reader:end")
     if study.status == StudyStatus.CLOSED:
-        return status("Closed", "See your summary", "reader:end")
+        return status(_("Closed"), _("See your summary"), "reader:end")
     if study.status == StudyStatus.DRAFT:
-        return status("Not open yet")
+        return status(_("Not open yet"))
     if study.status == StudyStatus.PAUSED:
-        return status("Paused")
+        return status(_("Paused"))
     if membership.session1_completed_at is not None and not session2_open(membership):
-        return status("Session 2 opens on", opens_at=session_opens_at(membership))
+        return status(_("Session 2 opens on"), opens_at=session_opens_at(membership))
     if done == 0:
-        return status("Not started", "Start the study")
-    return status("In progress", "Continue reading")
+        return status(_("Not started"), _("Start the study"))
+    return status(_("In progress"), _("Continue reading"))
 
 
 def reader_schedule_so_far(membership: Membership) -> QuerySet[ScheduleItem]:

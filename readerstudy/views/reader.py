@@ -30,6 +30,9 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -89,7 +92,8 @@ STEP_URLS = {
     "unavailable": "reader:case",
     "end": "reader:end",
 }
-CONFIDENCE_LABELS = {1: "Very unsure", 2: "Unsure", 3: "Neutral", 4: "Sure", 5: "Very sure"}
+CONFIDENCE_LABELS = {1: gettext_lazy("Very unsure"), 2: gettext_lazy("Unsure"), 3: gettext_lazy("Neutral"),
+                     4: gettext_lazy("Sure"), 5: gettext_lazy("Very sure")}
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -324,7 +328,7 @@ def _case_post(request: HttpRequest, membership: Membership, current: ScheduleIt
     except ValidationError as exc:
         _refresh(membership)
         if not item_is_open(membership, item):
-            return _after_refusal(request, membership, "This is not your current case.")
+            return _after_refusal(request, membership, _("This is not your current case."))
         raw = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
         errors = {("all" if field == "__all__" else field): messages for field, messages in raw.items()}
         return _render_case(request, membership, item, reader_progress(membership), errors=errors, posted=payload,
@@ -336,7 +340,7 @@ def _case_post(request: HttpRequest, membership: Membership, current: ScheduleIt
     if not created and str(reading.idempotency_key) != str(key):
         # A stale tab answering a case already answered elsewhere: 409, the first answer stands.
         _refresh(membership)
-        notice = "That case had already been answered (perhaps in another tab); your first answer was kept."
+        notice = _("That case had already been answered (perhaps in another tab); your first answer was kept.")
         return _after_refusal(request, membership, notice, unavailable_page=False)
     answered = reading.schedule_item
     answered.study = membership.study
@@ -470,10 +474,11 @@ def _case_parts_keys(item: ScheduleItem) -> dict[str, str | None]:
     basis = [study.pk, study.slug, study.design, study.seed, study.case_set_id, study.settings,
              [model.pk, model.name, model.kind, model.calibrated] if model else None]
     study_key = hashlib.blake2b(json.dumps(basis, sort_keys=True, default=str).encode(), digest_size=12).hexdigest()
+    lang = get_language() or ""  # every part's words are in the reader's language
     return {
-        "media": f"case-media:{study_key}:{item.case_id}:{item.arm_id}:{item.phase}",
-        "patient": f"case-patient:{item.case_id}",
-        "answer": f"case-answer:{study_key}:{item.phase}" if item.phase == 1 else None,
+        "media": f"case-media:{lang}:{study_key}:{item.case_id}:{item.arm_id}:{item.phase}",
+        "patient": f"case-patient:{lang}:{item.case_id}",
+        "answer": f"case-answer:{lang}:{study_key}:{item.phase}" if item.phase == 1 else None,
     }
 
 
