@@ -12,6 +12,19 @@
   var RETRY_DELAYS_MS = [600, 1500, 3500];  // a 503 or a lost connection is retried with the same key
   var DRAFT_DELAY_MS = 1200;
 
+  // --- words and times in the reader's language (JavaScriptCatalog at /jsi18n/, loaded first) ----------
+  var gettext = window.gettext || function (msg) { return msg; };
+  var interpolate = window.interpolate || function (fmt, obj) {
+    return fmt.replace(/%\((\w+)\)s/g, function (m, name) { return String(obj[name]); });
+  };
+  var LOCALE = document.documentElement.lang || undefined;
+  function fmt(msg, values) { return interpolate(msg, values, true); }
+  // The browser's time zone, for the pages the server renders (readerstudy.language.TimezoneMiddleware).
+  try {
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (zone) document.cookie = "readerstudy_tz=" + encodeURIComponent(zone) + "; path=/; max-age=31536000; samesite=lax";
+  } catch (err) { /* no Intl: the server shows UTC */ }
+
   // --- small helpers ----------------------------------------------------------------------------
   function $(sel, root) { return (root || document).querySelector(sel); }
   function $all(sel, root) { return Array.prototype.slice.call((root || document).querySelectorAll(sel)); }
@@ -200,11 +213,15 @@
     if (!lightbox) {
       var dlg = document.createElement("dialog");
       dlg.className = "lightbox";
-      dlg.setAttribute("aria-label", "Full-screen image");
+      dlg.setAttribute("aria-label", gettext("Full-screen image"));
       dlg.innerHTML = '<div class="lightbox-bar"><span class="lightbox-label"></span>' +
-        '<span class="lightbox-help">Scroll or + / − to zoom · drag to pan · 0 reset · Esc close</span>' +
-        '<button type="button" class="lightbox-close" aria-label="Close full screen">Close ✕</button></div>' +
+        '<span class="lightbox-help"></span>' +
+        '<button type="button" class="lightbox-close"></button></div>' +
         '<div class="viewer lightbox-viewer" tabindex="0"><img alt="" draggable="false"></div>';
+      dlg.querySelector(".lightbox-help").textContent = gettext("Scroll or + / − to zoom · drag to pan · 0 reset · Esc close");
+      var closeButton = dlg.querySelector(".lightbox-close");
+      closeButton.setAttribute("aria-label", gettext("Close full screen"));
+      closeButton.textContent = gettext("Close") + " ✕";
       document.body.appendChild(dlg);
       var lv = dlg.querySelector(".lightbox-viewer");
       var viewer = new Viewer(lv, {
@@ -318,7 +335,7 @@
     if (!hits.length) {
       var empty = document.createElement("li");
       empty.className = "combo-empty";
-      empty.textContent = state.conditions ? "No matching condition" : "Loading conditions…";
+      empty.textContent = state.conditions ? gettext("No matching condition") : gettext("Loading conditions…");
       this.list.appendChild(empty);
     }
     hits.forEach(function (hit, i) {
@@ -328,7 +345,7 @@
     if (other && !others.has(other.code)) {  // always offered last: never a silent nearest match
       var i = this.results.length;
       this.results.push({ code: other.code, name: other.label, other: true });
-      this.option(i, other.label, null, "describe it", function () { self.pick(self.results[i], true); }, "combo-other");
+      this.option(i, other.label, null, gettext("describe it"), function () { self.pick(self.results[i], true); }, "combo-other");
     }
     this.list.hidden = false;
     this.input.setAttribute("aria-expanded", "true");
@@ -461,7 +478,7 @@
     bar.hidden = !open.length;
     if (!open.length) return;
     var lead = document.createElement("span");
-    lead.textContent = open.length === 1 ? "Still to fix:" : open.length + " things to fix:";
+    lead.textContent = open.length === 1 ? gettext("Still to fix:") : fmt(gettext("%(count)s things to fix:"), { count: open.length });
     bar.appendChild(lead);
     open.forEach(function (box) {
       var link = document.createElement("button");
@@ -557,7 +574,7 @@
         if (r.status !== 204) throw new Error("HTTP " + r.status);
         var at = new Date();
         var el = $("[data-draft-state]", form);
-        if (el) el.textContent = "Draft saved " + at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+        if (el) el.textContent = fmt(gettext("Draft saved %(time)s"), { time: at.toLocaleTimeString(LOCALE, { hour: "2-digit", minute: "2-digit" }) });
         return true;
       })
       .catch(function () { self.dirty = true; return false; });
@@ -646,7 +663,7 @@
       if (problem && !bad) bad = input;
     });
     if (bad) {
-      setStatus(form, "Choose “" + bad.value.trim() + "” from the list of conditions (or “Other / not listed”), or clear it.", "error");
+      setStatus(form, fmt(gettext("Choose “%(text)s” from the list of conditions (or “Other / not listed”), or clear it."), { text: bad.value.trim() }), "error");
       bad.focus();
       return true;
     }
@@ -666,7 +683,7 @@
       form.setAttribute("aria-busy", "true");
       btn.disabled = true;
       btn.setAttribute("data-label", btn.getAttribute("data-label") || btn.textContent);
-      btn.textContent = label || "Saving…";
+      btn.textContent = label || gettext("Saving…");
     } else {
       form.removeAttribute("aria-busy");
       btn.disabled = false;
@@ -709,8 +726,8 @@
     if (tries < RETRY_DELAYS_MS.length) {
       form.setAttribute("data-tries", String(tries + 1));
       form.setAttribute("data-retrying", "1");
-      setBusy(form, true, "Saving…");
-      setStatus(form, why + " Trying again (" + (tries + 2) + " of " + (RETRY_DELAYS_MS.length + 1) + ")…", "warn");
+      setBusy(form, true, gettext("Saving…"));
+      setStatus(form, why + " " + fmt(gettext("Trying again (%(n)s of %(total)s)…"), { n: tries + 2, total: RETRY_DELAYS_MS.length + 1 }), "warn");
       window.setTimeout(function () {
         if (!document.body.contains(form)) return;
         setBusy(form, false);
@@ -720,24 +737,22 @@
     }
     form.removeAttribute("data-retrying");
     form.setAttribute("data-tries", "0");
-    setStatus(form, why + " Your answer is still here: press Submit to try again; if it keeps failing, " +
-      "tell the study coordinator.", "error");
+    setStatus(form, why + " " + gettext("Your answer is still here: press Submit to try again; if it keeps failing, tell the study coordinator."), "error");
   }
 
   document.addEventListener("htmx:sendError", function (e) {
     var form = e.detail.elt;
-    if (form.matches && form.matches("[data-answer-form]")) retryOrGiveUp(form, "Could not reach the server.");
+    if (form.matches && form.matches("[data-answer-form]")) retryOrGiveUp(form, gettext("Could not reach the server."));
   });
   document.addEventListener("htmx:responseError", function (e) {
     var form = e.detail.elt;
     if (!form.matches || !form.matches("[data-answer-form]")) return;
     var status = e.detail.xhr.status;
-    if (status === 503 || status === 502 || status === 504) retryOrGiveUp(form, "The server is busy.");
+    if (status === 503 || status === 502 || status === 504) retryOrGiveUp(form, gettext("The server is busy."));
     else {  // another 4xx/5xx: never sent again by itself
       setBusy(form, false);
       form.removeAttribute("data-retrying");
-      setStatus(form, "The server could not save this answer (error " + status + "). Your answer is still here; " +
-        "press Submit to try again, and tell the study coordinator if it keeps failing.", "error");
+      setStatus(form, fmt(gettext("The server could not save this answer (error %(status)s). Your answer is still here; press Submit to try again, and tell the study coordinator if it keeps failing."), { status: status }), "error");
     }
   });
 
@@ -794,17 +809,17 @@
     var same = form && before && itemId(form) === before.item;
     if (same) return;
     if (before && before.item) {
-      if (before.auto) toast("Time was up for case " + before.number + ": what you had entered was saved.", "warn");
+      if (before.auto) toast(fmt(gettext("Time was up for case %(number)s: what you had entered was saved."), { number: before.number }), "warn");
       else if (page.getAttribute("data-phase") === "2" && before.phase === "1" && before.number === page.getAttribute("data-case-number")) {
-        toast("First answer saved and locked; the AI suggestion is shown.");
-      } else toast("Case " + before.number + " saved.", "ok");
+        toast(gettext("First answer saved and locked; the AI suggestion is shown."));
+      } else toast(fmt(gettext("Case %(number)s saved."), { number: before.number }), "ok");
     }
     if (!form || (design !== "randomised_blocks" && design !== "crossover")) return;
     var key = "readerstudy:ai:" + page.getAttribute("data-study");
     var last = readJSON(key, null);
     if (last !== null && last !== ai) {
-      var text = ai ? "From this case on, an AI suggestion is shown beside the images."
-        : "From this case on, no AI suggestion is shown: answer on your own.";
+      var text = ai ? gettext("From this case on, an AI suggestion is shown beside the images.")
+        : gettext("From this case on, no AI suggestion is shown: answer on your own.");
       var note = $("[data-ai-change]", page);
       if (note) { note.textContent = text; note.hidden = false; }
     }
@@ -833,7 +848,7 @@
     autoSent.add(id);  // at most one automatic submit per schedule item, whatever comes back
     writeJSON("readerstudy:auto-sent", Array.from(autoSent).slice(-200));
     form.elements.namedItem("client_timeout").value = "1";
-    setStatus(form, "Time is up for this case: saving what you entered.", "warn");
+    setStatus(form, gettext("Time is up for this case: saving what you entered."), "warn");
     submitForm(form);
   }
 
@@ -903,11 +918,11 @@
     e.preventDefault();
     var drafts = form._drafts;
     drafts.dirty = true;  // always keep what is on the page, even if nothing changed since the last save
-    link.textContent = "Saving…";
+    link.textContent = gettext("Saving…");
     drafts.save().then(function (ok) {
       if (ok) { state.leavingOnPurpose = true; window.location.href = link.href; return; }
-      link.textContent = "Save and exit";
-      setStatus(form, "Could not save your unfinished answer. Check your connection and try again.", "error");
+      link.textContent = gettext("Save and exit");
+      setStatus(form, gettext("Could not save your unfinished answer. Check your connection and try again."), "error");
     });
   });
   window.addEventListener("beforeunload", function (e) {
@@ -925,9 +940,9 @@
     $all("time[data-local]", root).forEach(function (el) {
       var when = new Date(el.getAttribute("datetime"));
       if (isNaN(when)) return;
-      el.textContent = when.toLocaleString([], { weekday: "long", day: "numeric", month: "long", year: "numeric",
+      el.textContent = when.toLocaleString(LOCALE, { weekday: "long", day: "numeric", month: "long", year: "numeric",
                                                  hour: "2-digit", minute: "2-digit" });
-      el.title = "Your local time";
+      el.title = gettext("Your local time");
     });
   }
 
@@ -948,8 +963,7 @@
         restoreTyped(form, before);
         refreshErrors(form);
         if (autoSent.has(before.item)) {
-          setStatus(form, "Time is up for this case. Your answer could not be saved automatically: " +
-            "complete the fields marked and press Submit.", "error");
+          setStatus(form, gettext("Time is up for this case. Your answer could not be saved automatically: complete the fields marked and press Submit."), "error");
         }
         var wrong = $("[data-field].has-error", form);
         if (wrong) focusField(wrong);

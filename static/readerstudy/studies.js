@@ -1,3 +1,5 @@
+const gettext = window.gettext || ((msg) => msg);  // JavaScriptCatalog (/jsi18n/), loaded by base.html
+
 // Copy buttons for invitation links: the link stays selectable in its field when the clipboard is unavailable.
 document.addEventListener("click", async (event) => {
   const button = event.target.closest("button.copy[data-copy]");
@@ -6,12 +8,12 @@ document.addEventListener("click", async (event) => {
   field.select();
   try {
     await navigator.clipboard.writeText(field.value);
-    button.textContent = "Copied";
+    button.textContent = gettext("Copied");
   } catch {
     document.execCommand("copy");
-    button.textContent = "Copied";
+    button.textContent = gettext("Copied");
   }
-  setTimeout(() => { button.textContent = "Copy"; }, 2000);
+  setTimeout(() => { button.textContent = gettext("Copy"); }, 2000);
 });
 
 // Forms with data-confirm ask before submitting (closing a study cannot be undone).
