@@ -13,10 +13,10 @@
   var DRAFT_DELAY_MS = 1200;
 
   // --- words and times in the reader's language (JavaScriptCatalog at /jsi18n/, loaded first) ----------
-  var gettext = window.gettext || function (msg) { return msg; };
-  var interpolate = window.interpolate || function (fmt, obj) {
-    return fmt.replace(/%\((\w+)\)s/g, function (m, name) { return String(obj[name]); });
-  };
+  function gettext(msg) { return window.django && window.django.gettext ? window.django.gettext(msg) : msg; }
+  function interpolate(text, obj) {
+    return text.replace(/%\((\w+)\)s/g, function (m, name) { return String(obj[name]); });
+  }
   var LOCALE = document.documentElement.lang || undefined;
   function fmt(msg, values) { return interpolate(msg, values, true); }
   // The browser's time zone, for the pages the server renders (readerstudy.language.TimezoneMiddleware).

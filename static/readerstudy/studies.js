@@ -1,4 +1,5 @@
-const gettext = window.gettext || ((msg) => msg);  // JavaScriptCatalog (/jsi18n/), loaded by base.html
+// The JavaScriptCatalog (/jsi18n/, loaded by base.html) when it is there, looked up at call time.
+const gettext = (msg) => (window.django && window.django.gettext ? window.django.gettext(msg) : msg);
 
 // Copy buttons for invitation links: the link stays selectable in its field when the clipboard is unavailable.
 document.addEventListener("click", async (event) => {
