@@ -36,6 +36,7 @@ from readerstudy.models import (
 )
 from readerstudy.services.audit import audit_record
 from readerstudy.services.images import ImageProblem, PreparedImage, prepare_image, store_prepared
+from readerstudy.services.studies.texts import CASE_TEXT_FIELDS, STUDY_LANGUAGES, normalize_language
 
 MAX_COMPRESSION_RATIO = 200  # a zip member expanding more than this is treated as a bomb
 CSV_IMAGE_COLUMNS = {"clinical_image": "clinical", "dermoscopic_image": "dermoscopic", "other_image": "other"}
@@ -207,10 +208,47 @@ def _parse_row(row: dict[str, Any], number: int, problems: list[Problem]) -> _Ca
         "body_site": str(row.get("body_site") or "").strip()[:100],
         "duration": str(row.get("duration") or "").strip()[:100],
         "history": str(row.get("history") or "").strip(),
+        "translations": _translations_of(row, number, problems),
     }
     images = _images_of(row, number, problems)
     management = str(row.get("reference_management") or "").strip()
     return _CaseSpec(number, key, values, images, code, source, management) if key else None
+
+
+TEXT_LIMITS = {"history": None, "body_site": 100, "duration": 100}
+
+
+def _translations_of(row: dict[str, Any], number: int, problems: list[Problem]) -> dict[str, dict[str, str]]:
+    """Case text per language from ``history_<lang>``, ``body_site_<lang>``, ``duration_<lang>``
+    (``history_zh`` or ``history_zh-hans`` for Simplified Chinese); an unknown language is a problem."""
+    found: dict[str, dict[str, str]] = {}
+    for column, raw in row.items():
+        name = str(column)
+        base = next((f for f in CASE_TEXT_FIELDS if name.startswith(f + "_") and len(name) > len(f) + 1), None)
+        if base is None:
+            continue
+        text = str(raw or "").strip() if not isinstance(raw, (dict, list)) else None
+        suffix = name[len(base) + 1:]
+        language = normalize_language(suffix)
+        if language is None:
+            if text != "":
+                problems.append(Problem(number, name, f"unknown language {suffix!r} in the column name; use "
+                                        f"{base}_<language> with one of {', '.join(STUDY_LANGUAGES)} (zh: zh-hans)"))
+            continue
+        if text is None:
+            problems.append(Problem(number, name, "must be text"))
+            continue
+        if not text:
+            continue
+        limit = TEXT_LIMITS[base]
+        if limit is not None and len(text) > limit:
+            problems.append(Problem(number, name, f"longer than {limit} characters"))
+            continue
+        if language in found.get(base, {}):
+            problems.append(Problem(number, name, f"{base} in {language} is given twice"))
+            continue
+        found.setdefault(base, {})[language] = text
+    return found
 
 
 def parse_cases(rows: list[dict[str, Any]], taxonomy: Taxonomy, problems: list[Problem]) -> list[_CaseSpec]:
@@ -407,7 +445,9 @@ def _save(specs, prepared, stored, name, taxonomy, actor, description) -> Import
 
 
 def _fingerprint(key: str, values: dict, reference: str, source: str, management: str, images: list) -> tuple:
-    return (key, tuple(sorted(values.items())), reference, source, management, tuple(images))
+    flat = {name: json.dumps(value, sort_keys=True) if isinstance(value, dict) else value
+            for name, value in values.items()}
+    return (key, tuple(sorted(flat.items())), reference, source, management, tuple(images))
 
 
 def _same_or_refuse(case_set: CaseSet, specs, prepared, taxonomy: Taxonomy) -> ImportReport:
@@ -419,7 +459,7 @@ def _same_or_refuse(case_set: CaseSet, specs, prepared, taxonomy: Taxonomy) -> I
     }
     cases = case_set.cases.select_related("reference", "reference_management").prefetch_related("images")
     have = {
-        _fingerprint(c.key, {f: getattr(c, f) for f in METADATA_FIELDS}, c.reference.code, c.reference_source,
+        _fingerprint(c.key, {f: getattr(c, f) for f in (*METADATA_FIELDS, "translations")}, c.reference.code, c.reference_source,
                      c.reference_management.code if c.reference_management else "",
                      [(i.role, i.sha256) for i in c.images.all()])
         for c in cases

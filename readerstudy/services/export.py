@@ -46,6 +46,10 @@ READINGS_EXTRA_COLUMNS = [
     "case_fitzpatrick",
     "case_body_site",
     "other_text",
+    "site",
+    "site_country",
+    "language",
+    "history_language",
 ]
 INT_COLUMNS = [
     "reader_experience",
@@ -121,6 +125,11 @@ _READING_FIELDS = {
     "active_ms": "active_ms",
     "timed_out": "timed_out",
     "ai_snapshot": "ai_snapshot",
+    "site": "site__name",
+    "site_country": "site__country",
+    "language": "language",
+    "case_history": "schedule_item__case__history",
+    "case_translations": "schedule_item__case__translations",
 }
 
 
@@ -196,8 +205,15 @@ def _reading_row(
                 "case_fitzpatrick",
                 "case_body_site",
                 "other_text",
+                "language",
             )
         },
+        "site": raw["site"] or "",
+        "site_country": raw["site_country"] or "",
+        "history_language": shown_text_language(
+            raw["case_translations"], "history", raw["language"], study.default_language,
+            has_base=bool(raw["case_history"]),
+        ),
         "study": study.slug,
         "truth_malignant": int(raw["truth_malignant"]),
         "differential": "|".join(differential),
@@ -222,6 +238,17 @@ def _reading_row(
         "shown_at": iso_utc(raw["shown_at"]),
         "first_input_at": iso_utc(raw["first_input_at"]),
     }
+
+
+def shown_text_language(translations: Any, field: str, language: str, default_language: str, *,
+                        has_base: bool) -> str:
+    """Which language the reader was shown a case's ``field`` in: theirs when the case has that
+    translation (the reader pages pick it the same way, ``cases.case_text``), else the case's own
+    text, written in the study's default language; empty when the case has no such text."""
+    per_language = (translations or {}).get(field) if isinstance(translations, Mapping) else None
+    if language and isinstance(per_language, Mapping) and str(per_language.get(language) or "").strip():
+        return language
+    return default_language if has_base else ""
 
 
 def reading_duration_s(shown_at: datetime | None, submitted_at: datetime | None) -> float | None:

@@ -9,6 +9,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from readerstudy.models import (
     ConsentRecord,
@@ -17,6 +18,7 @@ from readerstudy.models import (
     ReaderProfile,
     ReadingDraft,
     ScheduleItem,
+    TextKind,
 )
 from readerstudy.selectors_reader import (
     consent_collected_elsewhere,
@@ -25,6 +27,7 @@ from readerstudy.selectors_reader import (
     taxonomy_lookups,
 )
 from readerstudy.services.audit import audit_record
+from readerstudy.services.studies.texts import current_language, text_for_reader
 from readerstudy.services.taxonomy import OTHER_CODE
 
 # Hashed before the consent text when the study's consent was collected outside the platform.
@@ -33,17 +36,22 @@ PROFILE_FIELDS = ("profession", "years_experience", "dermoscopy_use", "country",
 
 
 @transaction.atomic
-def consent_record(*, membership: Membership, agreed: bool) -> ConsentRecord:
-    """Record consent to the study's current consent text (once per version), timestamped."""
+def consent_record(*, membership: Membership, agreed: bool, language: str | None = None) -> ConsentRecord:
+    """Record consent to the study's current consent text (once per version), timestamped, with the
+    language and the sha256 of the exact text the reader saw (``language``: the interface language,
+    by default the active one)."""
     if not agreed:
-        raise ValidationError({"agree": "Tick the box to give your consent, or close this page to decline."})
+        raise ValidationError({"agree": gettext("Tick the box to give your consent, or close this page to decline.")})
     study = membership.study
     elsewhere = consent_collected_elsewhere(study)
+    # The text in the reader's language (else the study's default): its language and version are kept.
+    text = text_for_reader(study, TextKind.CONSENT, membership=membership, language=language)
     # With consent collected elsewhere the reader confirms that; the record says so in its digest.
-    shown = (ELSEWHERE_PREFIX if elsewhere else "") + study.consent_text
+    shown = (ELSEWHERE_PREFIX if elsewhere else "") + text.text
     digest = hashlib.sha256(shown.encode("utf-8")).hexdigest()
     record, created = ConsentRecord.objects.get_or_create(
-        membership=membership, consent_version=study.consent_version, defaults={"text_sha256": digest}
+        membership=membership, consent_version=study.consent_version,
+        defaults={"text_sha256": digest, "language": text.language, "text_version": text.version},
     )
     if membership.consented_at is None:
         Membership.objects.filter(pk=membership.pk, consented_at__isnull=True).update(consented_at=record.consented_at)
@@ -51,7 +59,8 @@ def consent_record(*, membership: Membership, agreed: bool) -> ConsentRecord:
     if created:
         audit_record(
             actor=membership.user, action="reader.consent", study=study, obj=record,
-            data={"consent_version": record.consent_version, "text_sha256": digest, "elsewhere": elsewhere},
+            data={"consent_version": record.consent_version, "text_sha256": digest, "elsewhere": elsewhere,
+                  "language": text.language, "text_version": text.version},
         )
     return record
 
@@ -71,7 +80,8 @@ def demographics_save(*, membership: Membership, data: dict[str, Any]) -> Reader
     profile.full_clean()
     profile.save()
     if not MembershipDemographics.objects.filter(membership=membership).exists():
-        snapshot = MembershipDemographics(membership=membership, **values)
+        snapshot = MembershipDemographics(membership=membership, site_id=membership.site_id,
+                                          language=current_language(), **values)
         snapshot.full_clean()
         snapshot.save()
     membership.demographics_done = True

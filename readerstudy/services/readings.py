@@ -15,7 +15,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -37,6 +37,7 @@ from readerstudy.selectors_reader import (
 )
 from readerstudy.services.audit import audit_record
 from readerstudy.services.reader_flow import item_mark_shown
+from readerstudy.services.studies.texts import current_language
 from readerstudy.services.taxonomy import OTHER_CODE, OTHER_TEXT_MAX
 from readerstudy.study_settings import StudySettings
 
@@ -83,6 +84,7 @@ def _submit_locked(
     locked = (
         ScheduleItem.objects.select_for_update(of=("self",))
         .select_related("arm", "case", "study__case_set", "study__model_version")
+        .annotate(member_site=F("membership__site_id"))  # the reading keeps the site, in the same query
         .get(pk=item.pk, membership=membership)
     )
     locked.membership = membership
@@ -114,6 +116,8 @@ def _submit_locked(
         active_ms=_clean_active_ms(payload.get("active_ms"), shown_at, now),
         timed_out=timed_out,
         ai_snapshot=ai_display_for_item(locked),
+        site_id=locked.member_site,
+        language=current_language(),  # the reader's interface language when the answer was given
         **answer,
     )
     # The row lock proves the item exists, and _clean_answer enforces the check constraints' ranges

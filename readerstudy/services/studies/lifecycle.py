@@ -38,6 +38,7 @@ from readerstudy.services.studies.schedules import (
     schedule_plan,
     store_schedule,
 )
+from readerstudy.services.studies.texts import text_problems
 from readerstudy.study_settings import SettingsError, StudySettings, parse_study_settings
 
 # Changeable while a study runs: they do not affect readings or schedules.
@@ -275,9 +276,7 @@ def launch_problems(study: Study) -> list[str]:
         problems.append(f"The case set “{study.case_set}” has no cases to read (besides training cases).")
     problems += _ai_problems(study, arms)
     problems += _strata_problems(study, parsed)
-    if not study.consent_text.strip() and not parsed.consent_elsewhere:
-        problems.append("consent_text: readers must consent: write the consent text, or set “consent collected "
-                        "elsewhere” (settings.consent_elsewhere) if the study team collects it outside the platform.")
+    problems += text_problems(study, consent_elsewhere=parsed.consent_elsewhere)  # every offered language
     if not problems:
         try:
             validate_spec(design_spec(study, parsed, arms, {}), cases)

@@ -19,6 +19,7 @@ from readerstudy.models import (
     Membership,
     MembershipDemographics,
     Role,
+    Site,
     Study,
     StudyStatus,
 )
@@ -84,8 +85,12 @@ def _refuse_conflict(user: AbstractBaseUser, study: Study, role: str) -> None:
 
 
 @transaction.atomic
-def reader_enrol(*, study: Study, user: AbstractBaseUser, actor: Actor = None) -> Membership:
-    """Enrol ``user`` as the next reader (idempotent); in a running study, with a schedule."""
+def reader_enrol(*, study: Study, user: AbstractBaseUser, actor: Actor = None, site: Site | None = None) -> Membership:
+    """Enrol ``user`` as the next reader (idempotent); in a running study, with a schedule.
+
+    ``site``: the site whose link they came through (its readings carry it)."""
+    if site is not None and site.study_id != study.pk:
+        raise StudyError("That site belongs to another study.")
     locked = lock_study(study)
     existing = Membership.objects.filter(study=locked, user=user).first()
     if existing is not None:
@@ -110,6 +115,7 @@ def reader_enrol(*, study: Study, user: AbstractBaseUser, actor: Actor = None) -
         role=Role.READER,
         reader_index=index,
         pseudonym=_free_pseudonym(locked, "R", index + 1),
+        site=site,
     )
     if locked.status in (StudyStatus.LAUNCHED, StudyStatus.PAUSED):
         store_schedule(membership, locked, schedule_plan(locked))
@@ -118,7 +124,7 @@ def reader_enrol(*, study: Study, user: AbstractBaseUser, actor: Actor = None) -
         action="membership.enrol",
         study=locked,
         obj=membership,
-        data={"pseudonym": membership.pseudonym, "reader_index": index},
+        data={"pseudonym": membership.pseudonym, "reader_index": index, "site": site.name if site else ""},
     )
     return membership
 
@@ -216,12 +222,18 @@ def invitation_create(
     email: str = "",
     expires_at: datetime | None = None,
     label: str = "",
+    site: Site | None = None,
 ) -> Invitation:
     """A link to join the study: single-use (one person) or open, optionally capped.
 
-    ``label`` is the coordinator's note of where the link went ("sent to clinic A").
+    ``label`` is the coordinator's note of where the link went ("sent to clinic A"); readers who
+    join through a link with a ``site`` belong to that site.
     """
     problems = []
+    if site is not None and site.study_id != study.pk:
+        problems.append("That site belongs to another study.")
+    if site is not None and role != Role.READER:
+        problems.append("Only reader links belong to a site.")
     if study.status == StudyStatus.CLOSED:
         problems.append("The study is closed: it takes no new members.")
     if single_use and max_uses is not None:
@@ -243,6 +255,7 @@ def invitation_create(
         email=email,
         expires_at=expires_at,
         label=label.strip(),
+        site=site,
         created_by=actor if is_user(actor) else None,
     )
     invitation.full_clean()
@@ -252,7 +265,8 @@ def invitation_create(
         action="invitation.create",
         study=study,
         obj=invitation,
-        data={"role": role, "single_use": single_use, "max_uses": max_uses, "label": invitation.label},
+        data={"role": role, "single_use": single_use, "max_uses": max_uses, "label": invitation.label,
+              "site": site.name if site else ""},
     )
     return invitation
 
@@ -311,7 +325,7 @@ def invitation_accept(*, token: str, user: AbstractBaseUser) -> Membership:
     if problem:
         raise InvitationError(problem)
     if invitation.role == Role.READER:
-        membership = reader_enrol(study=study, user=user, actor=user)
+        membership = reader_enrol(study=study, user=user, actor=user, site=invitation.site)
     else:
         membership = membership_add(study=study, user=user, role=invitation.role, actor=user)
     invitation.uses += 1
