@@ -37,6 +37,9 @@ class Condition(models.Model):
     code = models.CharField(max_length=40)
     name = models.CharField(max_length=200)
     synonyms = models.JSONField(default=list, blank=True)
+    # {language: {"name", "synonyms", "status", ["reviewer", "reviewed_on"]}}; English is name/synonyms
+    # (services/taxonomy.py validates; only the review status may change after loading).
+    translations = models.JSONField(default=dict, blank=True)
     group = models.CharField(max_length=40, choices=ConditionGroup.choices)
     malignant = models.BooleanField(default=False)
     icd10 = models.CharField(max_length=20, blank=True)
@@ -54,6 +57,7 @@ class ManagementOption(models.Model):
     taxonomy = models.ForeignKey(Taxonomy, on_delete=models.CASCADE, related_name="management_options")
     code = models.CharField(max_length=40)
     label = models.CharField(max_length=100)
+    translations = models.JSONField(default=dict, blank=True)  # {language: {"label", "status", ...}}
     order = models.PositiveIntegerField(default=0)
 
     class Meta:
@@ -62,6 +66,11 @@ class ManagementOption(models.Model):
 
     def __str__(self) -> str:
         return self.label
+
+
+class TranslationStatus(models.TextChoices):
+    MACHINE_DRAFTED = "machine_drafted", "Machine-drafted"
+    REVIEWED = "reviewed", "Reviewed by a clinician"
 
 
 class Appropriateness(models.TextChoices):

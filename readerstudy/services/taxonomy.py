@@ -8,6 +8,16 @@ The two file formats carry the same content (see ``taxonomy_to_dict``):
   management option code holding the rating; synonyms joined with "|", malignant 1/0. Optional
   leading ``# key: value`` lines carry name, version, description and management_options (values
   JSON-encoded when written by ``taxonomy_export``; plain text is accepted too).
+
+Translations: English is ``name``/``synonyms`` (``label`` for an option). Other languages go in an
+optional ``translations`` object per condition and per option, keyed by language code
+(``zh-hans``, ``es``, ``de``, ``fr``, ...): ``{"name", "synonyms", "status"}`` for a condition,
+``{"label", "status"}`` for an option, where status is ``machine_drafted`` or ``reviewed`` and a
+reviewed one also has ``reviewer`` and ``reviewed_on`` (YYYY-MM-DD). In the CSV each language has
+the columns ``name_<lang>, synonyms_<lang>, status_<lang>, reviewer_<lang>, reviewed_on_<lang>``
+after ``icd10`` (options keep theirs in the ``# management_options:`` line). Codes never change
+with language. The text of a translation is part of the taxonomy version (change it under a new
+version); its review status is not: ``translation_mark_reviewed`` records a clinician's review.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ from typing import IO, Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
+from django.utils import timezone
 
 from readerstudy.models import (
     Appropriateness,
@@ -29,6 +40,7 @@ from readerstudy.models import (
     ManagementOption,
     ManagementRating,
     Taxonomy,
+    TranslationStatus,
 )
 from readerstudy.services.audit import audit_record
 
@@ -45,6 +57,7 @@ STANDARD_OPTION_LABELS = {
     "refer": "Refer",
 }
 
+CSV_TRANSLATION_RE = re.compile(r"^(name|synonyms|status|reviewer|reviewed_on)_([a-z]{2,3}(?:-[a-z0-9]{2,8})*)$")
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 # The reader's "Other / not listed" diagnosis: its own code in a reading's differential, with the
 # reader's words in Reading.other_text; reserved, so it never means a taxonomy condition.
@@ -53,7 +66,14 @@ OTHER_LABEL = "Other / not listed"
 OTHER_TEXT_MAX = 200
 # WHO ICD-10 category (A00) optionally with a subcategory (A00.1); ICD-10-CM style extensions allowed.
 ICD10_RE = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
-CONDITION_FIELDS = {"code", "name", "synonyms", "group", "malignant", "icd10", "management"}
+CONDITION_FIELDS = {"code", "name", "synonyms", "group", "malignant", "icd10", "management", "translations"}
+# The languages the shipped default carries, in the order exports list them; others are accepted.
+TRANSLATION_LANGUAGES = ("zh-hans", "es", "de", "fr")
+LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
+TRANSLATION_STATUSES = tuple(TranslationStatus.values)
+REVIEW_FIELDS = ("status", "reviewer", "reviewed_on")
+DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+CSV_TRANSLATION_FIELDS = ("name", "synonyms", "status", "reviewer", "reviewed_on")
 REQUIRED_CONDITION_FIELDS = ("code", "name", "group", "malignant", "management")
 TOP_LEVEL_FIELDS = {"name", "version", "description", "management_options", "conditions"}
 GROUPS = set(ConditionGroup.values)
@@ -100,6 +120,94 @@ def _check_text(
         problems.append(f"{where}: field '{field}' is longer than {limit} characters")
 
 
+def _validate_translations(
+    where: str, value: Any, problems: list[str], *, text_field: str, limit: int | None
+) -> None:
+    """Problems with a ``translations`` object (``text_field``: name for a condition, label for an option)."""
+    if value in (None, {}):
+        return
+    if not isinstance(value, dict):
+        problems.append(f"{where}: field 'translations' must map a language code to its translation")
+        return
+    allowed = {text_field, *REVIEW_FIELDS} | ({"synonyms"} if text_field == "name" else set())
+    for language, entry in value.items():
+        if not isinstance(language, str) or not LANGUAGE_RE.match(language) or language == "en":
+            problems.append(
+                f"{where}: field 'translations' has bad language code {language!r} "
+                "(lower case like zh-hans or es; English is the name itself)"
+            )
+            continue
+        field = f"translations.{language}"
+        if not isinstance(entry, dict):
+            problems.append(f"{where}: field '{field}' must be an object with {text_field} and status")
+        else:
+            _validate_translation_entry(where, field, entry, problems, allowed=allowed, text_field=text_field,
+                                        limit=limit)
+
+
+def _validate_translation_entry(where: str, field: str, entry: dict, problems: list[str], *, allowed: set[str],
+                                text_field: str, limit: int | None) -> None:
+    for key in sorted(set(entry) - allowed):
+        problems.append(f"{where}: unknown field '{field}.{key}'")
+    _check_text(problems, where, f"{field}.{text_field}", entry.get(text_field), limit=limit)
+    if text_field == "name":
+        synonyms = entry.get("synonyms", [])
+        if not isinstance(synonyms, list) or not all(isinstance(x, str) and x.strip() for x in synonyms):
+            problems.append(f"{where}: field '{field}.synonyms' must be a list of non-empty texts")
+        elif any(SYNONYM_SEPARATOR in x for x in synonyms):
+            problems.append(f"{where}: field '{field}.synonyms' may not contain '{SYNONYM_SEPARATOR}'")
+    status = entry.get("status") or TranslationStatus.MACHINE_DRAFTED
+    if status not in TRANSLATION_STATUSES:
+        problems.append(
+            f"{where}: field '{field}.status' bad status {status!r} "
+            f"(expected one of {', '.join(TRANSLATION_STATUSES)})"
+        )
+    elif status == TranslationStatus.REVIEWED:
+        _check_text(problems, where, f"{field}.reviewer", entry.get("reviewer"), limit=200)
+        reviewed_on = entry.get("reviewed_on")
+        if not isinstance(reviewed_on, str) or not DATE_RE.match(reviewed_on):
+            problems.append(f"{where}: field '{field}.reviewed_on' must be a date YYYY-MM-DD when reviewed")
+    elif entry.get("reviewer") or entry.get("reviewed_on"):
+        problems.append(f"{where}: field '{field}' has a reviewer or date but status {status!r}")
+
+
+def _ordered_languages(languages: Any) -> list[str]:
+    present = set(languages)
+    return [lang for lang in TRANSLATION_LANGUAGES if lang in present] + sorted(present - set(TRANSLATION_LANGUAGES))
+
+
+def _normal_translations(value: Any, text_field: str) -> dict[str, dict]:
+    """Canonical translations: languages in shipped order, fields in a fixed order, status explicit."""
+    out: dict[str, dict] = {}
+    for language in _ordered_languages(value or {}):
+        entry = value[language]
+        normal: dict[str, Any] = {text_field: entry[text_field]}
+        if text_field == "name":
+            normal["synonyms"] = list(entry.get("synonyms") or [])
+        normal["status"] = entry.get("status") or TranslationStatus.MACHINE_DRAFTED
+        if normal["status"] == TranslationStatus.REVIEWED:
+            normal["reviewer"] = entry["reviewer"]
+            normal["reviewed_on"] = entry["reviewed_on"]
+        out[language] = normal
+    return out
+
+
+def _without_review(content: dict) -> dict:
+    """The content with review metadata dropped: what a taxonomy version fixes."""
+
+    def strip(rows: list[dict]) -> list[dict]:
+        return [
+            {**row, "translations": {
+                lang: {k: v for k, v in entry.items() if k not in REVIEW_FIELDS}
+                for lang, entry in row["translations"].items()
+            }} if "translations" in row else row
+            for row in rows
+        ]
+
+    return {**content, "management_options": strip(content["management_options"]),
+            "conditions": strip(content["conditions"])}
+
+
 def _validate_options(options: Any, problems: list[str]) -> list[str]:
     """Problems with management_options; returns the valid option codes in order."""
     if not isinstance(options, list) or not options:
@@ -116,8 +224,11 @@ def _validate_options(options: Any, problems: list[str]) -> list[str]:
             where = f"management option {code} (row {index})"
         _check_text(problems, where, "code", code, limit=MAX_LEN["option.code"])
         _check_text(problems, where, "label", option.get("label"), limit=MAX_LEN["option.label"])
-        for key in sorted(set(option) - {"code", "label"}):
+        for key in sorted(set(option) - {"code", "label", "translations"}):
             problems.append(f"{where}: unknown field '{key}'")
+        _validate_translations(
+            where, option.get("translations"), problems, text_field="label", limit=MAX_LEN["option.label"]
+        )
         if isinstance(code, str) and code:
             if not CODE_RE.match(code):
                 problems.append(f"{where}: field 'code' {code!r} may hold only letters, digits, _ . -")
@@ -203,6 +314,9 @@ def _validate_condition(
     _validate_condition_fields(where, row, problems)
     if row.get("management") not in (None, ""):
         _validate_matrix(where, row["management"], option_codes, problems)
+    _validate_translations(
+        where, row.get("translations"), problems, text_field="name", limit=MAX_LEN["condition.name"]
+    )
 
 
 def taxonomy_validate(data: Any) -> list[str]:
@@ -229,7 +343,8 @@ def taxonomy_validate(data: Any) -> list[str]:
 
 def _normalise(data: dict) -> dict:
     """The canonical content of a valid taxonomy dict (same shape as ``taxonomy_to_dict``)."""
-    options = [{"code": o["code"], "label": o["label"]} for o in data["management_options"]]
+    options = [_with_translations({"code": o["code"], "label": o["label"]}, o, "label")
+               for o in data["management_options"]]
     option_codes = [o["code"] for o in options]
     return {
         "name": data["name"],
@@ -245,10 +360,19 @@ def _normalise(data: dict) -> dict:
                 "malignant": row["malignant"],
                 "icd10": row.get("icd10") or "",
                 "management": {code: row["management"][code] for code in option_codes},
-            }
+            } | _translations_part(row, "name")
             for row in data["conditions"]
         ],
     }
+
+
+def _translations_part(row: dict, text_field: str) -> dict:
+    translations = _normal_translations(row.get("translations"), text_field)
+    return {"translations": translations} if translations else {}
+
+
+def _with_translations(base: dict, row: dict, text_field: str) -> dict:
+    return base | _translations_part(row, text_field)
 
 
 def _differences(old: dict, new: dict) -> list[str]:
@@ -293,8 +417,8 @@ def taxonomy_load(
     )
     if existing is not None:
         stored = taxonomy_to_dict(existing)
-        if stored == content:
-            return existing
+        if _without_review(stored) == _without_review(content):
+            return existing  # the same version; review status is recorded with translation_mark_reviewed
         raise TaxonomyError(
             [
                 f"taxonomy: '{content['name']}' version '{content['version']}' already exists with different "
@@ -309,7 +433,8 @@ def _create(*, content: dict, actor: AbstractBaseUser | AnonymousUser | None, so
         name=content["name"], version=content["version"], description=content["description"]
     )
     options = ManagementOption.objects.bulk_create(
-        ManagementOption(taxonomy=taxonomy, code=o["code"], label=o["label"], order=i)
+        ManagementOption(taxonomy=taxonomy, code=o["code"], label=o["label"], order=i,
+                         translations=o.get("translations", {}))
         for i, o in enumerate(content["management_options"])
     )
     conditions = Condition.objects.bulk_create(
@@ -321,6 +446,7 @@ def _create(*, content: dict, actor: AbstractBaseUser | AnonymousUser | None, so
             group=row["group"],
             malignant=row["malignant"],
             icd10=row["icd10"],
+            translations=row.get("translations", {}),
             order=i,
         )
         for i, row in enumerate(content["conditions"])
@@ -343,6 +469,9 @@ def _create(*, content: dict, actor: AbstractBaseUser | AnonymousUser | None, so
             "version": taxonomy.version,
             "conditions": len(conditions),
             "management_options": len(options),
+            "languages": _ordered_languages(
+                {lang for row in content["conditions"] for lang in row.get("translations", {})}
+            ),
             "source": source,
         },
     )
@@ -434,7 +563,10 @@ def taxonomy_from_csv(
     rows = [{(k or "").strip(): (v or "") for k, v in row.items()} for row in reader]
     options = management_options or meta.get("management_options")
     if not isinstance(options, list):
-        extra = [column for column in header if column not in CSV_CONDITION_COLUMNS]
+        extra = [
+            column for column in header
+            if column not in CSV_CONDITION_COLUMNS and not CSV_TRANSLATION_RE.match(column)
+        ]
         if not extra and matrix is not None:
             extra = list(STANDARD_OPTION_LABELS)
         options = [
@@ -460,6 +592,9 @@ def taxonomy_from_csv(
         }
         ratings.update(ratings_by_code.get(condition.get("code", ""), {}))
         condition["management"] = ratings
+        translations = _csv_translations(header, row)
+        if translations:
+            condition["translations"] = translations
         conditions.append(condition)
     return {
         "name": name if name is not None else meta.get("name", ""),
@@ -468,6 +603,23 @@ def taxonomy_from_csv(
         "management_options": options,
         "conditions": conditions,
     }
+
+
+def _csv_translations(header: list[str], row: dict[str, str]) -> dict[str, dict]:
+    """The ``name_<lang>``, ``synonyms_<lang>``, ... columns of one CSV row; empty languages left out."""
+    translations: dict[str, dict] = {}
+    for column in header:
+        match = CSV_TRANSLATION_RE.match(column)
+        value = (row.get(column) or "").strip()
+        if not match or not value:
+            continue
+        field, language = match.groups()
+        entry = translations.setdefault(language, {})
+        if field == "synonyms":
+            entry["synonyms"] = [x.strip() for x in value.split(SYNONYM_SEPARATOR) if x.strip()]
+        else:
+            entry[field] = value
+    return translations
 
 
 def taxonomy_read_file(path: str | Path, **overrides: Any) -> dict:
@@ -510,13 +662,16 @@ def taxonomy_to_dict(taxonomy: Taxonomy) -> dict:
                 "malignant": condition.malignant,
                 "icd10": condition.icd10,
                 "management": {code: stored[code] for code in option_codes if code in stored},
-            }
+            } | _translations_part({"translations": condition.translations}, "name")
         )
     return {
         "name": taxonomy.name,
         "version": taxonomy.version,
         "description": taxonomy.description,
-        "management_options": [{"code": o.code, "label": o.label} for o in options],
+        "management_options": [
+            _with_translations({"code": o.code, "label": o.label}, {"translations": o.translations}, "label")
+            for o in options
+        ],
         "conditions": conditions,
     }
 
@@ -549,9 +704,18 @@ def taxonomy_csv(content: dict) -> str:
     for key in CSV_META_KEYS:
         buffer.write(f"# {key}: {json.dumps(content[key], ensure_ascii=False)}\n")
     option_codes = [o["code"] for o in content["management_options"]]
+    languages = _ordered_languages({lang for row in content["conditions"] for lang in row.get("translations", {})})
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_CONDITION_COLUMNS + option_codes)
+    writer.writerow(
+        CSV_CONDITION_COLUMNS + option_codes
+        + [f"{field}_{lang}" for lang in languages for field in CSV_TRANSLATION_FIELDS]
+    )
     for row in content["conditions"]:
+        translated = []
+        for lang in languages:
+            entry = row.get("translations", {}).get(lang, {})
+            translated += [entry.get("name", ""), SYNONYM_SEPARATOR.join(entry.get("synonyms", [])),
+                           entry.get("status", ""), entry.get("reviewer", ""), entry.get("reviewed_on", "")]
         writer.writerow(
             [
                 row["code"],
@@ -562,6 +726,7 @@ def taxonomy_csv(content: dict) -> str:
                 row["icd10"],
             ]
             + [row["management"].get(code, "") for code in option_codes]
+            + translated
         )
     return buffer.getvalue()
 
@@ -576,6 +741,121 @@ def taxonomy_export(*, taxonomy: Taxonomy, fmt: str = "json") -> str:
     raise ValueError(f"unknown export format {fmt!r}; use json or csv")
 
 
-def condition_search_index(taxonomy: Taxonomy) -> list[dict]:
-    """What the reader page's condition search box needs, in taxonomy order."""
-    return list(taxonomy.conditions.order_by("order", "pk").values("code", "name", "synonyms", "group"))
+def condition_search_index(taxonomy: Taxonomy, language: str | None = None) -> list[dict]:
+    """What the reader page's condition search box needs, in taxonomy order.
+
+    With a ``language`` the taxonomy has, ``name`` and ``synonyms`` are that language's and
+    ``names`` holds the English name, whose synonyms follow the translated ones (the search matches
+    both languages); without one (or English) the English fields only."""
+    rows = []
+    fields = ("code", "name", "synonyms", "group", "translations")
+    for row in taxonomy.conditions.order_by("order", "pk").values(*fields):
+        rows.append(localized_condition(row, language))
+    return rows
+
+
+def localized_condition(row: dict, language: str | None) -> dict:
+    """A condition's search entry in ``language`` (English fallback); see ``condition_search_index``."""
+    translations = row.get("translations") or {}
+    lang = translation_language(language, translations)
+    english = {"code": row["code"], "name": row["name"], "synonyms": list(row.get("synonyms") or []),
+               "group": row["group"]}
+    if lang is None:
+        return english
+    entry = translations[lang]
+    synonyms = [*entry.get("synonyms", []), *english["synonyms"]]
+    return {**english, "name": entry["name"], "synonyms": synonyms, "names": [row["name"]]}
+
+
+# ---------------------------------------------------------------------------------------------
+# Translations: language matching, review status
+# ---------------------------------------------------------------------------------------------
+
+
+def translation_language(language: str | None, available: Any) -> str | None:
+    """The translation key for a Django language code (``de-at`` -> ``de``, ``zh-cn`` -> ``zh-hans``),
+    or None for English / a language the taxonomy lacks (the caller falls back to English)."""
+    code = (language or "").lower().replace("_", "-")
+    if not code or code == "en" or code.startswith("en-"):
+        return None
+    candidates = [code, code.split("-")[0]]
+    if code.startswith("zh") and code not in ("zh-hant", "zh-tw", "zh-hk", "zh-mo"):
+        candidates.append("zh-hans")
+    return next((c for c in candidates if c in available), None)
+
+
+def translations_unreviewed(content: dict) -> dict[str, dict[str, list[str]]]:
+    """Per language, the condition and option codes whose translation is not reviewed by a clinician."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for kind in ("conditions", "management_options"):
+        for row in content[kind]:
+            for lang, entry in row.get("translations", {}).items():
+                if entry.get("status") != TranslationStatus.REVIEWED:
+                    out.setdefault(lang, {"conditions": [], "management_options": []})[kind].append(row["code"])
+    return {lang: out[lang] for lang in _ordered_languages(out)}
+
+
+def unreviewed_summary(content: dict) -> str:
+    """One line per language naming what is still machine-drafted (printed by export_taxonomy)."""
+    lines = []
+    for lang, kinds in translations_unreviewed(content).items():
+        conditions, options = kinds["conditions"], kinds["management_options"]
+        shown = ", ".join(conditions[:8]) + (", ..." if len(conditions) > 8 else "")
+        lines.append(
+            f"unreviewed {lang}: {len(conditions)} condition(s) [{shown}], {len(options)} management option(s)"
+            + (f" [{', '.join(options)}]" if options else "")
+        )
+    return "\n".join(lines) if lines else "every translation is reviewed"
+
+
+@transaction.atomic
+def translation_mark_reviewed(
+    *,
+    taxonomy: Taxonomy,
+    language: str,
+    reviewer: str,
+    codes: list[str] | None = None,
+    options: list[str] | None = None,
+    reviewed_on: str | None = None,
+    actor: AbstractBaseUser | AnonymousUser | None = None,
+) -> int:
+    """Record that a clinician reviewed the ``language`` translation of the given condition codes and
+    management option codes (None: every one in the taxonomy). The text is unchanged (a corrected
+    translation is a new taxonomy version); each translation marked is audited. Returns how many."""
+    reviewer = (reviewer or "").strip()
+    if not reviewer:
+        raise TaxonomyError(["review: give the reviewer's name"])
+    reviewed_on = reviewed_on or timezone.localdate().isoformat()
+    if not DATE_RE.match(reviewed_on):
+        raise TaxonomyError([f"review: date {reviewed_on!r} must be YYYY-MM-DD"])
+    rows: list[Condition | ManagementOption] = []
+    problems: list[str] = []
+    for model, wanted, kind in ((Condition, codes, "condition"), (ManagementOption, options, "management option")):
+        found = {row.code: row for row in model.objects.select_for_update().filter(taxonomy=taxonomy)}
+        selected = list(found) if wanted is None else wanted
+        for code in selected:
+            row = found.get(code)
+            if row is None:
+                problems.append(f"{kind} {code}: not in {taxonomy}")
+            elif language not in (row.translations or {}):
+                if wanted is not None:
+                    problems.append(f"{kind} {code}: has no '{language}' translation")
+            else:
+                rows.append(row)
+    if problems:
+        raise TaxonomyError(problems)
+    for row in rows:
+        entry = dict(row.translations[language])
+        previous = {k: entry.get(k, "") for k in REVIEW_FIELDS}
+        entry.update(status=TranslationStatus.REVIEWED, reviewer=reviewer, reviewed_on=reviewed_on)
+        row.translations = {**row.translations, language: entry}
+        row.save(update_fields=["translations"])
+        audit_record(
+            actor=actor,
+            action="taxonomy.translation_reviewed",
+            obj=taxonomy,
+            data={"kind": row._meta.model_name, "code": row.code, "language": language,
+                  "text": entry.get("name") or entry.get("label"), "reviewer": reviewer,
+                  "reviewed_on": reviewed_on, "previous": previous},
+        )
+    return len(rows)
