@@ -80,6 +80,7 @@ from readerstudy.services.reader_flow import (
 )
 from readerstudy.services.readings import ReadingRefused, reading_submit
 from readerstudy.services.studies import invitation_token_valid
+from readerstudy.services.studies.texts import ReaderTexts, case_texts
 from readerstudy.services.taxonomy import OTHER_CODE, OTHER_LABEL
 from readerstudy.study_settings import StudySettings
 from readerstudy.views.files import case_image_response
@@ -111,7 +112,8 @@ def _go(request: HttpRequest, url: str) -> HttpResponse:
 
 def _page(request: HttpRequest, membership: Membership, template: str, context: dict[str, Any],
           status: int = 200) -> HttpResponse:
-    context = {"study": membership.study, "membership": membership, **context}
+    context = {"study": membership.study, "membership": membership,
+               "study_texts": ReaderTexts(membership.study, membership), **context}  # in the reader's language
     return render(request, template, context, status=status)
 
 
@@ -506,6 +508,7 @@ def _case_parts(item: ScheduleItem, options: StudySettings, *, errors: dict[str,
             loaded = ScheduleItem.objects.select_related("case", "arm").only("case", "arm").get(pk=item.pk)
             item.case, item.arm = loaded.case, loaded.arm
         context["case"] = item.case
+        context["patient"] = case_texts(item.case)  # history and labels in the reader's language when given
     if "media" in missing:
         ai = ai_display_for_item(item)
         context.update(images=_images(item), ai=ai, ai_pending=study.design == "sequential" and item.phase == 1)
