@@ -7,6 +7,7 @@ decides whether the reference diagnosis may be shown.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import hashlib
@@ -21,11 +22,13 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from readerstudy.models import (
     ArmKind,
     Condition,
+    ConditionGroup,
     Design,
     ManagementOption,
     Membership,
@@ -36,6 +39,7 @@ from readerstudy.models import (
     StudyStatus,
     Taxonomy,
 )
+from readerstudy.services.taxonomy import localized_condition, translation_language
 from readerstudy.study_settings import StudySettings, parse_study_settings
 
 # Uncalibrated scores are shown as coarse bands, never as percentages (they are not probabilities).
@@ -461,13 +465,14 @@ def reference_feedback(item: ScheduleItem) -> dict[str, Any] | None:
     case = item.case
     reference = case.reference
     codes = list(reading.differential)
-    names = condition_names(study, codes)
+    names = condition_names(study, [*codes, reference.code])
     management = case.reference_management
+    labels = {option.code: option.label for option in management_options(study)}
     return {
         "reference_code": reference.code,
-        "reference_name": reference.name,
+        "reference_name": names.get(reference.code, reference.name),
         "reference_source": case.get_reference_source_display(),
-        "reference_management": management.label if management else "",
+        "reference_management": labels.get(management.code, management.label) if management else "",
         "answer": [{"code": c, "name": names.get(c, c)} for c in codes],
         "correct_top1": bool(codes) and codes[0] == reference.code,
         "correct_topk": reference.code in codes,
@@ -486,6 +491,8 @@ class TaxonomyLookups:
     management: tuple[ManagementOption, ...]  # in display order
     index: tuple[dict[str, Any], ...]  # the diagnosis search index (condition_index)
     loaded_at: float
+    translations: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)  # code -> {lang: ...}
+    languages: frozenset[str] = frozenset()  # the languages the taxonomy has translations for
 
 
 _taxonomy_cache: dict[int, TaxonomyLookups] = {}
@@ -502,10 +509,12 @@ def taxonomy_lookups(taxonomy_id: int) -> TaxonomyLookups:
         management=tuple(ManagementOption.objects.filter(taxonomy_id=taxonomy_id).order_by("order")),
         index=tuple(
             {"code": c.code, "name": c.name, "synonyms": [str(s) for s in (c.synonyms or [])],
-             "group": c.get_group_display()}
+             "group": c.group, "translations": c.translations or {}}
             for c in conditions
         ),
         loaded_at=time.monotonic(),
+        translations={c.code: c.translations for c in conditions if c.translations},
+        languages=frozenset(lang for c in conditions for lang in (c.translations or {})),
     )
     _taxonomy_cache[taxonomy_id] = lookups
     return lookups
@@ -523,18 +532,46 @@ def _taxonomy_changed(sender: type, instance: Any, **kwargs: Any) -> None:
     _taxonomy_cache.pop(instance.pk if sender is Taxonomy else instance.taxonomy_id, None)
 
 
-def condition_names(study: Study, codes: list[str]) -> dict[str, str]:
-    names = taxonomy_lookups(study.case_set.taxonomy_id).names
-    return {code: names[code] for code in codes if code in names}
+def condition_names(study: Study, codes: list[str], language: str | None = None) -> dict[str, str]:
+    """Condition names in ``language`` (default: the active one, so the reader's), English where the
+    taxonomy has no translation. Codes never change with language."""
+    lookups = taxonomy_lookups(study.case_set.taxonomy_id)
+    lang = translation_language(language or get_language(), lookups.languages)
+    names = {}
+    for code in codes:
+        if code in lookups.names:
+            entry = lookups.translations.get(code, {}).get(lang) if lang else None
+            names[code] = entry["name"] if entry else lookups.names[code]
+    return names
 
 
-def management_options(study: Study) -> list[ManagementOption]:
-    return list(taxonomy_lookups(study.case_set.taxonomy_id).management)
+def management_options(study: Study, language: str | None = None) -> list[ManagementOption]:
+    """The management options in display order, labelled in ``language`` (default: the active one;
+    English fallback). Translated ones are unsaved copies: never save them."""
+    options = taxonomy_lookups(study.case_set.taxonomy_id).management
+    available = {lang for option in options for lang in (option.translations or {})}
+    lang = translation_language(language or get_language(), available)
+    if lang is None:
+        return list(options)
+    out = []
+    for option in options:
+        entry = (option.translations or {}).get(lang)
+        if entry is None:
+            out.append(option)
+        else:
+            out.append(ManagementOption(pk=option.pk, taxonomy_id=option.taxonomy_id, code=option.code,
+                                        label=entry["label"], order=option.order, translations=option.translations))
+    return out
 
 
-def condition_index(study: Study) -> list[dict[str, Any]]:
-    """The search index for the diagnosis boxes: every condition with its synonyms and group."""
-    return [dict(row, synonyms=list(row["synonyms"])) for row in taxonomy_lookups(study.case_set.taxonomy_id).index]
+def condition_index(study: Study, language: str | None = None) -> list[dict[str, Any]]:
+    """The search index for the diagnosis boxes: every condition with its synonyms and group, its
+    name and synonyms in ``language`` (default: the active one) and the English ones as well."""
+    lang = language or get_language()
+    return [
+        localized_condition(row, lang) | {"group": str(ConditionGroup(row["group"]).label)}
+        for row in taxonomy_lookups(study.case_set.taxonomy_id).index
+    ]
 
 
 def item_may_view_image(membership: Membership, image_case_id: int) -> bool:

@@ -40,8 +40,8 @@ from readerstudy.models import (
     ManagementOption,
     ManagementRating,
     Taxonomy,
-    TranslationStatus,
 )
+from readerstudy.models.taxonomy import TranslationStatus
 from readerstudy.services.audit import audit_record
 
 DEFAULT_TAXONOMY_PATH = Path(__file__).resolve().parent.parent / "data" / "taxonomy_default.json"

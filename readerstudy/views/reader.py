@@ -29,6 +29,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -609,6 +610,9 @@ def image(request: HttpRequest, slug: str, image_id: int) -> HttpResponse:
 def conditions(request: HttpRequest, slug: str) -> JsonResponse:
     """The taxonomy search index for the diagnosis boxes (no case data, no AI output)."""
     membership = reader_membership(request.user, slug)
-    response = JsonResponse({"conditions": condition_index(membership.study)})
+    # In the reader's language (names and synonyms) and English; the page asks with ?lang= so a
+    # browser-cached index of another language is never reused.
+    response = JsonResponse({"conditions": condition_index(membership.study), "language": get_language()})
     response["Cache-Control"] = "private, max-age=300"
+    patch_vary_headers(response, ("Accept-Language", "Cookie"))
     return response

@@ -11,7 +11,13 @@
  * then matches that need a typo (one per word of 4-6 letters, two from 7: "ekzema"), at the same
  * levels. Within a level, the condition more of whose names match comes first (the generic
  * condition for a word: "naevus" -> Melanocytic naevus, whose synonyms are common, junctional,
- * compound ... naevus), then taxonomy order. */
+ * compound ... naevus), then taxonomy order.
+ *
+ * Languages: an entry may carry `names`, further names that count as its own (the English name
+ * when `name` is the reader's language); its synonyms then hold both languages' (see
+ * condition_index). Matching ignores case and accents ("eczema" finds "Eczéma", "navus" finds
+ * "Nävus"; ß = ss, œ = oe), works in any script, and Chinese, Japanese and
+ * Korean text is compared without spaces, as substrings ("色素" finds 黑色素瘤). */
 (function (root, factory) {
   if (typeof module === "object" && module.exports) module.exports = factory();
   else root.ReaderSearch = factory();
@@ -20,9 +26,17 @@
 
   var TYPO_LEVELS = 10;  // typo matches rank after every exact match
 
+  var CJK = "\u2e80-\u2fdf\u3040-\u30ff\u3100-\u312f\u31a0-\u31ff\u3400-\u4dbf\u4e00-\u9fff" +
+    "\uac00-\ud7af\uf900-\ufaff";
+  var CJK_GAP = new RegExp("([" + CJK + "]) (?=[" + CJK + "])", "g");
+  var NOT_WORD = /[^\p{L}\p{N}\p{M}]+/gu;
+
+  // Lower case, accents off (NFKD also folds full-width letters typed with a CJK input method),
+  // anything that is not a letter or digit (any script) a single space, no space between CJK.
   function norm(s) {
-    return String(s || "").normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase()
-      .replace(/[^a-z0-9]+/g, " ").trim();
+    return String(s || "").normalize("NFKD").replace(/[\u0300-\u036f]/g, "").toLowerCase()
+      .replace(/\u00df/g, "ss").replace(/\u0153/g, "oe").replace(/\u00e6/g, "ae").replace(/\u00f8/g, "o")
+      .replace(NOT_WORD, " ").trim().replace(CJK_GAP, "$1");
   }
   function words(s) { var n = norm(s); return n ? n.split(" ") : []; }
 
@@ -54,10 +68,12 @@
   function prepare(conditions) {
     return conditions.map(function (c, rank) {
       var keys = [{ text: norm(c.name), own: true, label: null }];
+      (c.names || []).forEach(function (s) { keys.push({ text: norm(s), own: true, label: s }); });
       (c.synonyms || []).forEach(function (s) { keys.push({ text: norm(s), own: false, label: s }); });
       keys.push({ text: norm(c.code), own: false, label: null });
       keys.forEach(function (k) { k.tokens = k.text ? k.text.split(" ") : []; });
-      return { code: c.code, name: c.name, group: c.group, synonyms: c.synonyms || [], rank: rank, keys: keys };
+      return { code: c.code, name: c.name, group: c.group, synonyms: c.synonyms || [], names: c.names || [],
+               rank: rank, keys: keys };
     });
   }
 
@@ -110,7 +126,7 @@
         }
       });
       if (!best) return;
-      var via = !bestKey.own && bestKey.label && norm(bestKey.label) !== norm(c.name) ? bestKey.label : null;
+      var via = bestKey.label && norm(bestKey.label) !== norm(c.name) ? bestKey.label : null;
       hits.push({ c: c, level: best.level, typos: best.typos, support: support, via: via });
     });
     hits.sort(function (a, b) {
