@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
@@ -37,16 +38,16 @@ def precompute_page(request: HttpRequest, slug: str) -> HttpResponse:
     study = study_for_user(request.user, slug, roles=COORDINATORS)
     if request.method == "POST":
         if study.model_version is None:
-            messages.error(request, "Choose the study's model version first.")
+            messages.error(request, _("Choose the study's model version first."))
         elif outputs_for_study(study).count() >= study.case_set.cases.count():
-            messages.info(request, "Every case already has its AI output: nothing was queued.")
+            messages.info(request, _("Every case already has its AI output: nothing was queued."))
         else:
             try:
                 precompute_start(model_version=study.model_version, study=study, actor=request.user)
             except ValidationError as exc:
                 messages.error(request, " ".join(exc.messages))
             else:
-                messages.success(request, f"Precompute queued for {study.model_version.name}.")
+                messages.success(request, _("Precompute queued for %(model)s.") % {"model": study.model_version.name})
         return redirect("inference:precompute", slug=study.slug)
     context = _progress_context(study)
     n_outputs, n_cases = outputs_for_study(study).count(), study.case_set.cases.count()
@@ -113,12 +114,12 @@ def evaluation_start(request: HttpRequest, slug: str) -> HttpResponse:
 
     study = study_for_user(request.user, slug, roles=COORDINATORS)
     if study.model_version is None:
-        messages.error(request, "The study has no model version to evaluate.")
+        messages.error(request, _("The study has no model version to evaluate."))
     else:
         from readerstudy.services.queueing import task_enqueue
 
         if task_enqueue(evaluate_model_task, study.model_version_id, study.case_set_id, request.user.pk):
-            messages.success(request, "Evaluation queued; reload this page in a while.")
+            messages.success(request, _("Evaluation queued; reload this page in a while."))
         else:
-            messages.error(request, "The task queue is unavailable right now; please try again in a few minutes.")
+            messages.error(request, _("The task queue is unavailable right now; please try again in a few minutes."))
     return redirect("inference:evaluation", slug=study.slug)

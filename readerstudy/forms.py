@@ -8,6 +8,8 @@ from typing import Any
 from django import forms
 from django.forms.forms import NON_FIELD_ERRORS
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from readerstudy.models import ArmKind, CaseSet, Design, Role, Study
 from readerstudy.permissions import case_sets_usable
@@ -54,13 +56,13 @@ def _model_version_queryset():
 class ArmRowForm(forms.Form):
     """One arm of the study: a row with its name, label, kind and (AI arms) faulty-suggestion rate."""
 
-    name = forms.SlugField(max_length=40, label="Id", help_text="Short id used in exports, e.g. ai.")
-    label = forms.CharField(max_length=100, label="Label", help_text="What readers and reports show.")
-    kind = forms.ChoiceField(choices=ArmKind.choices, label="Kind")
+    name = forms.SlugField(max_length=40, label=_("Id"), help_text=_("Short id used in exports, e.g. ai."))
+    label = forms.CharField(max_length=100, label=_("Label"), help_text=_("What readers and reports show."))
+    kind = forms.ChoiceField(choices=ArmKind.choices, label=_("Kind"))
     faulty_rate = forms.FloatField(  # its range is checked by study_settings' arm schema (see StudyForm.clean)
         required=False,
-        label="Faulty suggestion rate",
-        help_text="Share of cases with a deliberately wrong AI suggestion (0-1).",
+        label=_("Faulty suggestion rate"),
+        help_text=_("Share of cases with a deliberately wrong AI suggestion (0-1)."),
     )
 
     def __init__(self, *args: Any, disabled: bool = False, **kwargs: Any):
@@ -69,7 +71,8 @@ class ArmRowForm(forms.Form):
         number = str(int(index) + 1) if index.isdigit() else "__n__"
         for form_field in self.fields.values():
             form_field.disabled = disabled
-            form_field.widget.attrs["aria-label"] = f"Arm {number} {form_field.label.lower()}"
+            form_field.widget.attrs["aria-label"] = gettext("Arm %(number)s %(field)s") % {
+                "number": number, "field": str(form_field.label).lower()}
         self.fields["faulty_rate"].widget.attrs.update(step="0.05", placeholder="0")
 
     def is_blank(self) -> bool:
@@ -82,56 +85,61 @@ class ArmRowForm(forms.Form):
 
 
 class StudyForm(forms.Form):
-    title = forms.CharField(max_length=200)
+    title = forms.CharField(max_length=200, label=_("Title"))
     slug = forms.SlugField(
         max_length=70,
+        label=_("Slug"),
         required=False,
-        help_text="Short id used in links and exports; left empty, it is made from the title.",
+        help_text=_("Short id used in links and exports; left empty, it is made from the title."),
     )
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
-    case_set = forms.ModelChoiceField(queryset=CaseSet.objects.none())
-    design = forms.ChoiceField(choices=Design.choices)
-    model_version = forms.ModelChoiceField(queryset=None, required=False, help_text="Needed for AI arms.")
-    seed = forms.IntegerField(required=False, min_value=0, help_text="Empty: drawn at random and recorded.")
-    instructions = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False)
-    consent_text = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False)
-    consent_version = forms.CharField(max_length=30, initial="1")
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, label=_("Description"))
+    case_set = forms.ModelChoiceField(queryset=CaseSet.objects.none(), label=_("Case set"))
+    design = forms.ChoiceField(choices=Design.choices, label=_("Design"))
+    model_version = forms.ModelChoiceField(
+        queryset=None, required=False, label=_("Model version"), help_text=_("Needed for AI arms.")
+    )
+    seed = forms.IntegerField(
+        required=False, min_value=0, label=_("Seed"), help_text=_("Empty: drawn at random and recorded.")
+    )
+    instructions = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False, label=_("Instructions"))
+    consent_text = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False, label=_("Consent text"))
+    consent_version = forms.CharField(max_length=30, initial="1", label=_("Consent version"))
 
-    top_k = forms.IntegerField(min_value=1, max_value=5, initial=3, label="Diagnoses per answer (top-k)")
-    ask_confidence = forms.BooleanField(required=False, initial=True, label="Ask confidence (1-5)")
-    ask_management = forms.BooleanField(required=False, initial=True, label="Ask management")
-    ask_malignancy = forms.BooleanField(required=False, label="Ask malignancy score (0-100)")
-    time_limit_s = forms.IntegerField(required=False, min_value=10, label="Time limit per case (seconds)")
-    feedback = forms.BooleanField(required=False, label="Show the reference diagnosis after each answer")
-    allow_back = forms.BooleanField(required=False, label="Readers may skip cases and come back to them")
-    block_size = forms.IntegerField(min_value=1, initial=10, label="Block size (randomised blocks)")
-    washout_days = forms.IntegerField(min_value=0, initial=14, label="Washout in days (crossover)")
+    top_k = forms.IntegerField(min_value=1, max_value=5, initial=3, label=_("Diagnoses per answer (top-k)"))
+    ask_confidence = forms.BooleanField(required=False, initial=True, label=_("Ask confidence (1-5)"))
+    ask_management = forms.BooleanField(required=False, initial=True, label=_("Ask management"))
+    ask_malignancy = forms.BooleanField(required=False, label=_("Ask malignancy score (0-100)"))
+    time_limit_s = forms.IntegerField(required=False, min_value=10, label=_("Time limit per case (seconds)"))
+    feedback = forms.BooleanField(required=False, label=_("Show the reference diagnosis after each answer"))
+    allow_back = forms.BooleanField(required=False, label=_("Readers may skip cases and come back to them"))
+    block_size = forms.IntegerField(min_value=1, initial=10, label=_("Block size (randomised blocks)"))
+    washout_days = forms.IntegerField(min_value=0, initial=14, label=_("Washout in days (crossover)"))
     training_cases = forms.CharField(
         required=False,
-        label="Training cases",
-        help_text="Case ids, separated by commas or spaces; read first, with "
-        "feedback, and kept apart from measured readings.",
+        label=_("Training cases"),
+        help_text=_("Case ids, separated by commas or spaces; read first, with "
+                    "feedback, and kept apart from measured readings."),
     )
-    repeat_cases = forms.IntegerField(min_value=0, initial=0, label="Repeat (attention) readings per reader")
-    quota = forms.IntegerField(required=False, min_value=1, label="Cases per reader (empty: all)")
+    repeat_cases = forms.IntegerField(min_value=0, initial=0, label=_("Repeat (attention) readings per reader"))
+    quota = forms.IntegerField(required=False, min_value=1, label=_("Cases per reader (empty: all)"))
     stratify_by = forms.CharField(
         required=False,
-        label="Shuffle within strata of",
-        help_text="e.g. fitzpatrick, body_site, reference_group, or a metadata key.",
+        label=_("Shuffle within strata of"),
+        help_text=_("e.g. fitzpatrick, body_site, reference_group, or a metadata key."),
     )
     generic_credit = forms.BooleanField(
-        required=False, label="Same-group diagnoses count as correct (generic)"
+        required=False, label=_("Same-group diagnoses count as correct (generic)")
     )
-    max_readers = forms.IntegerField(required=False, min_value=1, label="Reader cap (empty: none)")
+    max_readers = forms.IntegerField(required=False, min_value=1, label=_("Reader cap (empty: none)"))
     completion_threshold = forms.FloatField(
         min_value=0.01,
         max_value=1,
         initial=0.95,
-        label="A reader counts when this share of readings is valid",
+        label=_("A reader counts when this share of readings is valid"),
     )
 
-    ai_top_k = forms.IntegerField(min_value=1, max_value=10, initial=3, label="AI suggestions shown")
-    ai_show_probabilities = forms.BooleanField(required=False, initial=True, label="Show AI probabilities")
+    ai_top_k = forms.IntegerField(min_value=1, max_value=10, initial=3, label=_("AI suggestions shown"))
+    ai_show_probabilities = forms.BooleanField(required=False, initial=True, label=_("Show AI probabilities"))
 
     def __init__(self, *args: Any, study: Study | None = None, user: Any = None, **kwargs: Any):
         if study is not None and "initial" not in kwargs:
@@ -254,9 +262,11 @@ class StudyForm(forms.Form):
             for name, errors in (row.errors if row.is_bound else {}).items():
                 target = row[name].auto_id if name in row.fields else row["name"].auto_id
                 for error in errors:
-                    items.append({"href": f"#{target}", "label": f"Arm {number}, {row.fields[name].label.lower()}"
-                                  if name in row.fields else f"Arm {number}", "message": str(error)})
-        items += [{"href": "#arms", "label": "Arms", "message": problem} for problem in self.arm_errors]
+                    field = str(row.fields[name].label).lower() if name in row.fields else ""
+                    label = (gettext("Arm %(number)s, %(field)s") % {"number": number, "field": field}
+                             if field else gettext("Arm %(number)s") % {"number": number})
+                    items.append({"href": f"#{target}", "label": label, "message": str(error)})
+        items += [{"href": "#arms", "label": gettext("Arms"), "message": problem} for problem in self.arm_errors]
         return items
 
     def settings_dict(self) -> dict[str, Any]:
@@ -336,29 +346,30 @@ def initial_from_study(study: Study) -> dict[str, Any]:
 
 
 class InvitationForm(forms.Form):
-    role = forms.ChoiceField(choices=Role.choices, initial=Role.READER)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.READER, label=_("Role"))
     kind = forms.ChoiceField(
-        choices=[("single", "Single-use link (one person)"), ("open", "Open link (several people)")],
+        choices=[("single", _("Single-use link (one person)")), ("open", _("Open link (several people)"))],
+        label=_("Kind"),
         initial="single",
         widget=forms.RadioSelect,
     )
-    count = forms.IntegerField(min_value=1, max_value=200, initial=1, label="How many single-use links")
-    max_uses = forms.IntegerField(min_value=1, required=False, label="Cap for an open link (empty: none)")
-    email = forms.EmailField(required=False, help_text="Optional: only this address may use the link.")
+    count = forms.IntegerField(min_value=1, max_value=200, initial=1, label=_("How many single-use links"))
+    max_uses = forms.IntegerField(min_value=1, required=False, label=_("Cap for an open link (empty: none)"))
+    email = forms.EmailField(required=False, label=_("Email"), help_text=_("Optional: only this address may use the link."))
     label = forms.CharField(
         max_length=100,
         required=False,
-        label="Label (optional)",
-        help_text="A note for you, shown beside the link: e.g. “sent to clinic A”.",
+        label=_("Label (optional)"),
+        help_text=_("A note for you, shown beside the link: e.g. “sent to clinic A”."),
     )
     expires_at = forms.DateTimeField(
         required=False,
-        label="Expires (optional)",
+        label=_("Expires (optional)"),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
 
     def clean_expires_at(self):
         value = self.cleaned_data.get("expires_at")
         if value is not None and value <= timezone.now():
-            raise forms.ValidationError("The expiry must be in the future.")
+            raise forms.ValidationError(_("The expiry must be in the future."))
         return value

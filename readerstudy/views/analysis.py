@@ -9,6 +9,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseStopPolling
 
@@ -31,24 +33,24 @@ from readerstudy.views.analysis_summary import glmm_row, model_rows, mrmc_summar
 
 
 class AnalysisForm(forms.Form):
-    kind = forms.ChoiceField(label="Analysis", choices=list(ANALYSIS_KINDS.items()), initial="compare", required=False)
-    outcome = forms.ChoiceField(choices=list(OUTCOMES.items()))
-    control = forms.ChoiceField(label="Control arm")
-    treatment = forms.ChoiceField(label="Treatment arm")
-    rating = forms.ChoiceField(label="Rating (agreement)", choices=list(RATINGS.items()), required=False,
+    kind = forms.ChoiceField(label=_("Analysis"), choices=list(ANALYSIS_KINDS.items()), initial="compare", required=False)
+    outcome = forms.ChoiceField(label=_("Outcome"), choices=list(OUTCOMES.items()))
+    control = forms.ChoiceField(label=_("Control arm"))
+    treatment = forms.ChoiceField(label=_("Treatment arm"))
+    rating = forms.ChoiceField(label=_("Rating (agreement)"), choices=list(RATINGS.items()), required=False,
                                initial="top1")
-    weights = forms.ChoiceField(label="Kappa weights (agreement, ordered ratings)", required=False, initial="none",
+    weights = forms.ChoiceField(label=_("Kappa weights (agreement, ordered ratings)"), required=False, initial="none",
                                 choices=[(w, w) for w in AGREEMENT_WEIGHTS])
-    family = forms.ChoiceField(label="Model family (compare)", choices=list(COMPARE_FAMILIES.items()), required=False,
+    family = forms.ChoiceField(label=_("Model family (compare)"), choices=list(COMPARE_FAMILIES.items()), required=False,
                                initial="")
-    interaction = forms.ChoiceField(label="Subgroup interaction (compare)", choices=list(INTERACTION_COLUMNS.items()),
+    interaction = forms.ChoiceField(label=_("Subgroup interaction (compare)"), choices=list(INTERACTION_COLUMNS.items()),
                                     required=False, initial="")
-    method = forms.ChoiceField(label="MRMC method", choices=list(MRMC_METHODS.items()), required=False, initial="auto")
-    fom = forms.ChoiceField(label="MRMC figure of merit", choices=list(MRMC_FOMS.items()), required=False,
+    method = forms.ChoiceField(label=_("MRMC method"), choices=list(MRMC_METHODS.items()), required=False, initial="auto")
+    fom = forms.ChoiceField(label=_("MRMC figure of merit"), choices=list(MRMC_FOMS.items()), required=False,
                             initial="auc")
-    threshold = forms.FloatField(label="Malignancy threshold (sensitivity / specificity)", required=False,
+    threshold = forms.FloatField(label=_("Malignancy threshold (sensitivity / specificity)"), required=False,
                                  min_value=0, max_value=100)
-    margin = forms.FloatField(label="Non-inferiority margin (optional, e.g. 0.05)", required=False,
+    margin = forms.FloatField(label=_("Non-inferiority margin (optional, e.g. 0.05)"), required=False,
                               min_value=0.0001, max_value=0.9999)
 
     def __init__(self, *args, study: Study, design=None, **kwargs):
@@ -60,7 +62,7 @@ class AnalysisForm(forms.Form):
         self.initial.setdefault("control", control)
         self.initial.setdefault("treatment", treatment)
         if design is not None:  # offer only the MRMC methods valid for the design the readings follow
-            self.fields["method"].choices = [("auto", f"Default for this {design.describe()} design")] + [
+            self.fields["method"].choices = [("auto", gettext("Default for this %(design)s design") % {"design": design.describe()})] + [
                 (m, MRMC_METHODS[m]) for m in MRMC_METHODS if m in design.valid_methods]
 
     def clean(self):

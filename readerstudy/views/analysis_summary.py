@@ -9,6 +9,7 @@ beside the readers is compared on the outcome analysed.
 from __future__ import annotations
 
 import pandas as pd
+from django.utils.translation import gettext
 
 from analysis.estimability import glmm_effect
 from readerstudy.models import Reading, Study
@@ -31,7 +32,8 @@ def model_rows(model: dict | None, outcome: str, roc: dict | None) -> dict | Non
         return {"kind": "auc", "label": "malignancy AUC", "model": auc, "readers_auc": readers}
     key = MODEL_OUTCOMES.get(outcome, "top1")
     note = "" if outcome in MODEL_OUTCOMES else (
-        f"The model gives no {outcome.replace('_', ' ')}; it is compared on the top-1 diagnosis.")
+        gettext("The model gives no %(outcome)s; it is compared on the top-1 diagnosis.")
+        % {"outcome": outcome.replace("_", " ")})
     arms = [
         {"arm": arm, "readers": block[key]["readers_mean"], "difference": block[key]["difference"],
          "beaten": block[key]["readers_beaten"], "n_readers": block.get("n_readers")}

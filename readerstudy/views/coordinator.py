@@ -14,6 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
@@ -83,7 +84,10 @@ def study_create(request: HttpRequest) -> HttpResponse:
             for problem in exc.problems:
                 form.add_error(None, problem)
         else:
-            messages.success(request, f"Draft study “{study.title}” created. Invite readers, then launch it.")
+            messages.success(
+                request,
+                gettext("Draft study “%(title)s” created. Invite readers, then launch it.") % {"title": study.title},
+            )
             return redirect("studies:detail", slug=study.slug)
     return render(request, "studies/form.html", {"form": form, "creating": True})
 
@@ -125,7 +129,7 @@ def study_edit(request: HttpRequest, slug: str) -> HttpResponse:
             for problem in exc.problems:
                 form.add_error(None, problem)
         else:
-            messages.success(request, "Study saved.")
+            messages.success(request, gettext("Study saved."))
             return redirect("studies:detail", slug=study.slug)
     return render(request, "studies/form.html", _context(request, study, form=form, creating=False))
 
@@ -144,7 +148,7 @@ def study_launch(request: HttpRequest, slug: str) -> HttpResponse:
             for problem in exc.problems:
                 messages.error(request, problem)
         else:
-            messages.success(request, "The study is launched: readers can start.")
+            messages.success(request, gettext("The study is launched: readers can start."))
             return redirect("studies:detail", slug=study.slug)
     problems = studies.launch_problems(study) if study.status == StudyStatus.DRAFT else []
     readers = study.memberships.filter(role=Role.READER).count()
@@ -164,17 +168,17 @@ def _status_view(service, done: str):
             for problem in exc.problems:
                 messages.error(request, problem)
         else:
-            messages.success(request, done)
+            messages.success(request, str(done))
         return redirect("studies:detail", slug=study.slug)
 
     return view
 
 
 study_pause = _status_view(
-    studies.study_pause, "The study is paused: readers cannot submit until you resume it."
+    studies.study_pause, gettext_lazy("The study is paused: readers cannot submit until you resume it.")
 )
-study_resume = _status_view(studies.study_resume, "The study is running again.")
-study_close = _status_view(studies.study_close, "The study is closed. Its readings are final.")
+study_resume = _status_view(studies.study_resume, gettext_lazy("The study is running again."))
+study_close = _status_view(studies.study_close, gettext_lazy("The study is closed. Its readings are final."))
 
 
 # --- invitations --------------------------------------------------------------------------------
@@ -204,7 +208,7 @@ def invitations(request: HttpRequest, slug: str) -> HttpResponse:
             for problem in exc.problems:
                 form.add_error(None, problem)
         else:
-            messages.success(request, "Invitation links created: copy them below.")
+            messages.success(request, gettext("Invitation links created: copy them below."))
             return redirect("studies:invitations", slug=study.slug)
     rows = [
         {
@@ -230,7 +234,7 @@ def invitation_revoke(request: HttpRequest, slug: str, invitation_id: int) -> Ht
     study = study_for_user(request.user, slug, roles=MANAGE)
     invitation = get_object_or_404(Invitation, pk=invitation_id, study=study)
     studies.invitation_revoke(invitation=invitation, actor=request.user)
-    messages.success(request, "The link is withdrawn; nobody new can join with it.")
+    messages.success(request, gettext("The link is withdrawn; nobody new can join with it."))
     return redirect("studies:invitations", slug=study.slug)
 
 

@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext_lazy as _
 
 from readerstudy.api.permissions import case_sets_for_user
 from readerstudy.models import Taxonomy
@@ -25,12 +26,12 @@ from readerstudy.services.import_staging import (
 
 
 class CaseImportForm(forms.Form):
-    name = forms.CharField(label="Case set name", max_length=200)
-    taxonomy = forms.ModelChoiceField(queryset=Taxonomy.objects.all(), label="Taxonomy")
+    name = forms.CharField(label=_("Case set name"), max_length=200)
+    taxonomy = forms.ModelChoiceField(queryset=Taxonomy.objects.all(), label=_("Taxonomy"))
     # Not required by the field: after a failed attempt the files kept under ``staged`` stand in.
-    manifest = forms.FileField(label="Manifest (.csv or .json)", required=False)
-    images = forms.FileField(label="Images (.zip)", required=False)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    manifest = forms.FileField(label=_("Manifest (.csv or .json)"), required=False)
+    images = forms.FileField(label=_("Images (.zip)"), required=False)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, label=_("Description"))
     staged = forms.CharField(widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args, user_id: int | None = None, **kwargs):
@@ -42,20 +43,20 @@ class CaseImportForm(forms.Form):
         upload = self.cleaned_data["manifest"]
         if upload is None:
             if self.staged is None:
-                raise forms.ValidationError("Choose the manifest file.")
+                raise forms.ValidationError(_("Choose the manifest file."))
             return None
         if Path(upload.name).suffix.lower() not in {".csv", ".json"}:
-            raise forms.ValidationError("The manifest must be a .csv or .json file.")
+            raise forms.ValidationError(_("The manifest must be a .csv or .json file."))
         return upload
 
     def clean_images(self):
         upload = self.cleaned_data["images"]
         if upload is None:
             if self.staged is None:
-                raise forms.ValidationError("Choose the zip of images.")
+                raise forms.ValidationError(_("Choose the zip of images."))
             return None
         if Path(upload.name).suffix.lower() != ".zip":
-            raise forms.ValidationError("Upload the images as one .zip file.")
+            raise forms.ValidationError(_("Upload the images as one .zip file."))
         return upload
 
 

@@ -16,6 +16,8 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from readerstudy.api.views.misc import MAX_IMPORT_BYTES, PREVIEW_ROWS, may_use_interchange
@@ -26,14 +28,14 @@ SESSION_KEY = "interchange_uploads"
 
 
 class UploadForm(forms.Form):
-    file = forms.FileField(label="Readings file (.csv, one row per reading)")
-    study = forms.CharField(label="Study name (for the study column, if the file has none)", max_length=80,
+    file = forms.FileField(label=_("Readings file (.csv, one row per reading)"))
+    study = forms.CharField(label=_("Study name (for the study column, if the file has none)"), max_length=80,
                             required=False, initial="imported")
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
         if upload.size > MAX_IMPORT_BYTES:
-            raise forms.ValidationError(f"The file is larger than {MAX_IMPORT_BYTES // 2**20} MB.")
+            raise forms.ValidationError(gettext("The file is larger than %(mb)s MB.") % {"mb": MAX_IMPORT_BYTES // 2**20})
         return upload
 
 
@@ -42,7 +44,7 @@ class MappingForm(forms.Form):
 
     def __init__(self, *args, columns: list[str], **kwargs):
         super().__init__(*args, prefix="map", **kwargs)
-        choices = [("", "— not in the file —")] + [(c, c) for c in columns]
+        choices = [("", gettext("— not in the file —"))] + [(c, c) for c in columns]
         for name in READINGS_COLUMNS:
             self.fields[name] = forms.ChoiceField(choices=choices, required=False, label=name)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext_lazy as _
 
 from readerstudy.models import Study
 
@@ -22,13 +23,13 @@ class Tab:
 
 # key, label, url name, who sees it ("manage": coordinators only, "monitor": coordinators and statisticians)
 TABS = (
-    ("detail", "Overview", "studies:detail", "monitor"),
-    ("edit", "Settings", "studies:edit", "manage"),
-    ("invitations", "Invitations", "studies:invitations", "manage"),
-    ("progress", "Progress", "studies:progress", "monitor"),
-    ("precompute", "AI outputs", "inference:precompute", "manage"),
-    ("evaluation", "Model evaluation", "inference:evaluation", "monitor"),
-    ("analysis", "Analyses", "analysis:list", "monitor"),
+    ("detail", _("Overview"), "studies:detail", "monitor"),
+    ("edit", _("Settings"), "studies:edit", "manage"),
+    ("invitations", _("Invitations"), "studies:invitations", "manage"),
+    ("progress", _("Progress"), "studies:progress", "monitor"),
+    ("precompute", _("AI outputs"), "inference:precompute", "manage"),
+    ("evaluation", _("Model evaluation"), "inference:evaluation", "monitor"),
+    ("analysis", _("Analyses"), "analysis:list", "monitor"),
 )
 
 
