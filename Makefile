@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo test serve worker migrate lint bench clean
+.PHONY: install demo test serve worker migrate lint bench clean messages
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -39,6 +39,17 @@ serve: migrate
 worker: install
 	$(BIN)/celery -A readerstudy worker -Q default --beat --loglevel INFO --concurrency 2 -n default@%h &
 	$(BIN)/celery -A readerstudy worker -Q inference --loglevel INFO --pool solo -n inference@%h
+
+# Translations (README "Languages"): extract the strings of templates/, readerstudy/, inference/ and
+# static/readerstudy/ into locale/<lang>/LC_MESSAGES/django.po and djangojs.po, fill the msgstr from the
+# reviewed JSON sources in locale/translations/, then compile the .mo files (committed).
+LANGS := zh_Hans es de fr
+MAKEMESSAGES := $(BIN)/python manage.py makemessages --no-obsolete --no-wrap $(foreach l,$(LANGS),-l $(l))
+messages: install
+	$(MAKEMESSAGES) -d django -i ".venv/*" -i "tests/*" -i "bench/*" -i "analysis/*" -i "deploy/*" -i "staticfiles/*" -i "static/*" -i "media/*" -i "var/*"
+	$(MAKEMESSAGES) -d djangojs -i ".venv/*" -i "staticfiles/*" -i "static/vendor/*" -i "tests/*" -i "node_modules/*"
+	$(BIN)/python scripts/fill_po.py
+	$(BIN)/python manage.py compilemessages --ignore ".venv/*"
 
 lint: install
 	$(BIN)/ruff check .

@@ -64,3 +64,35 @@ class SessionLanguageMiddleware:
             response.set_cookie(cookie, restored, max_age=settings.LANGUAGE_COOKIE_AGE,
                                 samesite=settings.LANGUAGE_COOKIE_SAMESITE, path=settings.LANGUAGE_COOKIE_PATH)
         return response
+
+
+TIMEZONE_COOKIE = "readerstudy_tz"  # set by reader.js from Intl.DateTimeFormat().resolvedOptions()
+
+
+class TimezoneMiddleware:
+    """Render dates and times in the reader's time zone when the browser told us one (an IANA name);
+    otherwise the server's TIME_ZONE (UTC). A name zoneinfo does not know is ignored."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        from django.utils import timezone
+
+        name = request.COOKIES.get(TIMEZONE_COOKIE, "")
+        zone = None
+        if name and len(name) <= 64:
+            try:
+                zone = ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError, OSError):
+                zone = None
+        if zone is not None:
+            timezone.activate(zone)
+        else:
+            timezone.deactivate()
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

@@ -69,6 +69,8 @@ MIDDLEWARE = [
     # when missing), else Accept-Language.
     "readerstudy.language.SessionLanguageMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # Dates and times in the reader's time zone (the browser's, from a cookie reader.js sets).
+    "readerstudy.language.TimezoneMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
