@@ -7,7 +7,12 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from readerstudy.models import Taxonomy
-from readerstudy.services.taxonomy import default_taxonomy, taxonomy_export
+from readerstudy.services.taxonomy import (
+    default_taxonomy,
+    taxonomy_export,
+    taxonomy_to_dict,
+    unreviewed_summary,
+)
 
 
 class Command(BaseCommand):
@@ -36,6 +41,9 @@ class Command(BaseCommand):
         else:
             taxonomy = default_taxonomy()
         text = taxonomy_export(taxonomy=taxonomy, fmt=options["format"])
+        # Which translations no clinician has reviewed yet (each row's status field says it too).
+        if any("translations" in row for row in taxonomy_to_dict(taxonomy)["conditions"]):
+            self.stderr.write(unreviewed_summary(taxonomy_to_dict(taxonomy)))
         if options["out"]:
             Path(options["out"]).write_text(text, encoding="utf-8")
             self.stderr.write(f"Wrote {taxonomy} ({options['format']}) to {options['out']}")
