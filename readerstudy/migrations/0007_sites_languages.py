@@ -67,6 +67,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name='study',
+            name='texts_frozen',
+            field=models.JSONField(blank=True, default=dict, help_text='The current per-language study texts, copied at launch: {kind: {language: [version, text]}}.'),
+        ),
+        migrations.AddField(
+            model_name='study',
             name='languages',
             field=models.JSONField(blank=True, default=readerstudy.models.studies.default_study_languages, help_text='Languages offered to readers (codes of StudyLanguage); texts must exist in each to launch.'),
         ),

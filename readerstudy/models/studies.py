@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings as django_settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from .cases import Case, CaseSet
 
@@ -54,6 +55,10 @@ class Study(models.Model):
         help_text="Languages offered to readers (codes of StudyLanguage); texts must exist in each to launch.",
     )
     default_language = models.CharField(max_length=10, choices=StudyLanguage.choices, default=StudyLanguage.EN)
+    texts_frozen = models.JSONField(
+        default=dict, blank=True,
+        help_text="The current per-language study texts, copied at launch: {kind: {language: [version, text]}}.",
+    )
     model_version = models.ForeignKey(
         "inference.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="studies"
     )
@@ -175,27 +180,27 @@ class Membership(models.Model):
 
 
 class Profession(models.TextChoices):
-    GP = "gp", "General practitioner"
-    NURSE = "nurse", "Nurse"
-    DERMATOLOGIST = "dermatologist", "Dermatologist"
-    DERM_TRAINEE = "derm_trainee", "Dermatology trainee"
-    OTHER_DOCTOR = "other_doctor", "Other physician"
-    STUDENT = "student", "Medical student"
-    OTHER = "other", "Other"
+    GP = "gp", _("General practitioner")
+    NURSE = "nurse", _("Nurse")
+    DERMATOLOGIST = "dermatologist", _("Dermatologist")
+    DERM_TRAINEE = "derm_trainee", _("Dermatology trainee")
+    OTHER_DOCTOR = "other_doctor", _("Other physician")
+    STUDENT = "student", _("Medical student")
+    OTHER = "other", _("Other")
 
 
 class DermoscopyUse(models.TextChoices):
-    NEVER = "never", "Never"
-    SOMETIMES = "sometimes", "Sometimes"
-    REGULARLY = "regularly", "Regularly"
+    NEVER = "never", _("Never")
+    SOMETIMES = "sometimes", _("Sometimes")
+    REGULARLY = "regularly", _("Regularly")
 
 
 class AgeBand(models.TextChoices):
-    UNDER_30 = "<30", "Under 30"
-    FROM_30 = "30-39", "30-39"
-    FROM_40 = "40-49", "40-49"
-    FROM_50 = "50-59", "50-59"
-    OVER_60 = "60+", "60 or over"
+    UNDER_30 = "<30", _("Under 30")
+    FROM_30 = "30-39", _("30-39")
+    FROM_40 = "40-49", _("40-49")
+    FROM_50 = "50-59", _("50-59")
+    OVER_60 = "60+", _("60 or over")
 
 
 class ReaderProfile(models.Model):

@@ -38,7 +38,7 @@ from readerstudy.services.studies.schedules import (
     schedule_plan,
     store_schedule,
 )
-from readerstudy.services.studies.texts import text_problems
+from readerstudy.services.studies.texts import frozen_texts, text_problems
 from readerstudy.study_settings import SettingsError, StudySettings, parse_study_settings
 
 # Changeable while a study runs: they do not affect readings or schedules.
@@ -331,7 +331,8 @@ def study_launch(*, study: Study, actor: Actor) -> Study:
         raise StudyError(problems)
     locked.status = StudyStatus.LAUNCHED
     locked.launched_at = timezone.now()
-    locked.save(update_fields=["status", "launched_at"])
+    locked.texts_frozen = frozen_texts(locked)  # the reader pages read them from the study row
+    locked.save(update_fields=["status", "launched_at", "texts_frozen"])
     plan = schedule_plan(locked)
     readers = Membership.objects.filter(study=locked, role=Role.READER).order_by("reader_index")
     generated = sum(len(store_schedule(membership, locked, plan)) for membership in readers)

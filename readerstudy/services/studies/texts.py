@@ -90,9 +90,25 @@ def _legacy(study: Study, kind: str) -> str:
     return study.consent_text if kind == TextKind.CONSENT else study.instructions
 
 
+def frozen_texts(study: Study) -> dict[str, dict[str, list]]:
+    """Every current per-language text, as the study row keeps them from launch (one query)."""
+    frozen: dict[str, dict[str, list]] = {kind: {} for kind in TextKind.values}
+    for row in StudyText.objects.filter(study=study).order_by("kind", "language", "version"):
+        frozen[row.kind][row.language] = [row.version, row.text]  # the highest version wins
+    return frozen
+
+
 def text_in(study: Study, kind: str, language: str) -> ShownText | None:
-    """The current text of ``kind`` in exactly ``language`` (None when the study has none there)."""
-    row = _latest(study, kind, language)
+    """The current text of ``kind`` in exactly ``language`` (None when the study has none there).
+
+    A launched study's texts cannot change, so they come from the copy on its row (no query; a
+    study launched before per-language texts existed has none, and none can be added after launch)."""
+    frozen = study.texts_frozen if isinstance(study.texts_frozen, dict) else {}
+    if study.status != StudyStatus.DRAFT:
+        held = (frozen.get(kind) or {}).get(language)
+        row = StudyText(version=held[0], text=held[1]) if held else None
+    else:
+        row = _latest(study, kind, language)
     if row is not None and row.text.strip():
         return ShownText(kind, language, row.version, row.text)
     if language == study.default_language and _legacy(study, kind).strip():
