@@ -128,6 +128,7 @@ def compare_report(result: CompareResult) -> str:
         reading_level_section(result),
         mixed_model_section(result),
         subgroups_section(result),
+        site_section(result),
         management_section(result),
         model_section(result),
         roc_section(result),
@@ -294,6 +295,34 @@ def subgroups_section(result: CompareResult) -> str:
         html_table(shown),
         note,
     )
+
+
+SITE_COLUMN = "site"
+
+
+def site_table(result: CompareResult) -> pd.DataFrame:
+    """One row per site (``--by site``): readers, each arm's reader-level mean and the difference."""
+    rows = [
+        {"site": level, **{k: v for k, v in arm_summary_row(result.outcome, block).items() if k != "analysis"}}
+        for level, block in (result.by.get(SITE_COLUMN) or {}).items()
+    ]
+    return pd.DataFrame(rows)
+
+
+def site_section(result: CompareResult) -> str:
+    """The per-site table of a multi-site study, when the comparison was run ``--by site``."""
+    table = site_table(result)
+    if table.empty:
+        return ""
+    shown = table[["site", "n_readers", "control_mean", "treatment_mean", "difference", "difference_ci_low",
+                   "difference_ci_high", "paired_t_p"]].rename(
+        columns={"control_mean": f"{result.control} mean", "treatment_mean": f"{result.treatment} mean"})
+    note = paragraph(
+        f"Reader-level {result.outcome} per site (readings without a site are left out); "
+        "p-values are per site, not adjusted across sites.",
+        "note",
+    )
+    return section("sites", "Per site", html_table(shown), note)
 
 
 def management_section(result: CompareResult) -> str:

@@ -183,3 +183,25 @@ def member_for_study(study: Study, pseudonym: str) -> Membership | None:
         )
         .first()
     )
+
+
+def site_progress(study: Study) -> list[dict]:
+    """Per site of a multi-site study: readers, finished readers, measured readings done and
+    scheduled (one query; empty when the study has no sites, readers without a site as "")."""
+    rows = (
+        ScheduleItem.objects.filter(study=study, training=False, study__sites__isnull=False)
+        .values("membership__site__name")
+        .annotate(
+            readers=Count("membership", distinct=True),
+            finished=Count("membership", filter=Q(membership__completed_at__isnull=False), distinct=True),
+            scheduled=Count("pk", distinct=True),
+            completed=Count("reading", distinct=True),
+        )
+        .order_by("membership__site__name")
+    )
+    return [
+        {"site": row["membership__site__name"] or "", "readers": row["readers"], "finished": row["finished"],
+         "completed": row["completed"], "scheduled": row["scheduled"],
+         "percent": round(100 * row["completed"] / row["scheduled"]) if row["scheduled"] else 0}
+        for row in rows
+    ]

@@ -373,6 +373,8 @@ class ReadingSerializer(serializers.Serializer):
     active_ms = serializers.IntegerField()
     timed_out = serializers.BooleanField()
     ai_snapshot = serializers.JSONField(allow_null=True)
+    site = serializers.CharField(source="site.name", default="", help_text="The reader's site ('' when none).")
+    language = serializers.CharField(allow_blank=True, help_text="The reader's interface language at submit.")
 
 
 class ReadingFilterSerializer(serializers.Serializer):

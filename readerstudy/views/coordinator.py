@@ -297,6 +297,7 @@ def _progress_context(
         study,
         progress=progress,
         least_read=progress.least_read(PROGRESS_CASE_ROWS),
+        sites=selectors.site_progress(study),
         fingerprint=fingerprint,
         changed_at=changed_at,
         polling=polling,

@@ -47,7 +47,7 @@ class ReadingListView(StudyView):
         filters.is_valid(raise_exception=True)
         lookups = {FILTERS[name]: value for name, value in filters.validated_data.items() if value is not None}
         queryset = (Reading.objects.filter(schedule_item__study=self.study, **lookups)
-                    .select_related("schedule_item__membership", "schedule_item__case", "schedule_item__arm"))
+                    .select_related("schedule_item__membership", "schedule_item__case", "schedule_item__arm", "site"))
         return paginate(self, queryset, ReadingSerializer)
 
     @extend_schema(

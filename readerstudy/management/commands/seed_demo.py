@@ -43,6 +43,18 @@ INSTRUCTIONS = (
     "search conditions; use the arrow keys and Enter to pick, 1-5 for confidence and Ctrl+Enter to submit."
 )
 AI_INSTRUCTIONS = " In some cases an AI suggestion is shown: use it as you see fit."  # never in a benchmark
+TWO_SITE_SLUG = "demo-two-site"
+TWO_SITES = [("London clinic", "United Kingdom", "en"), ("Shanghai clinic", "China", "zh-hans")]
+SITE_READERS = 3   # simulated readers per site (en_reader1-3, zh_reader1-3)
+SITE_READINGS = 12  # cases each simulated reader reads (both phases)
+CONSENT_ZH = (
+    "诚邀您参加一项研究，了解人工智能建议如何影响皮肤疾病的诊断。您的回答以化名保存并进行汇总分析。"
+    "参与完全自愿，您可以随时退出。"
+)
+INSTRUCTIONS_ZH = (
+    "每个病例请查看临床图像、皮肤镜图像和患者信息，然后给出鉴别诊断（最可能的在前）、您的把握程度和处理决定。"
+    "输入文字搜索疾病；用方向键和回车选择，1-5 选择把握程度，Ctrl+Enter 提交。部分病例会显示人工智能建议：请自行斟酌使用。"
+)
 MAX_UNIQUE_IMAGE_CASES = 300  # larger demo sets reuse drawings (content-addressed storage dedups)
 
 
@@ -67,6 +79,7 @@ class Command(BaseCommand):
         model = self._model(case_set)
         for design, slug, title in STUDIES:
             self._study(design, slug, title, case_set, model, users, opts)
+        self._two_site_study(case_set, model, users, opts)
         self.stdout.write(self.style.SUCCESS(f"Demo data ready in {time.perf_counter() - started:.1f} s."))
         self._print_logins(opts["readers"])
 
@@ -205,6 +218,93 @@ class Command(BaseCommand):
             svc.study_launch(study=study, actor=coordinator)
         self.stdout.write(f"Study {study.slug}: {study.get_design_display()}, {study.get_status_display()}.")
         return study
+
+    # -------------------------------------------------------------- a two-site study (English, Chinese)
+
+    def _two_site_study(self, case_set, model, users, opts) -> Study:
+        """A sequential study run at an English and a Chinese site: texts in both languages, one
+        invitation link per site, and simulated readers at each site who joined through their
+        site's link and answered in the site's language (readings carry site and language)."""
+        from readerstudy.services import studies as svc
+
+        slug = TWO_SITE_SLUG if opts["cases"] == 40 and opts["seed"] == 2026 else \
+            f"{TWO_SITE_SLUG}-{opts['cases']}-{opts['seed']}"
+        study = Study.objects.filter(slug=slug).first()
+        coordinator = users["coordinator"][0]
+        if study is None:
+            quota = min(opts["cases"], 40) if opts["cases"] > 40 else None
+            with transaction.atomic():
+                study = svc.study_create(
+                    actor=coordinator, title="Demo: two sites (English and Chinese)", slug=slug,
+                    case_set=case_set, design=Design.SEQUENTIAL,
+                    description="Demo multinational study: a site in England and a site in China.",
+                    instructions=INSTRUCTIONS + AI_INSTRUCTIONS, consent_text=CONSENT,
+                    settings={"top_k": 3, "quota": quota, "feedback": False}, seed=opts["seed"],
+                    model_version=model,
+                )
+                svc.membership_add(study=study, user=users["statistician"][0], role=Role.STATISTICIAN,
+                                   actor=coordinator)
+                svc.study_languages_set(study=study, languages=["en", "zh-hans"], default_language="en",
+                                        actor=coordinator)
+                svc.study_text_set(study=study, kind="consent", language="zh-hans", text=CONSENT_ZH,
+                                   actor=coordinator)
+                svc.study_text_set(study=study, kind="instructions", language="zh-hans", text=INSTRUCTIONS_ZH,
+                                   actor=coordinator)
+                for name, country, language in TWO_SITES:
+                    site = svc.site_create(study=study, name=name, country=country, default_language=language,
+                                           actor=coordinator)
+                    svc.invitation_create(study=study, actor=coordinator, single_use=False, max_uses=50,
+                                          label=f"{name} readers", site=site)
+            call_command("precompute", study.slug, model=model.name, stdout=self.stdout)
+            svc.study_launch(study=study, actor=coordinator)
+            self._simulate_site_readers(study, opts)
+        n = study.memberships.filter(role=Role.READER).count()
+        self.stdout.write(f"Study {study.slug}: two sites, {n} simulated readers, {study.get_status_display()}.")
+        return study
+
+    def _simulate_site_readers(self, study: Study, opts) -> None:
+        """Readers who join through their site's link and read in its language (simulated answers)."""
+        import uuid
+
+        from django.utils import translation
+
+        from readerstudy.models import Invitation, ScheduleItem
+        from readerstudy.services import studies as svc
+        from readerstudy.services.reader_flow import consent_record, demographics_save, instructions_seen
+        from readerstudy.services.readings import reading_submit
+
+        user_model = get_user_model()
+        password = make_password(DEMO_PASSWORD)
+        rng = random.Random(opts["seed"] + 15)
+        codes = list(study.case_set.taxonomy.conditions.values_list("code", flat=True))
+        options = list(study.case_set.taxonomy.management_options.values_list("code", flat=True))
+        for invitation in Invitation.objects.filter(study=study, site__isnull=False).select_related("site"):
+            site = invitation.site
+            prefix = "zh_reader" if site.default_language == "zh-hans" else "en_reader"
+            for i in range(1, SITE_READERS + 1):
+                user, _ = user_model.objects.get_or_create(
+                    username=f"{prefix}{i}", defaults={"password": password, "email": f"{prefix}{i}@demo.readerstudy.org"})
+                with translation.override(site.default_language):
+                    membership = svc.invitation_accept(token=invitation.token, user=user)
+                    membership.user = user
+                    consent_record(membership=membership, agreed=True)
+                    demographics_save(membership=membership, data={
+                        "profession": rng.choice(READER_PROFESSIONS), "years_experience": rng.randint(1, 30),
+                        "dermoscopy_use": rng.choice(["never", "sometimes", "regularly"]),
+                        "country": site.country, "age_band": rng.choice(["30-39", "40-49", "50-59"])})
+                    instructions_seen(membership=membership)
+                    items = ScheduleItem.objects.filter(membership=membership).select_related(
+                        "case__reference", "case__reference_management").order_by("position")
+                    for item in list(items)[:2 * SITE_READINGS]:
+                        skill = (0.5 if item.phase == 1 else 0.65) + (0.05 if prefix == "en_reader" else 0.0)
+                        truth = item.case.reference.code
+                        top = truth if rng.random() < skill else rng.choice(codes)
+                        rest = [code for code in rng.sample(codes, 4) if code != top][:2]
+                        management = (item.case.reference_management.code if item.case.reference_management
+                                      and rng.random() < 0.7 else rng.choice(options))
+                        reading_submit(membership=membership, item=item, idempotency_key=uuid.uuid4(), payload={
+                            "differential": [top, *rest], "confidence": rng.randint(2, 5),
+                            "management": management})
 
     def _print_logins(self, n_readers: int) -> None:
         readers = "reader1" if n_readers == 1 else f"reader1 ... reader{n_readers}"
