@@ -524,7 +524,8 @@
     var used = new Set(["f"]), keys = {};
     $all('.management .pill', form).forEach(function (pill) {
       var input = pill.querySelector("input"), label = pill.querySelector("span").textContent.trim();
-      var letters = label.toLowerCase().replace(/[^a-z]/g, "");
+      // Accents off ("Überweisen" -> u); labels with no Latin letter (Chinese) use the option's code.
+      var letters = (label.normalize("NFD").toLowerCase() + " " + input.value.toLowerCase()).replace(/[^a-z]/g, "");
       var key = Array.prototype.find.call(letters, function (ch) { return !used.has(ch) && "0123456789/?".indexOf(ch) === -1; });
       if (!key) return;
       used.add(key);
