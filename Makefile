@@ -46,7 +46,7 @@ worker: install
 LANGS := zh_Hans es de fr
 MAKEMESSAGES := $(BIN)/python manage.py makemessages --no-obsolete --no-wrap $(foreach l,$(LANGS),-l $(l))
 messages: install
-	$(MAKEMESSAGES) -d django -i ".venv/*" -i "tests/*" -i "bench/*" -i "analysis/*" -i "deploy/*" -i "staticfiles/*" -i "static/*" -i "media/*" -i "var/*"
+	$(MAKEMESSAGES) -d django -i ".venv/*" -i "tests/*" -i "bench/*" -i "deploy/*" -i "staticfiles/*" -i "static/*" -i "media/*" -i "var/*"
 	$(MAKEMESSAGES) -d djangojs -i ".venv/*" -i "staticfiles/*" -i "static/vendor/*" -i "tests/*" -i "node_modules/*"
 	$(BIN)/python scripts/fill_po.py
 	$(BIN)/python manage.py compilemessages --ignore ".venv/*"
