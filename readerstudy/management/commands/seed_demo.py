@@ -313,6 +313,7 @@ class Command(BaseCommand):
         self.stdout.write("  statistician  downloads readings and runs analyses")
         self.stdout.write("  admin         staff user: the Django admin at /admin/")
         self.stdout.write(f"  {readers}  clinicians reading cases (start with reader1)")
+        self.stdout.write("  en_reader1-3, zh_reader1-3  simulated readers of the two-site study (London, Shanghai)")
 
 
 # Conditions that make up most primary-care presentations: drawn 70 % of the time.
