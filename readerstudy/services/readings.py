@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 
 from readerstudy.models import (
     Membership,
@@ -99,7 +100,7 @@ def _submit_locked(
     _check_open(study)
     _check_turn(membership, locked)
     if key is None:
-        raise ValidationError({"idempotency_key": "Missing or malformed submission key; reload the page."})
+        raise ValidationError({"idempotency_key": _("Missing or malformed submission key; reload the page.")})
 
     shown_at = locked.shown_at or item_mark_shown(item=locked)
     now = timezone.now()
@@ -155,7 +156,7 @@ def _earlier_reading(locked: ScheduleItem, key: uuid.UUID | None) -> Reading | N
     replay = next((r for r in found if r.idempotency_key == key), None)
     if replay is not None:
         if replay.schedule_item.membership_id != locked.membership_id:
-            raise ReadingRefused("key_reused", "This submission key belongs to another reader.")
+            raise ReadingRefused("key_reused", _("This submission key belongs to another reader."))
         return replay
     return found[0] if found else None
 
@@ -172,11 +173,11 @@ def _parse_key_or_none(value: str | uuid.UUID | None) -> uuid.UUID | None:
 def _check_open(study: Study) -> None:
     if study.status != StudyStatus.LAUNCHED:
         messages = {
-            StudyStatus.DRAFT: "This study has not started yet.",
-            StudyStatus.PAUSED: "This study is paused; your answers so far are saved.",
-            StudyStatus.CLOSED: "This study is closed and accepts no more answers.",
+            StudyStatus.DRAFT: _("This study has not started yet."),
+            StudyStatus.PAUSED: _("This study is paused; your answers so far are saved."),
+            StudyStatus.CLOSED: _("This study is closed and accepts no more answers."),
         }
-        raise ReadingRefused(f"study_{study.status}", messages.get(study.status, "This study is not open."))
+        raise ReadingRefused(f"study_{study.status}", messages.get(study.status, _("This study is not open.")))
 
 
 def _check_turn(membership: Membership, item: ScheduleItem) -> None:
@@ -212,20 +213,20 @@ def _clean_answer(
     differential = _clean_differential(payload.get("differential") or [], taxonomy_id, settings, errors, complete)
     confidence = None
     if settings.ask_confidence:
-        confidence = _clean_int(payload.get("confidence"), 1, 5, "confidence", "Choose your confidence from 1 to 5.",
+        confidence = _clean_int(payload.get("confidence"), 1, 5, "confidence", _("Choose your confidence from 1 to 5."),
                                 errors, complete)
     management = ""
     if settings.ask_management:
         management = str(payload.get("management") or "").strip()
         codes = {option.code for option in taxonomy_lookups(taxonomy_id).management}
         if management and management not in codes:
-            errors["management"] = "Choose one of the management options."
+            errors["management"] = _("Choose one of the management options.")
         elif not management and complete:
-            errors["management"] = "Choose how you would manage this patient."
+            errors["management"] = _("Choose how you would manage this patient.")
     malignancy = None
     if settings.ask_malignancy:
         malignancy = _clean_int(payload.get("malignancy"), 0, 100, "malignancy",
-                                "Set the probability of malignancy (0-100) with the slider.", errors, complete)
+                                _("Set the probability of malignancy (0-100) with the slider."), errors, complete)
     other_text = _clean_other_text(payload.get("other_text"), differential, errors, complete)
     if errors:
         raise ValidationError(errors)
@@ -274,9 +275,9 @@ def _clean_other_text(raw: Any, differential: list[str], errors: dict[str, str],
         return ""
     text = " ".join(str(raw or "").split())
     if len(text) > OTHER_TEXT_MAX and complete:  # a timed-out answer is cut, never refused
-        errors["other_text"] = f"Describe the other diagnosis in at most {OTHER_TEXT_MAX} characters."
+        errors["other_text"] = _("Describe the other diagnosis in at most %(count)s characters.") % {"count": OTHER_TEXT_MAX}
     elif not text and complete:
-        errors["other_text"] = "Name the diagnosis that is not in the list."
+        errors["other_text"] = _("Name the diagnosis that is not in the list.")
     return text[:OTHER_TEXT_MAX]
 
 
@@ -290,17 +291,17 @@ def _clean_differential(
         slots.pop()
     codes = [c for c in slots if c]
     if len(codes) != len(slots):
-        errors["differential"] = "Fill the diagnoses in order, most likely first, without gaps."
+        errors["differential"] = _("Fill the diagnoses in order, most likely first, without gaps.")
     elif not codes and complete:
-        errors["differential"] = "Give at least your most likely diagnosis."
+        errors["differential"] = _("Give at least your most likely diagnosis.")
     elif len(codes) > settings.top_k:
-        errors["differential"] = f"Give at most {settings.top_k} diagnoses."
+        errors["differential"] = _("Give at most %(count)s diagnoses.") % {"count": settings.top_k}
     elif len(set(codes)) != len(codes):
-        errors["differential"] = "Each diagnosis may appear only once."
+        errors["differential"] = _("Each diagnosis may appear only once.")
     elif codes:
         known = taxonomy_lookups(taxonomy_id).names
         if any(code not in known and code != OTHER_CODE for code in codes):
-            errors["differential"] = "Pick each diagnosis from the list of conditions."
+            errors["differential"] = _("Pick each diagnosis from the list of conditions.")
     return codes
 
 
