@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from readerstudy.models import ArmKind, CaseSet, Design, Role, Study
+from readerstudy.models import ArmKind, CaseSet, Design, Role, Site, Study, StudyLanguage
 from readerstudy.permissions import case_sets_usable
 from readerstudy.services.studies import ArmSpec, arm_problems, default_arms
 from readerstudy.study_settings import SettingsError, StudySettings, assist_problems, parse_study_settings
@@ -345,6 +345,12 @@ def initial_from_study(study: Study) -> dict[str, Any]:
     return initial
 
 
+class SiteForm(forms.Form):
+    site_name = forms.CharField(max_length=100, label=_("Site name"))
+    country = forms.CharField(max_length=60, required=False, label=_("Country"))
+    default_language = forms.ChoiceField(choices=StudyLanguage.choices, label=_("Default language"))
+
+
 class InvitationForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices, initial=Role.READER, label=_("Role"))
     kind = forms.ChoiceField(
@@ -367,6 +373,15 @@ class InvitationForm(forms.Form):
         label=_("Expires (optional)"),
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
+    site = forms.ModelChoiceField(
+        queryset=Site.objects.none(), required=False, label=_("Site (optional)"),
+        help_text=_("Readers who join through the link belong to this site."),
+    )
+
+    def __init__(self, *args, study: Study | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if study is not None:
+            self.fields["site"].queryset = study.sites.all()
 
     def clean_expires_at(self):
         value = self.cleaned_data.get("expires_at")

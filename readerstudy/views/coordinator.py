@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseStopPolling
 
 from readerstudy import selectors
-from readerstudy.forms import InvitationForm, StudyForm
+from readerstudy.forms import InvitationForm, SiteForm, StudyForm
 from readerstudy.models import Invitation, Role, Study, StudyStatus
 from readerstudy.permissions import can_manage, study_for_user
 from readerstudy.services import export, studies
@@ -188,7 +188,20 @@ study_close = _status_view(studies.study_close, gettext_lazy("The study is close
 @require_http_methods(["GET", "POST"])
 def invitations(request: HttpRequest, slug: str) -> HttpResponse:
     study = study_for_user(request.user, slug, roles=MANAGE)
-    form = InvitationForm(request.POST or None)
+    if request.method == "POST" and "site_name" in request.POST:  # the "Add a site" form
+        site_form = SiteForm(request.POST)
+        if site_form.is_valid():
+            try:
+                studies.site_create(study=study, actor=request.user, name=site_form.cleaned_data["site_name"],
+                                    country=site_form.cleaned_data["country"],
+                                    default_language=site_form.cleaned_data["default_language"])
+            except StudyError as exc:
+                for problem in exc.problems:
+                    site_form.add_error(None, problem)
+            else:
+                return redirect("studies:invitations", slug=study.slug)
+        return _invitations_page(request, study, InvitationForm(study=study), site_form)
+    form = InvitationForm(request.POST or None, study=study)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         single = data["kind"] == "single"
@@ -203,6 +216,7 @@ def invitations(request: HttpRequest, slug: str) -> HttpResponse:
                     email=data["email"],
                     expires_at=data["expires_at"],
                     label=data["label"],
+                    site=data.get("site"),
                 )
         except StudyError as exc:
             for problem in exc.problems:
@@ -210,6 +224,10 @@ def invitations(request: HttpRequest, slug: str) -> HttpResponse:
         else:
             messages.success(request, gettext("Invitation links created: copy them below."))
             return redirect("studies:invitations", slug=study.slug)
+    return _invitations_page(request, study, form, SiteForm(initial={"default_language": study.default_language}))
+
+
+def _invitations_page(request: HttpRequest, study: Study, form: InvitationForm, site_form: SiteForm) -> HttpResponse:
     rows = [
         {
             "invitation": inv,
@@ -218,7 +236,8 @@ def invitations(request: HttpRequest, slug: str) -> HttpResponse:
         }
         for inv in selectors.study_invitations(study)
     ]
-    return render(request, "studies/invitations.html", _context(request, study, form=form, rows=rows))
+    return render(request, "studies/invitations.html", _context(request, study, form=form, rows=rows,
+                                                                 site_form=site_form, sites=study.sites.all()))
 
 
 def _join_path(invitation: Invitation) -> str:

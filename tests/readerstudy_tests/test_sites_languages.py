@@ -306,3 +306,19 @@ def test_demo_two_site_study_exports_site_and_language_and_analyses_by_site(tmp_
     assert results["by"]["site"]["Shanghai clinic"]["n_readers"] == 3
     report = (out / "report.html").read_text()
     assert '<section id="sites"><h2>Per site</h2>' in report and "Shanghai clinic" in report
+
+
+def test_coordinator_adds_a_site_and_makes_a_link_for_it(client):
+    study = two_language_study()
+    coordinator = study.memberships.get(role="coordinator").user
+    client.force_login(coordinator)
+    url = reverse("studies:invitations", args=[study.slug])
+    response = client.post(url, {"site_name": "Shanghai clinic", "country": "China", "default_language": "zh-hans"})
+    assert response.status_code == 302
+    site = study.sites.get()
+    assert (site.name, site.country, site.default_language) == ("Shanghai clinic", "China", "zh-hans")
+    refused = client.post(url, {"site_name": "Madrid", "default_language": "es"})  # es is not offered
+    assert "does not offer es" in refused.content.decode() and study.sites.count() == 1
+    client.post(url, {"role": "reader", "kind": "open", "count": "1", "site": str(site.pk)})
+    assert study.invitations.get().site == site
+    assert "Shanghai clinic" in client.get(url).content.decode()

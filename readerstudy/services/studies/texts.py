@@ -14,7 +14,6 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.core.cache import caches
 from django.db import transaction
 from django.db.models import Max
 from django.utils import translation
@@ -121,18 +120,7 @@ def text_for_reader(study: Study, kind: str, *, membership: Membership | None = 
     """What the reader sees: the text in their language, else in the study's default language
     (an empty text in the default language when the study has written none)."""
     wanted = normalize_language(language) if language else current_language()
-    # A running study's texts never change (refused after launch), so each process keeps them:
-    # the case page's instructions cost no query.
-    key = None
-    if study.status != StudyStatus.DRAFT:
-        key = f"study-text:{study.pk}:{kind}:{wanted}:{getattr(membership, 'site_id', None)}"
-        held = caches["fragments"].get(key)
-        if held is not None:
-            return ShownText(*held)
-    shown = _text_for_reader(study, kind, reader_language(study, membership, wanted))
-    if key is not None:
-        caches["fragments"].set(key, (shown.kind, shown.language, shown.version, shown.text))
-    return shown
+    return _text_for_reader(study, kind, reader_language(study, membership, wanted))
 
 
 def _text_for_reader(study: Study, kind: str, preferred: str) -> ShownText:
