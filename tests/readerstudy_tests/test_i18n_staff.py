@@ -5,7 +5,7 @@
 - the Python-side strings those pages show (study tabs, form labels and help, view messages) are
   translated at request time, not frozen in English at import;
 - the overview, progress, analyses and case-import pages render in German and in Chinese, with the
-  headings of the shipped catalogues (``i18n_work/staff_<lang>.json`` merged into locale/ by
+  headings of the shipped catalogues (``locale/translations/staff_<lang>.json`` merged into locale/ by
   ``make messages``), and stay in English by default.
 """
 
@@ -49,7 +49,7 @@ def staff_unmarked_words(source: str) -> list[str]:
 
 
 def _catalogue(lang: str) -> dict:
-    return json.loads((ROOT / "i18n_work" / f"staff_{lang}.json").read_text(encoding="utf-8"))
+    return json.loads((ROOT / "locale" / "translations" / f"staff_{lang}.json").read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize("path", STAFF_TEMPLATES, ids=lambda p: str(p.relative_to(TEMPLATES)))
