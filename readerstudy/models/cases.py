@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from .taxonomy import Condition, ManagementOption, Taxonomy
 
@@ -20,17 +21,17 @@ class CaseSet(models.Model):
 
 
 class Sex(models.TextChoices):
-    FEMALE = "F", "Female"
-    MALE = "M", "Male"
-    OTHER = "O", "Other"
-    UNKNOWN = "U", "Unknown"
+    FEMALE = "F", _("Female")
+    MALE = "M", _("Male")
+    OTHER = "O", _("Other")
+    UNKNOWN = "U", _("Unknown")
 
 
 class ReferenceSource(models.TextChoices):
-    HISTOPATHOLOGY = "histopathology", "Histopathology"
-    EXPERT_PANEL = "expert_panel", "Expert panel"
-    FOLLOW_UP = "follow_up", "Follow-up"
-    CLINICAL = "clinical", "Clinical diagnosis"
+    HISTOPATHOLOGY = "histopathology", _("Histopathology")
+    EXPERT_PANEL = "expert_panel", _("Expert panel")
+    FOLLOW_UP = "follow_up", _("Follow-up")
+    CLINICAL = "clinical", _("Clinical diagnosis")
 
 
 class Case(models.Model):
@@ -69,9 +70,9 @@ class Case(models.Model):
 
 
 class ImageRole(models.TextChoices):
-    CLINICAL = "clinical", "Clinical"
-    DERMOSCOPIC = "dermoscopic", "Dermoscopic"
-    OTHER = "other", "Other"
+    CLINICAL = "clinical", _("Clinical")
+    DERMOSCOPIC = "dermoscopic", _("Dermoscopic")
+    OTHER = "other", _("Other")
 
 
 class CaseImage(models.Model):

@@ -12,6 +12,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext
 
 from readerstudy.models import (
     CaseSet,
@@ -293,17 +295,18 @@ def invitation_token_valid(token: str) -> bool:
 def invitation_problem(invitation: Invitation, user: AbstractBaseUser | None = None) -> str | None:
     """Why the invitation cannot be accepted now (by ``user``, when given), else None."""
     if invitation.revoked:
-        return "This invitation has been withdrawn by the study coordinator."
+        return gettext("This invitation has been withdrawn by the study coordinator.")
     if invitation.expires_at is not None and invitation.expires_at <= timezone.now():
-        return f"This invitation expired on {invitation.expires_at:%d %B %Y}."
+        return gettext("This invitation expired on %(date)s.") % {
+            "date": date_format(timezone.localtime(invitation.expires_at), "DATE_FORMAT")}
     if invitation.study.status == StudyStatus.CLOSED:
-        return "This study is closed."
+        return gettext("This study is closed.")
     if invitation.single_use and invitation.uses >= 1:
-        return "This invitation has already been used. Ask the study coordinator for a new link."
+        return gettext("This invitation has already been used. Ask the study coordinator for a new link.")
     if invitation.max_uses is not None and invitation.uses >= invitation.max_uses:
-        return f"This invitation is full: it admitted its {invitation.max_uses} people."
+        return gettext("This invitation is full: it admitted its %(count)s people.") % {"count": invitation.max_uses}
     if user is not None and invitation.email and invitation.email.lower() != (user.email or "").lower():
-        return "This invitation was sent to a different e-mail address. Log in with that account."
+        return gettext("This invitation was sent to a different e-mail address. Log in with that account.")
     return None
 
 
