@@ -322,3 +322,20 @@ def test_coordinator_adds_a_site_and_makes_a_link_for_it(client):
     client.post(url, {"role": "reader", "kind": "open", "count": "1", "site": str(site.pk)})
     assert study.invitations.get().site == site
     assert "Shanghai clinic" in client.get(url).content.decode()
+
+
+def test_study_texts_command_sets_languages_and_texts(tmp_path):
+    study = make_study()
+    consent = tmp_path / "consent_zh.txt"
+    consent.write_text(CONSENT_ZH, encoding="utf-8")
+    out = io.StringIO()
+    call_command("study_texts", study.slug, "--languages", "en,zh", "--consent", str(consent),
+                 "--language", "zh", stdout=out)
+    study.refresh_from_db()
+    assert (study.languages, study.default_language) == (["en", "zh-hans"], "en")
+    assert f"consent      zh-hans  version 1, sha256 {sha(CONSENT_ZH)[:12]}" in out.getvalue()
+    assert "consent      en       missing" in out.getvalue()
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="Unknown language 'xx'"):
+        call_command("study_texts", study.slug, "--consent", str(consent), "--language", "xx", stdout=io.StringIO())
