@@ -25,6 +25,7 @@ from readerstudy.models import (
     Taxonomy,
 )
 from readerstudy.services.analysis_runs import OUTCOMES
+from readerstudy.services.studies.texts import case_texts
 
 # --- errors ---------------------------------------------------------------------------------------
 
@@ -258,12 +259,24 @@ class ScheduleItemSerializer(serializers.ModelSerializer):
 
 
 class ReaderCaseSerializer(serializers.ModelSerializer):
-    """What the reader sees of a case: no key, no reference, no extra metadata."""
+    """What the reader sees of a case: no key, no reference, no extra metadata; history, body site
+    and duration in the request's language when the case has them (as on the case page)."""
+
+    history_language = serializers.SerializerMethodField(help_text="The history's language ('' for the case's own).")
 
     class Meta:
         model = Case
-        fields = ["age", "sex", "body_site", "fitzpatrick", "duration", "history"]
+        fields = ["age", "sex", "body_site", "fitzpatrick", "duration", "history", "history_language"]
         read_only_fields = fields
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        shown = case_texts(instance)
+        data.update({name: shown[name] for name in ("body_site", "duration", "history", "history_language")})
+        return data
+
+    def get_history_language(self, instance) -> str:
+        return case_texts(instance)["history_language"]
 
 
 class ReaderImageSerializer(serializers.Serializer):

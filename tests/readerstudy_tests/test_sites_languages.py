@@ -339,3 +339,15 @@ def test_study_texts_command_sets_languages_and_texts(tmp_path):
 
     with pytest.raises(CommandError, match="Unknown language 'xx'"):
         call_command("study_texts", study.slug, "--consent", str(consent), "--language", "xx", stdout=io.StringIO())
+
+
+def test_reader_api_case_is_in_the_requests_language(client):
+    built = build_study()
+    Case.objects.filter(pk=built.cases[0].pk).update(
+        history="Itchy for a month.", translations={"history": {"zh-hans": "瘙痒一个月。"}})
+    client.force_login(built.user)
+    url = f"/api/v1/studies/{built.study.slug}/schedule/next/"
+    zh = client.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").json()["item"]["case"]
+    en = client.get(url, HTTP_ACCEPT_LANGUAGE="en-gb").json()["item"]["case"]
+    assert (zh["history"], zh["history_language"]) == ("瘙痒一个月。", "zh-hans")
+    assert (en["history"], en["history_language"]) == ("Itchy for a month.", "")
