@@ -22,7 +22,12 @@ from rest_framework.test import APIClient
 
 from readerstudy.models import AnalysisRun, CaseImage, Membership, Role, ScheduleItem, Study
 from readerstudy.services import studies
-from readerstudy.services.reader_flow import consent_record, demographics_save, instructions_seen, item_mark_shown
+from readerstudy.services.reader_flow import (
+    consent_record,
+    demographics_save,
+    instructions_seen,
+    item_mark_shown,
+)
 from tests.factories import UserFactory
 from tests.readerstudy_tests.studies_helpers import CODES, enrol_readers, make_study, submit
 
