@@ -236,3 +236,19 @@ def test_a_timeout_on_an_empty_case_through_the_page_is_accepted(client):
     assert response.status_code == 200
     reading = m.Reading.objects.get(schedule_item=built.items[0])
     assert reading.timed_out and reading.differential == []
+
+
+def test_an_idle_reader_is_signed_out(client, settings):
+    from readerstudy.reader_idle import READER_SESSION
+
+    settings.READER_IDLE_TIMEOUT_S = 60
+    built = build_study(design=m.Design.PARALLEL)
+    client.force_login(built.user)
+    url = reverse("reader:case", args=[built.study.slug])
+    assert client.get(url).status_code == 200
+    session = client.session
+    session[READER_SESSION] -= 61
+    session.save()
+    response = client.get(url)
+    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+    assert client.get(url).status_code == 302  # signed out for good
