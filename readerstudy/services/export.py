@@ -46,6 +46,7 @@ READINGS_EXTRA_COLUMNS = [
     "case_fitzpatrick",
     "case_body_site",
     "other_text",
+    "consent",  # "platform" (the reader consented here) or "elsewhere" (settings.consent_elsewhere)
 ]
 INT_COLUMNS = [
     "reader_experience",
@@ -198,6 +199,7 @@ def _reading_row(
                 "other_text",
             )
         },
+        "consent": "elsewhere" if parsed.consent_elsewhere else "platform",
         "study": study.slug,
         "truth_malignant": int(raw["truth_malignant"]),
         "differential": "|".join(differential),

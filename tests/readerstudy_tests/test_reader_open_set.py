@@ -252,3 +252,13 @@ def test_an_idle_reader_is_signed_out(client, settings):
     response = client.get(url)
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
     assert client.get(url).status_code == 302  # signed out for good
+
+
+def test_the_export_records_where_consent_was_collected():
+    from readerstudy.services.export import readings_table
+
+    for settings_, expected in (({"consent_elsewhere": True}, "elsewhere"), ({}, "platform")):
+        built = build_study(design=m.Design.PARALLEL, n_cases=1, settings_=settings_)
+        reading_submit(membership=built.membership, item=built.items[0], payload=answer(),
+                       idempotency_key=uuid.uuid4())
+        assert list(readings_table(built.study)["consent"]) == [expected]
