@@ -593,7 +593,8 @@ def _slope_random_effects(
         if at_zero:
             boundary.append(group)
             warnings.append(
-                f"boundary (singular) fit: ({' + '.join(names)}|{group}) has a zero direction "
+                f"boundary (singular) fit: ({' + '.join('1' if n == '(Intercept)' else n for n in names)}"
+                f"|{group}) has a zero direction "
                 f"(diagonal of its factor for {', '.join(at_zero)} estimated as 0)"
             )
     return effects, boundary, warnings
