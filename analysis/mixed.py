@@ -342,9 +342,12 @@ def _slope_variance(effects) -> float:
     """Extra variance of the linear predictor in the treatment arm from (arm|g): var + 2 cov."""
     extra = 0.0
     for effect in effects:
-        if getattr(effect, "term", None) == ARM_TERM and effect.corr is not None:
-            base = next(e for e in effects if e.group == effect.group and e.term == "(Intercept)")
-            extra += effect.variance + 2.0 * effect.corr * math.sqrt(max(base.variance, 0.0) * effect.variance)
+        if getattr(effect, "term", None) != ARM_TERM:
+            continue
+        base = next((e for e in effects if e.group == effect.group and e.term == "(Intercept)"), None)
+        corr = effect.corr if effect.corr is not None and math.isfinite(effect.corr) else 0.0  # NaN: a zero SD
+        cov = corr * math.sqrt(max(base.variance, 0.0) * effect.variance) if base is not None else 0.0
+        extra += effect.variance + 2.0 * cov
     return extra
 
 

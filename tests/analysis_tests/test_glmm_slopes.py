@@ -147,3 +147,41 @@ def test_parser_and_errors():
     data = pd.read_csv(FIXTURES / "binary_crossed.csv")
     with pytest.raises(ValueError, match="dense engine"):
         fit_glmm(data, BINARY, engine="sparse")
+
+
+def test_marginal_accuracy_adds_the_slope_variance_in_the_treatment_arm():
+    from analysis.mixed import arm_estimates, marginal_probability
+
+    fit = _binary_fit()
+    control, treatment = arm_estimates(fit, "binomial", "unaided", "ai")
+    b0, b1 = (e.estimate for e in fit.fixed_effects)
+    v0, v1, corr = fit.random("reader").variance, fit.random("reader", "arm").variance, fit.random("reader", "arm").corr
+    vc = fit.random("case").variance
+    assert_allclose(control.marginal, marginal_probability(b0, v0 + vc))
+    assert_allclose(treatment.marginal, marginal_probability(b0 + b1, v0 + vc + v1 + 2 * corr * np.sqrt(v0 * v1)))
+
+
+def test_compare_cli_end_to_end_reports_slope_variance_and_correlation(tmp_path):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    readings = tmp_path / "readings.csv"
+    data = pd.read_csv(FIXTURES / "binary_crossed.csv")
+    data["arm"] = data["arm"].map({0: "unaided", 1: "ai"})
+    data.to_csv(readings, index=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "analysis", "compare", "--readings", str(readings), "--outcome", "correct_top1",
+         "--control", "unaided", "--treatment", "ai", "--out", str(tmp_path / "out"),
+         "--glmm-formula", BINARY],
+        cwd=root, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    glmm = json.loads((tmp_path / "out" / "results.json").read_text())["glmm"]
+    assert glmm["formula"] == BINARY and glmm["reduced_from"] is None
+    slope = next(r for r in glmm["random_effects"] if r.get("term") == "arm")
+    # source: tests/fixtures/lme4/binary_slopes.json (glmer)
+    assert_allclose([slope["variance"], slope["corr"]], [0.329571259494872, -0.395345379953509], rtol=1e-3)
+    assert all(v["marginal"] is not None for v in glmm["arm_estimates"].values())
+    report = (tmp_path / "out" / "report.html").read_text()
+    assert "<th>Corr</th>" in report and "-0.395" in report and "0.330" in report
