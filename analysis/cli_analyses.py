@@ -8,16 +8,29 @@ from pathlib import Path
 import pandas as pd
 
 
-def _columns(parser: argparse.ArgumentParser) -> None:
+def _run_options(parser: argparse.ArgumentParser, *, replicates: int, run) -> None:
+    """The options every bootstrap analysis takes: replicates, seed, --out and the id column names."""
+    parser.add_argument("--replicates", type=int, default=replicates, help="two-way bootstrap replicates")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--reader-col", default="reader")
     parser.add_argument("--case-col", default="case")
     parser.add_argument("--arm-col", default="arm")
+    parser.set_defaults(run=run)
+
+
+ID_COLUMNS = ("reader_col", "case_col", "arm_col")
+
+
+def _options(args: argparse.Namespace, *names: str) -> dict:
+    """Keyword arguments named as the parsed options, the reader/case/arm column names included."""
+    return {name: getattr(args, name) for name in (*names, *ID_COLUMNS)}
 
 
 def _load(args: argparse.Namespace) -> pd.DataFrame:
     from analysis.readings import load_readings
 
-    return load_readings(args.readings, (args.reader_col, args.case_col, args.arm_col))
+    return load_readings(args.readings, tuple(_options(args).values()))
 
 
 def _write(out: Path, block_name: str, result, tables: dict[str, pd.DataFrame], report: str) -> None:
@@ -37,12 +50,8 @@ def add_reliance_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--treatment", required=True)
     parser.add_argument("--outcome", default="correct_top1")
     parser.add_argument("--by", action="append", default=[])
-    parser.add_argument("--replicates", type=int, default=2000, help="two-way bootstrap replicates")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-model", action="store_true", help="skip the switching GLMM")
-    parser.add_argument("--out", required=True, type=Path)
-    _columns(parser)
-    parser.set_defaults(run=run_reliance)
+    _run_options(parser, replicates=2000, run=run_reliance)
 
 
 def reliance_tables(result) -> dict[str, pd.DataFrame]:
@@ -67,16 +76,8 @@ def run_reliance(args: argparse.Namespace) -> int:
 
     result = reliance(
         _load(args),
-        control=args.control,
-        treatment=args.treatment,
-        outcome=args.outcome,
-        by=args.by,
-        replicates=args.replicates,
-        seed=args.seed,
+        **_options(args, "control", "treatment", "outcome", "by", "replicates", "seed"),
         fit_model=not args.no_model,
-        reader_col=args.reader_col,
-        case_col=args.case_col,
-        arm_col=args.arm_col,
     )
     _write(args.out, "reliance", result, reliance_tables(result), reliance_report(result))
     wrong = result.accuracy_by_ai_correct["ai_wrong"].difference
@@ -98,11 +99,7 @@ def add_agreement_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--control", help="arm for the treatment-minus-control difference")
     parser.add_argument("--treatment")
     parser.add_argument("--kappa-threshold", type=float, default=0.4, help="flag readers below this intra-reader kappa")
-    parser.add_argument("--replicates", type=int, default=1000, help="two-way bootstrap replicates")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", required=True, type=Path)
-    _columns(parser)
-    parser.set_defaults(run=run_agreement)
+    _run_options(parser, replicates=1000, run=run_agreement)
 
 
 def agreement_tables(result) -> dict[str, pd.DataFrame]:
@@ -128,16 +125,7 @@ def run_agreement(args: argparse.Namespace) -> int:
 
     result = agreement(
         _load(args),
-        rating=args.rating,
-        weights=args.weights,
-        control=args.control,
-        treatment=args.treatment,
-        kappa_threshold=args.kappa_threshold,
-        replicates=args.replicates,
-        seed=args.seed,
-        reader_col=args.reader_col,
-        case_col=args.case_col,
-        arm_col=args.arm_col,
+        **_options(args, "rating", "weights", "control", "treatment", "kappa_threshold", "replicates", "seed"),
     )
     _write(args.out, "agreement", result, agreement_tables(result), agreement_report(result))
     kappas = ", ".join(f"{arm} {block.fleiss_kappa.estimate:.3f}" for arm, block in result.inter_reader.items())

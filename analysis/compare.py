@@ -19,7 +19,7 @@ from analysis.classical import ArmSummary, DifferenceSummary, McNemar, PairedT, 
 from analysis.mixed import MixedModelSummary, fit_mixed_model
 from analysis.model_benchmark import ModelBenchmark, model_benchmark
 from analysis.mrmc import MrmcResult, mrmc
-from analysis.readings import InputError, as_label, is_binary, prepare
+from analysis.readings import InputError, is_binary, prepare_arms
 
 SECONDARY_OUTCOMES = ("management_appropriate", "management_harmful", "duration_s")
 ROC_SCORE, ROC_TRUTH, ROC_THRESHOLD = "malignancy_score", "truth_malignant", 50.0
@@ -197,19 +197,10 @@ def compare(
         raise InputError(f"--family must be binomial, gaussian or ordinal, not {family!r}")
     if interaction is not None and interaction not in readings.columns:
         raise InputError(f"missing column(s) in readings: {interaction}")
-    data = prepare(
-        readings,
-        value_cols=[outcome],
-        control=control,
-        treatment=treatment,
-        reader_col=reader_col,
-        case_col=case_col,
-        arm_col=arm_col,
+    data, control, treatment = prepare_arms(
+        readings, outcome=outcome, control=control, treatment=treatment, also=(*by, *by_case),
+        reader_col=reader_col, case_col=case_col, arm_col=arm_col,
     )
-    control, treatment = as_label(control), as_label(treatment)
-    for column in (*by, *by_case):
-        if column not in data.columns:
-            raise InputError(f"missing column(s) in readings: {column}")
     valid = data.dropna(subset=[outcome])
     if valid.empty:
         raise InputError(f"column '{outcome}' has no values in arms '{control}' and '{treatment}'")

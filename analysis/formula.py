@@ -1,10 +1,12 @@
 """A parser for the subset of lme4's formula syntax that the mixed-model engine fits.
 
-Supported: ``y ~ a + b + a:b + c*d - 1 + (1|g) + (1|g:h)``. Fixed-effect terms follow R's
-``terms()`` rules where they matter for names and column order: ``a*b`` expands to
-``a + b + a:b``, duplicates collapse, and terms are ordered by interaction order (main effects
-first), keeping first appearance within an order. Random terms are intercepts only; their
-``group`` keeps the text as written (whitespace removed) because results are reported under it.
+Supported: ``y ~ a + b + a:b + c*d - 1 + (1|g) + (1|g:h) + (x|g) + (0 + x|g)``. Fixed-effect
+terms follow R's ``terms()`` rules where they matter for names and column order: ``a*b`` expands
+to ``a + b + a:b``, duplicates collapse, and terms are ordered by interaction order (main effects
+first), keeping first appearance within an order. Random terms are intercepts ``(1|g)`` or
+correlated random slopes ``(x|g)`` / ``(1 + x + z|g)`` (intercept plus slopes, one unstructured
+covariance per level, as lme4) and ``(0 + x|g)`` (slopes only); ``x`` is a main-effect column.
+Their ``group`` keeps the text as written (whitespace removed) because results are reported under it.
 """
 
 from __future__ import annotations
@@ -19,10 +21,16 @@ _OPERATORS = frozenset("~+-*:()|/")
 
 @dataclass(frozen=True)
 class RandomTerm:
-    """A random intercept ``(1|group)``; ``factors`` are the columns whose interaction groups it."""
+    """A random term ``(1 + slopes|group)``; ``factors`` are the columns whose interaction groups it.
+
+    ``slopes`` are the columns with a random slope (empty for a random intercept ``(1|g)``);
+    ``intercept`` is False for ``(0 + x|g)``.
+    """
 
     group: str
     factors: tuple[str, ...]
+    slopes: tuple[str, ...] = ()
+    intercept: bool = True
 
 
 @dataclass(frozen=True)
@@ -37,7 +45,7 @@ class ParsedFormula:
         """Every column the formula reads, response first, without repeats."""
         names = [self.response]
         names += [v for term in self.fixed_terms for v in term]
-        names += [v for term in self.random_terms for v in term.factors]
+        names += [v for term in self.random_terms for v in (*term.slopes, *term.factors)]
         return tuple(dict.fromkeys(names))
 
 
@@ -102,9 +110,23 @@ class _Parser:
 
     def random_term(self) -> RandomTerm:
         self.take("(")
-        lhs = self.take()
-        if lhs != "1" or self.peek() != "|":
-            raise self.error("only random intercepts of the form (1|group) are supported")
+        intercept, slopes = True, []
+        sign = self.take() if self.peek() in ("+", "-") else "+"
+        while True:
+            token = self.take()
+            if token in ("0", "1"):
+                intercept = (token == "1") == (sign == "+")
+            elif token in _OPERATORS or sign == "-" or self.peek() == ":" or self.peek() == "*":
+                raise self.error("random terms are (1|g), (x|g), (1 + x|g) or (0 + x|g) with main-effect columns x")
+            elif token not in slopes:
+                slopes.append(token)
+            if self.peek() == "|":
+                break
+            sign = self.take()
+            if sign not in ("+", "-"):
+                raise self.error(f"unexpected {sign!r} in a random term")
+        if not intercept and not slopes:
+            raise self.error("a random term needs an intercept or a slope")
         self.take("|")
         factors = [self.name()]
         while self.peek() == ":":
@@ -113,7 +135,9 @@ class _Parser:
         if self.peek() == "/":
             raise self.error("nested '/' grouping is not supported; write (1|a) + (1|a:b)")
         self.take(")")
-        return RandomTerm(group=":".join(factors), factors=tuple(factors))
+        return RandomTerm(
+            group=":".join(factors), factors=tuple(factors), slopes=tuple(slopes), intercept=intercept
+        )
 
 
 def _normalise_fixed(

@@ -256,7 +256,10 @@ def summarise(
         for fe in full.fixed_effects
     )
     random_effects = tuple(
-        {"group": effect.group, "variance": effect.variance} for effect in full.random_effects
+        {"group": effect.group, "variance": effect.variance}
+        # random slopes (arm|reader): the model column and the correlation, as results.json has them
+        | {key: getattr(effect, key) for key in ("term", "corr") if getattr(effect, key, None) is not None}
+        for effect in full.random_effects
     )
     arm = next((fe for fe in full.fixed_effects if fe.term == ARM_TERM), None)
     lrt_dict = None
@@ -321,15 +324,31 @@ def arm_estimates(full: GlmmResult, family: str, control: str, treatment: str) -
     terms = {fe.term: fe.estimate for fe in full.fixed_effects}
     if set(terms) != {"(Intercept)", ARM_TERM}:
         return ()
-    total_variance = sum(max(effect.variance, 0.0) for effect in full.random_effects)
+    total_variance = sum(
+        max(effect.variance, 0.0) for effect in full.random_effects if getattr(effect, "term", None) != ARM_TERM
+    )
     out = []
     for arm, code in ((control, 0), (treatment, 1)):
         eta = terms["(Intercept)"] + code * terms[ARM_TERM]
         if family == "binomial":
-            out.append(ArmEstimate(arm, float(special.expit(eta)), marginal_probability(eta, total_variance)))
+            variance = total_variance + code * _slope_variance(full.random_effects)
+            out.append(ArmEstimate(arm, float(special.expit(eta)), marginal_probability(eta, variance)))
         else:
             out.append(ArmEstimate(arm, float(eta), float(eta)))
     return tuple(out)
+
+
+def _slope_variance(effects) -> float:
+    """Extra variance of the linear predictor in the treatment arm from (arm|g): var + 2 cov."""
+    extra = 0.0
+    for effect in effects:
+        if getattr(effect, "term", None) != ARM_TERM:
+            continue
+        base = next((e for e in effects if e.group == effect.group and e.term == "(Intercept)"), None)
+        corr = effect.corr if effect.corr is not None and math.isfinite(effect.corr) else 0.0  # NaN: a zero SD
+        cov = corr * math.sqrt(max(base.variance, 0.0) * effect.variance) if base is not None else 0.0
+        extra += effect.variance + 2.0 * cov
+    return extra
 
 
 def marginal_probability(eta: float, variance: float, points: int = 40) -> float:

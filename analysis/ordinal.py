@@ -99,6 +99,8 @@ def build_ordinal_design(data: pd.DataFrame, formula: str) -> OrdinalDesign:
     X = np.column_stack(columns) if columns else np.zeros((len(frame), 0))
     codes, n_levels, groups = [], [], []
     for term in parsed.random_terms:
+        if term.slopes or not term.intercept:
+            raise ValueError(f"random slopes ({term.group}) are not supported for ordinal models; use (1|{term.group})")
         key = frame[list(term.factors)].astype(str).agg(":".join, axis=1)
         code, uniques = pd.factorize(key, sort=True)
         codes.append(code.astype(np.intp))

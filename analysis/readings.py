@@ -151,6 +151,31 @@ def prepare(
     return out[out["arm"].isin([control, treatment])].reset_index(drop=True)
 
 
+def prepare_arms(
+    frame: pd.DataFrame,
+    *,
+    outcome: str,
+    control: str,
+    treatment: str,
+    also: Sequence[str] = (),
+    reader_col: str = "reader",
+    case_col: str = "case",
+    arm_col: str = "arm",
+) -> tuple[pd.DataFrame, str, str]:
+    """`prepare` with the one outcome column, checking the `also` columns (by, by_case) are there.
+
+    Returns the prepared frame and the control and treatment labels as they appear in it.
+    """
+    data = prepare(
+        frame, value_cols=[outcome], control=control, treatment=treatment,
+        reader_col=reader_col, case_col=case_col, arm_col=arm_col,
+    )
+    for column in also:
+        if column not in data.columns:
+            raise InputError(f"missing column(s) in readings: {column}")
+    return data, as_label(control), as_label(treatment)
+
+
 def as_label(value: object) -> str:
     """Identifiers as text; 1.0 from a float column reads as '1' so arms match the CLI."""
     if isinstance(value, float) and np.isfinite(value) and value.is_integer():

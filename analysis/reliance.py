@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.bootstrap import DEFAULT_REPLICATES, Interval, TwoWayBootstrap, percentile_interval
-from analysis.readings import InputError, as_label, numeric_column, prepare, split_differential
+from analysis.readings import InputError, numeric_column, prepare_arms, split_differential
 
 SWITCH_FORMULA = "switched ~ initial_confidence * ai_correct + (1|reader) + (1|case)"
 AI_LEVELS = (("ai_right", 1.0), ("ai_wrong", 0.0))
@@ -188,19 +188,10 @@ def reliance(
     arm_col: str = "arm",
 ) -> RelianceResult:
     """Reliance on the AI of `treatment` readers, against `control` (see the module docstring)."""
-    data = prepare(
-        readings,
-        value_cols=[outcome],
-        control=control,
-        treatment=treatment,
-        reader_col=reader_col,
-        case_col=case_col,
-        arm_col=arm_col,
+    data, control, treatment = prepare_arms(
+        readings, outcome=outcome, control=control, treatment=treatment, also=by,
+        reader_col=reader_col, case_col=case_col, arm_col=arm_col,
     )
-    control, treatment = as_label(control), as_label(treatment)
-    for column in by:
-        if column not in data.columns:
-            raise InputError(f"missing column(s) in readings: {column}")
     if "ai_correct_top1" not in data.columns:
         raise InputError("missing column(s) in readings: ai_correct_top1 (whether the AI's top-1 was right)")
     notes: list[str] = []

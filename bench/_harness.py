@@ -143,39 +143,47 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], port: int, workers: int, threads: int, log_path: Path,
-             app: str = "readerstudy.wsgi:application") -> Iterator[str]:
-    """The production command line (deploy/docker-compose.yml), bound to loopback."""
-    command = [str(BIN / "gunicorn"), app, "--bind", f"127.0.0.1:{port}",
-               "--workers", str(workers), "--threads", str(threads), "--timeout", "60",
-               "--backlog", "2048", "--keep-alive", "30"]
+def served(command: list[str], env: dict[str, str], port: int, log_path: Path, *, name: str,
+           ready_s: float = 90, poll_s: float = 0.3, stop_s: float = 30) -> Iterator[str]:
+    """Start `command` in its own session, wait for /healthz on `port`, yield the base URL, stop it."""
     with log_path.open("ab") as handle:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
                                    start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + ready_s
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited ({process.returncode}):\n{log_path.read_text()[-3000:]}")
+                raise RuntimeError(f"{name} exited ({process.returncode}):\n{log_path.read_text()[-3000:]}")
             try:
                 if requests.get(base + "/healthz", timeout=2).status_code == 200:
                     break
             except requests.RequestException:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("gunicorn did not answer /healthz within 90 s")
-            time.sleep(0.3)
-        log(f"gunicorn up on {base} ({workers} workers x {threads} threads)")
+                raise RuntimeError(f"{name} did not answer /healthz within {ready_s:g} s")
+            time.sleep(poll_s)
         yield base
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
             try:
-                process.wait(timeout=30)
+                process.wait(timeout=stop_s)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
+
+
+@contextmanager
+def gunicorn(env: dict[str, str], port: int, workers: int, threads: int, log_path: Path,
+             app: str = "readerstudy.wsgi:application") -> Iterator[str]:
+    """The production command line (deploy/docker-compose.yml), bound to loopback."""
+    command = [str(BIN / "gunicorn"), app, "--bind", f"127.0.0.1:{port}",
+               "--workers", str(workers), "--threads", str(threads), "--timeout", "60",
+               "--backlog", "2048", "--keep-alive", "30"]
+    with served(command, env, port, log_path, name="gunicorn") as base:
+        log(f"gunicorn up on {base} ({workers} workers x {threads} threads)")
+        yield base
 
 
 # --- clients -------------------------------------------------------------------------------------

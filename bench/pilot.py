@@ -18,11 +18,8 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,7 +31,6 @@ import requests  # noqa: E402
 from _harness import (  # noqa: E402
     BIN,
     PYTHON,
-    ROOT,
     Reader,
     Samples,
     free_port,
@@ -42,6 +38,7 @@ from _harness import (  # noqa: E402
     manage,
     percentile,
     seed,
+    served,
     study_slug,
     temp_dir,
 )
@@ -75,32 +72,8 @@ def server(kind: str, env: dict[str, str], port: int, log_path: Path) -> Iterato
                    # gunicorn's 30 s default also bounds a worker's boot (Django + torch imports), which a
                    # busy 2-core machine can exceed
                    "--timeout", "120"]
-    with log_path.open("ab") as handle:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{kind} exited ({process.returncode}):\n{log_path.read_text()[-3000:]}")
-            try:
-                if requests.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{kind} did not answer /healthz within 180 s")
-            time.sleep(0.2)
+    with served(command, env, port, log_path, name=kind, ready_s=180, poll_s=0.2, stop_s=20) as base:
         yield base
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
 
 
 @dataclass(frozen=True)

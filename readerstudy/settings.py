@@ -74,6 +74,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Reader sessions end after READER_IDLE_TIMEOUT_S without a request (shared clinic workstations).
+    "readerstudy.reader_idle.ReaderIdleTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -197,6 +199,7 @@ AUTH_PASSWORD_VALIDATORS = [
     # (password reset, change, admin, manage.py changepassword).
     {"NAME": "readerstudy.security.RevokeTokensOnPasswordChange"},
 ]
+READER_IDLE_TIMEOUT_S = int(os.environ.get("READER_IDLE_TIMEOUT_S", "1800"))
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

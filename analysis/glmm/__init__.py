@@ -9,8 +9,11 @@ How it works (pure numpy/scipy, no Django):
   from penalised IRLS, and its analytic gradient; ``fit`` minimises it (L-BFGS, then Newton)
   and takes standard errors from the Hessian over (theta, beta), as lme4's default vcov() does.
 - ``gaussian``: lmer's profiled deviance (ML or REML) over theta.
-- ``linalg``: Z is never formed; the largest term is eliminated through its diagonal block and
-  the rest is a dense Cholesky (single-threaded BLAS).
+- ``linalg`` / ``sparse``: Z is never formed. The sparse engine eliminates a term and the terms
+  nested in it in small dense blocks (one per level) and factors the dense Schur complement of
+  the rest; the dense engine eliminates only the largest term. Chosen by structure; same numbers.
+- ``fit_glmm(..., profile=("arm",))`` adds profile-likelihood CIs; ``start=`` warm-starts from a
+  previous fit; ``laplace_deviance_fit`` is the Hessian-free inner loop that power simulations use.
 
 Agreement with lme4 1.1.31 (tests/fixtures/lme4): ~1e-5 relative on estimates, SEs, variances and
 logLik when glmer's PIRLS runs to convergence. Plain glmer() stops PIRLS early (tolPwrss = 1e-7),

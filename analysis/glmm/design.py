@@ -25,6 +25,14 @@ class Design:
     n_levels: tuple[int, ...]
     n_dropped: int  # rows removed for missing values
     dropped_columns: tuple[str, ...]  # rank-deficient fixed-effect columns removed
+    # per random term: names and n x p_k values of its model-matrix columns ("(Intercept)", "arm");
+    # empty for intercept-only designs built by hand
+    re_names: tuple[tuple[str, ...], ...] = ()
+    re_values: tuple[np.ndarray, ...] = ()
+
+    @property
+    def has_slopes(self) -> bool:
+        return any(len(names) > 1 or names != ("(Intercept)",) for names in self.re_names)
 
 
 def _is_numeric(series: pd.Series) -> bool:
@@ -114,6 +122,14 @@ def _group_codes(frame: pd.DataFrame, factors: tuple[str, ...]) -> tuple[np.ndar
     return codes.astype(np.intp), int(codes.max()) + 1
 
 
+def _random_columns(frame: pd.DataFrame, term) -> tuple[tuple[str, ...], np.ndarray]:
+    """Columns of the left side of ``(1 + x|g)`` as model.matrix(~ 1 + x) codes them."""
+    named = [("(Intercept)", np.ones(len(frame)))] if term.intercept else []
+    for variable in term.slopes:
+        named.extend(_variable_columns(frame, variable, contrasts=bool(named)))
+    return tuple(name for name, _ in named), np.column_stack([values for _, values in named])
+
+
 def build_design(data: pd.DataFrame, parsed: ParsedFormula, family: str) -> Design:
     """Rows with a missing value in any used column are dropped, as R's na.omit does."""
     _check_columns(data, parsed)
@@ -132,6 +148,7 @@ def build_design(data: pd.DataFrame, parsed: ParsedFormula, family: str) -> Desi
         if parsed.random_terms
         else ((), ())
     )
+    columns = [_random_columns(frame, t) for t in parsed.random_terms]
     return Design(
         y=y,
         X=X,
@@ -141,4 +158,6 @@ def build_design(data: pd.DataFrame, parsed: ParsedFormula, family: str) -> Desi
         n_levels=tuple(n_levels),
         n_dropped=len(data) - len(frame),
         dropped_columns=tuple(dropped),
+        re_names=tuple(names for names, _ in columns),
+        re_values=tuple(values for _, values in columns),
     )

@@ -17,6 +17,7 @@ from analysis.glmm.design import Design, build_design
 from analysis.glmm.gaussian import GaussianProfile
 from analysis.glmm.linalg import ReStructure
 from analysis.glmm.result import GlmmResult, RandomEffect, fixed_effect
+from analysis.glmm.slopes import SlopeLaplace, SlopeStructure, hessian, minimise_bounded
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular(): a relative SD below this counts as 0
 GRADIENT_TOL = 2e-3  # lme4's check.conv.grad: max |Hessian-scaled gradient|
@@ -41,7 +42,11 @@ def fit_glmm(
     start: GlmmResult | None = None,
     standard_errors: bool = True,
 ) -> GlmmResult:
-    """Fit ``formula`` (lme4 syntax, random intercepts only) by maximum likelihood.
+    """Fit ``formula`` (lme4 syntax) by maximum likelihood.
+
+    Random intercepts ``(1|g)`` use the block engines below; a model with a correlated random
+    slope ``(arm|reader)`` is routed by structure to the dense general-Lambda engine of
+    ``analysis.glmm.slopes`` (lme4's parameterisation; no profile CIs there).
 
     binomial: logit link, Laplace approximation as lme4::glmer(nAGQ = 1); standard errors from
     the finite-difference Hessian over (theta, beta) like lme4's default vcov().
@@ -62,6 +67,8 @@ def fit_glmm(
     if not parsed.random_terms:
         raise ValueError(f"formula {formula!r} has no random term such as (1|reader)")
     design = build_design(data, parsed, family)
+    if design.has_slopes:
+        return _route_slopes(formula, design, family, reml, engine, profile, standard_errors)
     structure = ReStructure(design.codes, design.n_levels, engine)
     notes = _design_warnings(design)
     for term in profile:
@@ -81,6 +88,18 @@ def fit_glmm(
         if family == "binomial":
             return _fit_binomial(formula, design, structure, notes, options)
         return _fit_gaussian(formula, design, structure, reml, notes, options)
+
+
+def _route_slopes(
+    formula: str, design: Design, family: str, reml: bool, engine: str, profile: tuple, standard_errors: bool
+) -> GlmmResult:
+    """Random slopes go to the dense general-Lambda engine (``analysis.glmm.slopes``)."""
+    if profile:
+        raise ValueError("profile intervals are not available for random-slope models yet")
+    if engine == "sparse":
+        raise ValueError("random-slope models use the dense engine (engine='auto' or 'dense')")
+    with _single_threaded_blas():
+        return fit_slopes(formula, design, family, reml, _design_warnings(design), standard_errors)
 
 
 @dataclass(frozen=True)
@@ -548,3 +567,101 @@ def laplace_deviance_fit(
         x0 = np.concatenate([np.ones(k), _glm_start(y, X)])
     x, ok = _minimise(problem.value_and_gradient, x0, k)  # callers limit BLAS threads once
     return float(problem.deviance(x)), x, bool(ok and problem.pirls_failures == 0)
+
+
+def _slope_random_effects(
+    design: Design, structure: SlopeStructure, theta: np.ndarray, scale: float
+) -> tuple[list[RandomEffect], list[str], list[str]]:
+    """Variances per term column and each slope's correlation with the term's first column.
+
+    Also returns the groups at the boundary (a diagonal of T at 0) and their warnings.
+    """
+    effects, boundary, warnings = [], [], []
+    blocks = structure.blocks(theta)
+    for group, names, block in zip(design.groups, design.re_names, blocks, strict=True):
+        cov = scale * block @ block.T
+        sd = np.sqrt(np.diag(cov))
+        labelled = names != ("(Intercept)",)
+        for j, name in enumerate(names):
+            corr = None
+            if j > 0:
+                corr = float(cov[0, j] / (sd[0] * sd[j])) if sd[0] > 0 and sd[j] > 0 else float("nan")
+            effects.append(
+                RandomEffect(group=group, variance=float(cov[j, j]), term=name if labelled else None, corr=corr)
+            )
+        at_zero = [names[j] for j in range(len(names)) if abs(block[j, j]) < SINGULAR_TOL]
+        if at_zero:
+            boundary.append(group)
+            warnings.append(
+                f"boundary (singular) fit: ({' + '.join('1' if n == '(Intercept)' else n for n in names)}"
+                f"|{group}) has a zero direction "
+                f"(diagonal of its factor for {', '.join(at_zero)} estimated as 0)"
+            )
+    return effects, boundary, warnings
+
+
+def fit_slopes(
+    formula: str, design: Design, family: str, reml: bool, notes: list[str], standard_errors: bool = True
+) -> GlmmResult:
+    """Random-slope models on the dense general-Lambda engine (see ``analysis.glmm.slopes``)."""
+    structure = SlopeStructure(design.codes, design.n_levels, design.re_values)
+    k = structure.n_theta
+    warnings = list(notes)
+    p = design.X.shape[1]
+    if family == "binomial":
+        problem = SlopeLaplace(design.y, design.X, structure)
+        x0 = np.concatenate([structure.theta_start, _glm_start(design.y, design.X)])
+        lower = np.concatenate([structure.lower, np.full(p, -np.inf)])
+        x, ok = minimise_bounded(problem.deviance, x0, lower)
+        deviance = problem.deviance(x)
+        theta, beta = x[:k], x[k:]
+        vcov = np.full((p, p), np.nan)
+        if standard_errors:
+            free = ~((lower == 0) & (x == 0))
+            h = hessian(problem.deviance, x, free)
+            n_free_theta = int(free[:k].sum())
+            try:
+                vcov = 2.0 * np.linalg.inv(h)[n_free_theta:, n_free_theta:]
+                vcov = (vcov + vcov.T) / 2
+                if np.linalg.eigvalsh(vcov).min() <= 0:
+                    raise np.linalg.LinAlgError
+            except np.linalg.LinAlgError:
+                warnings.append(
+                    "covariance from the finite-difference Hessian is not positive definite; "
+                    "standard errors use the conditional (RX) estimate instead"
+                )
+                vcov = problem.rx_vcov(theta, beta)
+        if problem.pirls_failures:
+            warnings.append(f"penalised IRLS did not converge in {problem.pirls_failures} evaluations")
+        warnings += _separation_warnings(design.column_names, beta)
+        scale, method, extra = 1.0, "Laplace (ML)", []
+    else:
+        profile = GaussianProfile(design.y, design.X, structure, reml)
+        theta, ok = minimise_bounded(profile.deviance, structure.theta_start, structure.lower)
+        solution = profile.solve(theta)
+        scale = profile.sigma2(solution)
+        beta, vcov = solution.beta, scale * np.linalg.inv(solution.rx)
+        deviance = profile.deviance(theta)
+        method = "REML" if reml else "ML"
+        extra = [RandomEffect(group="Residual", variance=float(scale))]
+    if not ok:
+        warnings.append(ITERATION_LIMIT)
+    effects, boundary, singular = _slope_random_effects(design, structure, theta, scale)
+    warnings += singular
+    se = np.sqrt(np.diag(vcov))
+    return GlmmResult(
+        formula=formula,
+        family=family,
+        method=method,
+        converged=not any(w.startswith(FAILURES) for w in warnings),
+        log_likelihood=float(-deviance / 2),
+        n_obs=len(design.y),
+        fixed_effects=tuple(
+            fixed_effect(n, b, s) for n, b, s in zip(design.column_names, beta, se, strict=True)
+        ),
+        random_effects=tuple(effects + extra),
+        warnings=tuple(warnings),
+        boundary=tuple(boundary),
+        vcov=tuple(tuple(float(c) for c in row) for row in vcov),
+        theta=tuple(float(t) for t in theta),
+    )

@@ -99,6 +99,8 @@ class ReStructure:
 
 def Factor(s: ReStructure, theta: np.ndarray, w: np.ndarray) -> DenseFactor | BlockFactor:  # noqa: N802
     """Factor A = Lambda Z' W Z Lambda + I with the engine the structure chose."""
+    if s.engine == "general":  # random slopes: analysis.glmm.slopes.SlopeStructure
+        return s.factor(theta, w)
     if s.engine == "sparse":
         return BlockFactor(s.plan, theta, w)
     return DenseFactor(s, theta, w)

@@ -21,6 +21,14 @@ class FixedEffect:
 class RandomEffect:
     group: str  # as written in the formula ("reader", "case:arm"); "Residual" for gaussian fits
     variance: float
+    # random-slope terms (arm|reader) only: the model column ("(Intercept)", "arm") and, for the
+    # slopes, the correlation with the term's first column (lme4's VarCorr); None otherwise
+    term: str | None = None
+    corr: float | None = None
+
+    def to_dict(self) -> dict:
+        """group and variance, plus term and corr where they apply."""
+        return {key: value for key, value in asdict(self).items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -50,9 +58,10 @@ class GlmmResult:
         names = ", ".join(e.term for e in self.fixed_effects)
         raise KeyError(f"no fixed effect {term!r}; terms are: {names}")
 
-    def random(self, group: str) -> RandomEffect:
+    def random(self, group: str, term: str | None = None) -> RandomEffect:
+        """The (first) variance of ``group``; ``term`` picks a column of a slope term ("arm")."""
         for effect in self.random_effects:
-            if effect.group == group:
+            if effect.group == group and (term is None or effect.term == term):
                 return effect
         raise KeyError(f"no random effect {group!r}")
 
@@ -83,7 +92,7 @@ class GlmmResult:
             "log_likelihood": self.log_likelihood,
             "n_obs": self.n_obs,
             "fixed_effects": [asdict(e) for e in self.fixed_effects],
-            "random_effects": [asdict(e) for e in self.random_effects],
+            "random_effects": [e.to_dict() for e in self.random_effects],
             "warnings": list(self.warnings),
             "boundary": list(self.boundary),
             "profile_ci": [
@@ -99,7 +108,8 @@ def fixed_effect(term: str, estimate: float, se: float) -> FixedEffect:
 
 
 def _n_parameters(result: GlmmResult) -> int:
-    return len(result.fixed_effects) + len(result.random_effects)
+    correlations = sum(1 for e in result.random_effects if getattr(e, "corr", None) is not None)
+    return len(result.fixed_effects) + len(result.random_effects) + correlations
 
 
 def likelihood_ratio_test(full: GlmmResult, reduced: GlmmResult) -> tuple[float, int, float]:

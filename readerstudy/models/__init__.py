@@ -23,12 +23,20 @@ from .studies import (
     StudyText,
     TextKind,
 )
-from .taxonomy import Appropriateness, Condition, ConditionGroup, ManagementOption, ManagementRating, Taxonomy
+from .taxonomy import (
+    Appropriateness,
+    Condition,
+    ConditionGroup,
+    ManagementOption,
+    ManagementRating,
+    Taxonomy,
+    TranslationStatus,
+)
 
 __all__ = [
     "AgeBand", "AnalysisRun", "Appropriateness", "Arm", "ArmKind", "AuditEvent", "Case", "CaseImage",
     "CaseSet", "Condition", "ConditionGroup", "ConsentRecord", "DermoscopyUse", "Design", "ImageRole",
     "Invitation", "ManagementOption", "ManagementRating", "Membership", "MembershipDemographics", "Profession", "ReaderProfile",
     "Reading", "ReadingDraft", "ReferenceSource", "Role", "RunStatus", "ScheduleItem", "Sex", "Site", "Study", "StudyLanguage", "StudyStatus", "StudyText",
-    "Taxonomy", "TextKind",
+    "Taxonomy", "TextKind", "TranslationStatus",
 ]

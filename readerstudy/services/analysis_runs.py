@@ -32,6 +32,7 @@ ANALYSIS_KINDS = {
     "reliance": "AI reliance and automation bias",
     "agreement": "Agreement (kappa, ICC)",
     "mrmc": "MRMC (ORH, split-plot ORH or U-statistics)",
+    "power": "Power / sample size (simulation from the GLMM; no readings needed)",
 }
 # MRMC: the method (auto = the default for the design the readings follow) and the figure of merit.
 MRMC_METHODS = {
@@ -96,8 +97,7 @@ def analysis_run_start(
         problems.append(f"unknown outcome {outcome!r}; choose one of {', '.join(OUTCOMES)}")
     if control == treatment:
         problems.append("control and treatment must be different arms")
-    if kind not in ANALYSIS_KINDS:
-        problems.append(f"unknown analysis {kind!r}; choose one of {', '.join(ANALYSIS_KINDS)}")
+    problems += _kind_problems(kind)
     if kind == "agreement" and rating not in RATINGS:
         problems.append(f"unknown rating {rating!r}; choose one of {', '.join(RATINGS)}")
     if kind == "agreement" and weights not in AGREEMENT_WEIGHTS:
@@ -128,6 +128,14 @@ def analysis_run_start(
     audit_record(actor=actor, action="analysis.start", study=study, obj=run, data=run.params)
     _enqueue_on_commit(run.pk)
     return run
+
+
+def _kind_problems(kind: str) -> list[str]:
+    if kind == "power":
+        return ["a power run has its own inputs: start it with power_run_start"]
+    if kind not in ANALYSIS_KINDS:
+        return [f"unknown analysis {kind!r}; choose one of {', '.join(ANALYSIS_KINDS)}"]
+    return []
 
 
 def _compare_problems(family: str, interaction: str) -> list[str]:
@@ -214,6 +222,10 @@ def analysis_run_perform(*, run_id: int) -> None:
     _set(run_id, status=RunStatus.RUNNING, progress=10, error="")
     params = run.params
     try:
+        if run.kind == "power":  # plans a study: needs no readings
+            from readerstudy.services.power_runs import power_analysis
+
+            return _store(run, *power_analysis(run, lambda percent: _set(run_id, progress=percent)))
         table = readings_table(run.study)
         if table.empty:
             raise AnalysisRunError("the study has no submitted readings yet")

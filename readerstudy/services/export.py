@@ -50,6 +50,7 @@ READINGS_EXTRA_COLUMNS = [
     "site_country",
     "language",
     "history_language",
+    "consent",  # "platform" (the reader consented here) or "elsewhere" (settings.consent_elsewhere)
 ]
 INT_COLUMNS = [
     "reader_experience",
@@ -214,6 +215,7 @@ def _reading_row(
             raw["case_translations"], "history", raw["language"], study.default_language,
             has_base=bool(raw["case_history"]),
         ),
+        "consent": "elsewhere" if parsed.consent_elsewhere else "platform",
         "study": study.slug,
         "truth_malignant": int(raw["truth_malignant"]),
         "differential": "|".join(differential),

@@ -29,11 +29,12 @@ from readerstudy.services.analysis_runs import (
     analysis_run_start,
     default_arms,
 )
-from readerstudy.views.analysis_summary import glmm_row, model_rows, mrmc_summary, study_design
+from readerstudy.views.analysis_summary import glmm_row, model_rows, mrmc_summary, power_summary, study_design
 
 
 class AnalysisForm(forms.Form):
-    kind = forms.ChoiceField(label=_("Analysis"), choices=list(ANALYSIS_KINDS.items()), initial="compare", required=False)
+    kind = forms.ChoiceField(label=_("Analysis"), choices=[(k, v) for k, v in ANALYSIS_KINDS.items() if k != "power"],
+                             initial="compare", required=False)  # power has its own form (analysis_power)
     outcome = forms.ChoiceField(label=_("Outcome"), choices=list(OUTCOMES.items()))
     control = forms.ChoiceField(label=_("Control arm"))
     treatment = forms.ChoiceField(label=_("Treatment arm"))
@@ -92,8 +93,21 @@ def analysis_list(request: HttpRequest, slug: str) -> HttpResponse:
             form.add_error(None, str(exc))
         else:  # no "started" message: the results page shows the run's own status and progress
             return redirect("analysis:detail", slug=study.slug, run_id=run.pk)
+    return analysis_page(request, study, form=form, design=design)
+
+
+def analysis_page(request: HttpRequest, study: Study, *, form=None, power_form=None, design=None,
+                  status: int = 200) -> HttpResponse:
+    """The analyses page: the analysis form, the power form and the earlier runs."""
+    from readerstudy.views.analysis_power import PowerForm
+
+    if form is None:
+        design = study_design(study, *default_arms(study))
+        form = AnalysisForm(study=study, design=design)
+    power_form = power_form or PowerForm(study=study)
     runs = study.analysis_runs.select_related("created_by").order_by("-created_at")[:50]
-    return render(request, "analysis/list.html", {"study": study, "form": form, "runs": runs, "design": design})
+    return render(request, "analysis/list.html", {"study": study, "form": form, "runs": runs, "design": design,
+                                                  "power_form": power_form}, status=status)
 
 
 @login_required
@@ -144,6 +158,8 @@ def _summary(run: AnalysisRun) -> dict | None:
         return {"headline": _headline(run.kind, r), "warnings": (r.get(run.kind) or {}).get("notes") or []}
     if run.kind == "mrmc":
         return {"mrmc": mrmc_summary(r.get("mrmc") or {})}
+    if run.kind == "power":
+        return {"power": power_summary(r.get("power") or {})}
     level = r.get("reader_level") or {}
     glmm = r.get("glmm") or {}
     odds = glmm.get("treatment_odds_ratio") or {}

@@ -112,3 +112,21 @@ def study_design(study: Study, control: str, treatment: str):
         return detect_design(frame, control=control, treatment=treatment)
     except InputError:
         return None
+
+
+# --- power ------------------------------------------------------------------------------------------
+
+
+def power_summary(payload: dict) -> dict:
+    """The planned study's power per test with its Monte-Carlo interval, the analytic paired-t power,
+    the curve as an inline SVG figure and its table rows."""
+    from django.utils.safestring import mark_safe
+
+    from analysis.power_report import METHOD_LABELS, power_curve_svg, power_table_rows
+
+    planned = payload.get("planned") or {}
+    curve = payload.get("curve") or []
+    tests = [{"method": m, "label": METHOD_LABELS.get(m, m), **e} for m, e in (planned.get("power") or {}).items()]
+    return {"design": payload.get("design"), "planned": planned, "tests": tests,
+            "figure": mark_safe(power_curve_svg(curve)) if curve else "",  # noqa: S308 - numbers only
+            "rows": power_table_rows(curve)}

@@ -47,6 +47,7 @@ from readerstudy.models import (
     ScheduleItem,
 )
 from readerstudy.permissions import assignment_for_reader, reader_membership
+from readerstudy.reader_idle import mark_reader_session
 from readerstudy.security import signup_blocked, signup_failed
 from readerstudy.selectors_reader import (
     Progress,
@@ -125,6 +126,7 @@ def _reader(request: HttpRequest, slug: str) -> Membership:
     """The reader's membership, with the user already at hand for the audit log."""
     membership = reader_membership(request.user, slug)
     membership.user = request.user  # the accessor matched on this user
+    mark_reader_session(request)
     return membership
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss
 
 from analysis.agreement import _complete_matrix, agreement, cohen_kappa, fleiss_kappa, icc_table
 from analysis.readings import InputError
+from tests.analysis_tests.cli_run import run_analysis
 
 ROOT = Path(__file__).resolve().parents[2]
 # Made by tests/fixtures/psych_icc/make.R: psych::ICC(x, lmer = FALSE) per arm (psych 2.2.9).
@@ -120,14 +119,9 @@ def test_weighted_kappa_needs_numbers():
 
 
 def test_cli_agreement(tmp_path):
-    readings = tmp_path / "readings.csv"
-    diagnosis_table().to_csv(readings, index=False)
-    done = subprocess.run(
-        [sys.executable, "-m", "analysis", "agreement", "--readings", str(readings), "--rating", "top1",
-         "--control", "unaided", "--treatment", "ai", "--replicates", "200", "--out", str(tmp_path / "out")],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    block, out = run_analysis(
+        tmp_path, diagnosis_table(), "agreement",
+        "--rating", "top1", "--control", "unaided", "--treatment", "ai", "--replicates", "200",
     )
-    assert done.returncode == 0, done.stderr
-    block = json.loads((tmp_path / "out" / "results.json").read_text())["agreement"]
     assert set(block) >= {"intra_reader", "inter_reader", "icc"}
-    assert 'id="agreement"' in (tmp_path / "out" / "report.html").read_text()
+    assert 'id="agreement"' in (out / "report.html").read_text()

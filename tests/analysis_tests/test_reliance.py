@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,8 +10,7 @@ from numpy.testing import assert_allclose
 from analysis.bootstrap import TwoWayBootstrap
 from analysis.readings import InputError
 from analysis.reliance import reliance
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.analysis_tests.cli_run import run_analysis
 
 TRUTH = {"C1": "A", "C2": "B", "C3": "C", "C4": "D"}
 AI = {"C1": ("A", 80), "C2": ("X", 20), "C3": ("C", 80), "C4": ("Y", 20)}  # right, wrong, right, wrong
@@ -155,22 +149,17 @@ def test_bootstrap_ci_widens_with_reader_clustering():
 
 
 def test_cli_writes_block_report_and_tables(tmp_path):
-    readings = tmp_path / "readings.csv"
-    hand_table().to_csv(readings, index=False)
-    done = subprocess.run(
-        [sys.executable, "-m", "analysis", "reliance", "--readings", str(readings), "--control", "unaided",
-         "--treatment", "ai", "--by", "reader_group", "--replicates", "200", "--out", str(tmp_path / "out")],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    block, out = run_analysis(
+        tmp_path, hand_table(), "reliance",
+        "--control", "unaided", "--treatment", "ai", "--by", "reader_group", "--replicates", "200",
     )
-    assert done.returncode == 0, done.stderr
-    block = json.loads((tmp_path / "out" / "results.json").read_text())["reliance"]
     for key in ("n_pairs", "changed", "wrong_to_right", "right_to_wrong", "net_benefit", "switch_table",
                 "accuracy_by_ai_correct", "agreement_with_ai", "over_reliance", "under_reliance", "rair",
                 "rsr", "weight_of_advice", "switch_by_confidence", "per_reader", "by"):
         assert key in block
-    report = (tmp_path / "out" / "report.html").read_text()
+    report = (out / "report.html").read_text()
     assert 'id="reliance"' in report and report.count("data:image/png;base64,") == 2
-    assert (tmp_path / "out" / "tables" / "reliance_switch_table.csv").is_file()
+    assert (out / "tables" / "reliance_switch_table.csv").is_file()
 
 
 def test_faulty_suggestion_counts_for_its_own_pair():

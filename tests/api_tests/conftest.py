@@ -22,7 +22,12 @@ from rest_framework.test import APIClient
 
 from readerstudy.models import AnalysisRun, CaseImage, Membership, Role, ScheduleItem, Study
 from readerstudy.services import studies
-from readerstudy.services.reader_flow import demographics_save, instructions_seen, item_mark_shown
+from readerstudy.services.reader_flow import (
+    consent_record,
+    demographics_save,
+    instructions_seen,
+    item_mark_shown,
+)
 from tests.factories import UserFactory
 from tests.readerstudy_tests.studies_helpers import CODES, enrol_readers, make_study, submit
 
@@ -50,6 +55,7 @@ class World:
 
 
 def ready(membership: Membership) -> None:
+    consent_record(membership=membership, agreed=True)
     demographics_save(membership=membership, data=PROFILE)
     instructions_seen(membership=membership)
 

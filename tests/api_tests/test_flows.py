@@ -123,7 +123,7 @@ def test_reader_image_needs_the_case_shown(world):
 def test_coordinator_creates_configures_launches_and_invites(world):
     client = world.client("coordinator")
     payload = {"title": "API study", "case_set": world.study.case_set_id, "design": "benchmark",
-               "settings": {"ask_malignancy": True}, "seed": 11}
+               "settings": {"ask_malignancy": True}, "seed": 11, "consent_text": "Taking part is voluntary."}
     created = client.post("/api/v1/studies/", payload, format="json")
     assert created.status_code == 201, created.content
     slug = created.json()["slug"]

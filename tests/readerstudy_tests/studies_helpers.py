@@ -62,6 +62,7 @@ def make_study(
         arms=arms,
         model_version=model_version_for(case_set) if with_model and design != "benchmark" else None,
         seed=seed,
+        consent_text="Taking part is voluntary; you may stop at any time.",  # launch requires consent
     )
 
 

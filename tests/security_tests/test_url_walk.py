@@ -97,6 +97,10 @@ EXPECTED: dict[str, tuple[str, dict[str, object]]] = {
     "analysis:detail": MONITOR_PAGE,
     "analysis:report": MONITOR_PAGE,
     "analysis:results": MONITOR_PAGE,
+    # power: staff POST an empty form (400 naming the fields); the walk's run is a comparison, so its
+    # power.json is 404 even for staff (tests/readerstudy_tests/test_analysis_power_run.py covers a power run)
+    "analysis:power": page("POST", NOT_FOUND, NOT_FOUND, 400, 400, 400),
+    "analysis:power_json": page("GET", NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
     # --- reader pages of study A (the reader has passed consent, demographics and instructions)
     "reader:join": row("GET", OK, OK, REDIRECT, REDIRECT, REDIRECT, OK),
     "reader:start": READER_STEP_DONE,
