@@ -17,6 +17,8 @@ from django.utils.translation import check_for_language
 from django.views.decorators.http import require_POST
 from django.views.i18n import set_language as django_set_language
 
+from readerstudy.middleware import DATABASE_FAULTS, database_fault_response
+
 SESSION_KEY = "readerstudy_language"
 
 
@@ -54,7 +56,10 @@ class SessionLanguageMiddleware:
         cookie = settings.LANGUAGE_COOKIE_NAME
         restored = None
         if cookie not in request.COOKIES and hasattr(request, "session"):
-            restored = request.session.get(SESSION_KEY)
+            try:
+                restored = request.session.get(SESSION_KEY)
+            except DATABASE_FAULTS as exc:  # raised here, before any view: answer as the views do
+                return database_fault_response(request, exc)
             if restored in dict(settings.LANGUAGES):
                 request.COOKIES[cookie] = restored
             else:

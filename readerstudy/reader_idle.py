@@ -18,6 +18,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 
+from readerstudy.middleware import DATABASE_FAULTS, database_fault_response
+
 READER_SESSION = "reader_last_seen"
 WRITE_EVERY_S = 60
 
@@ -34,8 +36,12 @@ class ReaderIdleTimeoutMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         session = getattr(request, "session", None)
-        last = session.get(READER_SESSION) if session is not None else None
-        if last is not None and request.user.is_authenticated:
+        try:  # the first session read happens here, before any view: a dropped connection is a 503
+            last = session.get(READER_SESSION) if session is not None else None
+            signed_in = last is not None and request.user.is_authenticated
+        except DATABASE_FAULTS as exc:
+            return database_fault_response(request, exc)
+        if signed_in:
             now = int(time.time())
             if now - last > getattr(settings, "READER_IDLE_TIMEOUT_S", 1800):
                 logout(request)

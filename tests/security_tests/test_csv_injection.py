@@ -67,7 +67,7 @@ def hostile():
     condition = {c.code: c for c in Condition.objects.filter(taxonomy=case_set.taxonomy)}
     CaseFactory(case_set=case_set, key=HOSTILE["case_a"], reference=condition["MEL"], body_site=HOSTILE["body_site"],
                 reference_source=HOSTILE["source"], extra={"=key": HOSTILE["history"], "note": "-1"})
-    CaseFactory(case_set=case_set, key=HOSTILE["case_b"], reference=condition["PSO"], sex="@x")
+    CaseFactory(case_set=case_set, key=HOSTILE["case_b"], reference=condition["PSO"], sex="@")
     model = model_version_for(case_set)
     ModelVersion.objects.filter(pk=model.pk).update(name=HOSTILE["model"])
     model.refresh_from_db()
