@@ -419,6 +419,9 @@
     });
     this.input.addEventListener("blur", function () {
       window.setTimeout(function () {
+        // Focus may be back already (the clear button refocuses the box): a stale blur must not
+        // close the list the reader is typing into.
+        if (document.activeElement === self.input) return;
         self.close();
         if (self.input.value && !self.hidden.value && state.conditions) {
           var typed = Search.norm(self.input.value);
