@@ -125,12 +125,14 @@ def pilot(*, readers: int, submits: int, server_kind: str = "gunicorn", keep: bo
                 except (requests.RequestException, RuntimeError, threading.BrokenBarrierError) as exc:
                     samples.error(f"{type(exc).__name__}: {exc}"[:120])
 
+            # The demo seeds some readings of its own (the two-site study): count only the pilot's.
+            before = int(manage(env, "shell", "-c", COUNT_SCRIPT).strip().splitlines()[-1])
             threads = [threading.Thread(target=loop, args=(c,), daemon=True) for c in clients]
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join(timeout=600)
-        stored = int(manage(env, "shell", "-c", COUNT_SCRIPT).strip().splitlines()[-1])
+        stored = int(manage(env, "shell", "-c", COUNT_SCRIPT).strip().splitlines()[-1]) - before
         times = samples.by_kind.get("submit", [])
         failed_submits = sum(v for k, v in samples.errors.items() if k.startswith("submit"))
         return PilotResult(

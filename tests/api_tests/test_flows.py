@@ -96,7 +96,7 @@ def test_blinding_holds_through_the_api(world):
     for body in seen:
         item = body["item"]
         assert "reference" not in json.dumps(body) and "key" not in item["case"]
-        assert set(item["case"]) == {"age", "sex", "body_site", "fitzpatrick", "duration", "history"}
+        assert set(item["case"]) == {"age", "sex", "body_site", "fitzpatrick", "duration", "history", "history_language"}
         if item["phase"] == 1:
             assert item["ai"] is None and item["arm"] == "unaided" and item["phase1_answer"] is None
         else:

@@ -334,7 +334,8 @@ def test_study_texts_command_sets_languages_and_texts(tmp_path):
     study.refresh_from_db()
     assert (study.languages, study.default_language) == (["en", "zh-hans"], "en")
     assert f"consent      zh-hans  version 1, sha256 {sha(CONSENT_ZH)[:12]}" in out.getvalue()
-    assert "consent      en       missing" in out.getvalue()
+    assert "consent      en       version" in out.getvalue()  # the study's own consent text (test studies carry one)
+    assert "instructions en       missing" in out.getvalue()
     from django.core.management.base import CommandError
 
     with pytest.raises(CommandError, match="Unknown language 'xx'"):
