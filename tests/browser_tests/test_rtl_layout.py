@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import shutil
-import subprocess
+import struct
 import sys
 
 import pytest
@@ -45,9 +44,6 @@ def _fill_po():
 
 @pytest.fixture
 def arabic_locale(tmp_path):
-    msgfmt = shutil.which("msgfmt")
-    if not msgfmt:
-        pytest.skip("msgfmt (gettext) is not installed")
     fill_po = _fill_po()
     folder = tmp_path / "ar" / "LC_MESSAGES"
     folder.mkdir(parents=True)
@@ -62,14 +58,36 @@ def arabic_locale(tmp_path):
             else:
                 entry.msgstr = [pseudo_arabic(entry.msgid)]
             entry.clear_fuzzy()
-        po = folder / f"{domain}.po"
-        fill_po.write_po(po, entries)
-        subprocess.run([msgfmt, "-o", str(po.with_suffix(".mo")), str(po)], check=True)
+        write_mo(folder / f"{domain}.mo", entries)
     with override_settings(LANGUAGES=[*settings.LANGUAGES, ("ar", "العربية")],
                            LOCALE_PATHS=[tmp_path, *settings.LOCALE_PATHS]):
         _reset_translations()
         yield "ar"
     _reset_translations()
+
+
+def write_mo(path, entries) -> None:
+    """A GNU .mo catalogue (the format msgfmt writes, without its optional hash table), so the test
+    needs no gettext tools."""
+    catalogue = {}
+    for entry in entries:
+        key = entry.msgid if entry.msgid_plural is None else f"{entry.msgid}\0{entry.msgid_plural}"
+        catalogue[key.encode()] = "\0".join(entry.msgstr).encode()
+    keys = sorted(catalogue)
+    ids = b"".join(k + b"\0" for k in keys)
+    strs = b"".join(catalogue[k] + b"\0" for k in keys)
+    start = 7 * 4 + 16 * len(keys)  # header, then both offset tables
+    id_table, str_table, at = [], [], 0
+    for k in keys:
+        id_table += [len(k), start + at]
+        at += len(k) + 1
+    at = 0
+    for k in keys:
+        str_table += [len(catalogue[k]), start + len(ids) + at]
+        at += len(catalogue[k]) + 1
+    header = struct.pack("<7I", 0x950412DE, 0, len(keys), 28, 28 + 8 * len(keys), 0, 0)
+    path.write_bytes(header + struct.pack(f"<{len(id_table)}I", *id_table)
+                     + struct.pack(f"<{len(str_table)}I", *str_table) + ids + strs)
 
 
 def _reset_translations() -> None:
