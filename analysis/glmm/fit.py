@@ -279,6 +279,14 @@ def _convergence_warnings(h: np.ndarray, g: np.ndarray, x: np.ndarray, n_theta: 
     return []
 
 
+def _optimiser_warnings(ok: bool, problem, design, theta: np.ndarray) -> list[str]:
+    """What the outer optimiser and the inner penalised IRLS left unfinished, and components at zero."""
+    warnings = [] if ok else [ITERATION_LIMIT]
+    if problem.pirls_failures:
+        warnings.append(f"penalised IRLS did not converge in {problem.pirls_failures} evaluations")
+    return warnings + _singular_warnings(design.groups, theta)
+
+
 def _singular_warnings(groups: tuple[str, ...], theta: np.ndarray) -> list[str]:
     return [
         f"boundary (singular) fit: variance of (1|{group}) estimated as 0"
@@ -308,11 +316,7 @@ def _fit_binomial(
     if not options.standard_errors:
         deviance = problem.deviance(x)
         theta, beta = np.abs(x[:k]), x[k:]
-        if not ok:
-            warnings.append(ITERATION_LIMIT)
-        if problem.pirls_failures:
-            warnings.append(f"penalised IRLS did not converge in {problem.pirls_failures} evaluations")
-        warnings += _singular_warnings(design.groups, theta)
+        warnings += _optimiser_warnings(ok, problem, design, theta)
         nan = np.full((len(beta), len(beta)), np.nan)
         converged = not any(w.startswith(FAILURES) for w in warnings)
         return _result(
@@ -339,11 +343,7 @@ def _fit_binomial(
         )
         vcov = problem.rx_vcov(theta, beta)
     warnings += _convergence_warnings(h, g, x, k)
-    if not ok:
-        warnings.append(ITERATION_LIMIT)
-    if problem.pirls_failures:
-        warnings.append(f"penalised IRLS did not converge in {problem.pirls_failures} evaluations")
-    warnings += _singular_warnings(design.groups, theta)
+    warnings += _optimiser_warnings(ok, problem, design, theta)
     warnings += _separation_warnings(design.column_names, beta)
     converged = not any(w.startswith(FAILURES) for w in warnings)
     intervals = []
