@@ -16,6 +16,9 @@
 Weights (none | linear | quadratic) apply to Cohen's kappa of ordered numeric ratings: agreement
 weight 1 - |a - b| / range or 1 - ((a - b) / range)^2 over the observed scale values.
 The rating `top1` means the first code of the differential (the top-1 diagnosis).
+
+Long module: three families of agreement (intra-reader, inter-reader, ICC) share the pairing of
+readings and the weighting of the ordinal scale.
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
 Reader level: each reader's mean outcome per arm; paired t and Wilcoxon over readers.
 Reading level: McNemar over (reader, case) pairs read in both arms (cited by studies, but it
 ignores clustering) and the mixed model, the primary reading-level analysis.
+
+Long module: the comparison's levels (reader, paired readings, mixed model, subgroups, secondary
+outcomes) share one prepared table and its warnings.
 """
 
 from __future__ import annotations

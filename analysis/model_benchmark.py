@@ -13,6 +13,9 @@ percentile bootstrap intervals resampling cases (readers fixed), the same case d
 and the readers so the difference is paired by case; the difference also gets an interval resampling
 readers and cases together, for readers as a sample of a population. The malignancy AUC is the
 empirical (Mann-Whitney) AUC with a DeLong standard error.
+
+Long module: the model's accuracy, AUC and operating point beside the readers all use the same case
+alignment and the readers' sampling model.
 """
 
 from __future__ import annotations

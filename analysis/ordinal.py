@@ -17,6 +17,9 @@ inverse), like clmm's Hess = TRUE. Random terms are intercepts, any number, cros
 the term with most levels is eliminated through its diagonal block, the rest is a dense Cholesky.
 
 Checked against ordinal 2022.11.16 fits stored in tests/fixtures/clmm/ (R call in make.R).
+
+Long module: the cumulative-link mixed model (likelihood, gradient, Laplace step, thresholds) is one
+numerical unit checked against ordinal::clmm.
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ Inference accounts for readers and cases: every rate gets a two-way bootstrap pe
 (analysis.bootstrap: readers and cases resampled independently) and the switching model is a
 logistic GLMM with crossed reader and case intercepts. Counts (changed, wrong_to_right, ...) are
 pooled over pairs and labelled so. Repeat (attention) readings are left out.
+
+Long module: pairing aided with unaided readings, the switching counts and their mixed model share
+one pairs table and its exclusions.
 """
 
 from __future__ import annotations

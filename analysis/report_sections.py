@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import figures
-from analysis.report import fmt, html_table, image, page, paragraph, section
+from analysis.html import fmt, html_table, image, page, paragraph, section
 
 TRANSITION_COLOURS = {
     "right_to_right": "#3b9c5a",

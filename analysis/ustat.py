@@ -25,6 +25,9 @@ difference), bounded below by r - 1 as in ORH; readers who read in one arm only 
 combine the two arms' df by Welch-Satterthwaite. Each arm's t interval is built on the logit scale
 (delta method) so it stays inside [0, 1]; the difference's on the original scale. Normal (Wald) intervals
 are reported beside, as iMRMC gives them.
+
+Long module: the U-statistic moments, their design-general variance and the reported figures of
+merit are one derivation (Gallas 2009).
 """
 
 from __future__ import annotations

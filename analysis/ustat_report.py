@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis.report import fmt, html_table, p_text, page, paragraph, section
+from analysis.html import fmt, html_table, p_text, page, paragraph, section
 from analysis.ustat import UstatResult
 
 FOM_LABELS = {
@@ -150,7 +150,7 @@ def operating_points(sensitivity: UstatResult, specificity: UstatResult) -> dict
 def operating_points_section(roc, points: dict, model_curve=None) -> str:
     """ROC curves with each reader's operating point and the readers' mean with its MRMC CIs."""
     from analysis import figures
-    from analysis.report import image
+    from analysis.html import image
     from analysis.report import operating_points as reader_points
 
     def clip(value: float) -> float:

@@ -11,7 +11,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
 @admin.register(m.PrecomputeJob)
 class PrecomputeJobAdmin(admin.ModelAdmin):
-    list_display = ("model_version", "case_set", "study", "status", "done", "failed", "total", "created_at")
+    list_display = ("model_version", "case_set", "status", "done", "failed", "total", "created_at")
     readonly_fields = [f.name for f in m.PrecomputeJob._meta.fields]
 
 

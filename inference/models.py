@@ -39,8 +39,8 @@ class ModelOutput(models.Model):
     """Probabilities over a taxonomy for one case; frozen once shown in a launched study."""
 
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="outputs")
-    case = models.ForeignKey("readerstudy.Case", on_delete=models.CASCADE, related_name="model_outputs")
-    taxonomy = models.ForeignKey("readerstudy.Taxonomy", on_delete=models.PROTECT, related_name="+")
+    case = models.ForeignKey("catalog.Case", on_delete=models.CASCADE, related_name="model_outputs")
+    taxonomy = models.ForeignKey("catalog.Taxonomy", on_delete=models.PROTECT, related_name="+")
     status = models.CharField(max_length=10, choices=OutputStatus.choices, default=OutputStatus.DONE)
     probabilities = models.JSONField(default=dict, blank=True, help_text="Condition code -> probability.")
     top_codes = models.JSONField(default=list, blank=True)
@@ -80,7 +80,7 @@ class TextEmbedding(models.Model):
     """Prompt-ensemble class embeddings cached per (model version, taxonomy, templates)."""
 
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="text_embeddings")
-    taxonomy = models.ForeignKey("readerstudy.Taxonomy", on_delete=models.CASCADE, related_name="+")
+    taxonomy = models.ForeignKey("catalog.Taxonomy", on_delete=models.CASCADE, related_name="+")
     templates_sha256 = models.CharField(max_length=64)
     codes = models.JSONField()
     vectors = models.BinaryField()
@@ -106,8 +106,7 @@ class JobStatus(models.TextChoices):
 
 class PrecomputeJob(models.Model):
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="jobs")
-    case_set = models.ForeignKey("readerstudy.CaseSet", on_delete=models.CASCADE, related_name="+")
-    study = models.ForeignKey("readerstudy.Study", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    case_set = models.ForeignKey("catalog.CaseSet", on_delete=models.CASCADE, related_name="+")
     status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
@@ -126,7 +125,7 @@ class PrecomputeJob(models.Model):
 
 class ModelEvaluation(models.Model):
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="evaluations")
-    case_set = models.ForeignKey("readerstudy.CaseSet", on_delete=models.CASCADE, related_name="+")
+    case_set = models.ForeignKey("catalog.CaseSet", on_delete=models.CASCADE, related_name="+")
     results = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True)
 

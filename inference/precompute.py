@@ -6,6 +6,7 @@ benchmark all go through `precompute_run`.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import socket
@@ -22,7 +23,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from readerstudy.models import Case, Taxonomy
+from catalog.models import Case, Taxonomy
 
 from .core.factory import LoadedModel, load_model
 from .core.images import ImageItem, default_decode_workers, iter_decoded_batches
@@ -358,3 +359,12 @@ def precompute_run(job_id: int, *, on_progress: ProgressCallback | None = None, 
 
 def precompute_fail(job_id: int, error: str) -> None:
     PrecomputeJob.objects.filter(pk=job_id).update(status=JobStatus.FAILED, error=error[:4000], finished_at=timezone.now())
+
+
+def pending_precompute_jobs(cutoff: dt.datetime) -> list[int]:
+    """Queued jobs, and running jobs whose worker died (no live owner), created before `cutoff`
+    (registered with common.queueing: requeued by beat, the command and every worker start)."""
+    queued = list(PrecomputeJob.objects.filter(status=JobStatus.QUEUED, created_at__lte=cutoff)
+                  .order_by("pk").values_list("pk", flat=True))
+    running = PrecomputeJob.objects.filter(status=JobStatus.RUNNING, created_at__lte=cutoff).order_by("pk")
+    return queued + [job.pk for job in running if not job_owner_alive(job)]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
-from readerstudy.models import CaseImage, Study
+from catalog.models import CaseImage
 
 from .models import JobStatus, ModelEvaluation, ModelOutput, ModelVersion, OutputStatus, PrecomputeJob
 
@@ -19,25 +19,21 @@ def model_version_list() -> QuerySet[ModelVersion]:
     return ModelVersion.objects.order_by("name")
 
 
-def outputs_for_study(study: Study) -> QuerySet[ModelOutput]:
-    """Finished outputs of the study's model for the study's cases, in its taxonomy."""
-    if study.model_version_id is None:
+def finished_outputs(*, model_version_id: int | None, case_set_id: int, taxonomy_id: int) -> QuerySet[ModelOutput]:
+    """Finished outputs of a model version for a case set's cases, in a taxonomy."""
+    if model_version_id is None:
         return ModelOutput.objects.none()
     return ModelOutput.objects.filter(
-        model_version_id=study.model_version_id,
-        case__case_set_id=study.case_set_id,
-        taxonomy_id=study.case_set.taxonomy_id,
+        model_version_id=model_version_id,
+        case__case_set_id=case_set_id,
+        taxonomy_id=taxonomy_id,
         status=OutputStatus.DONE,
     ).select_related("case", "model_version")
 
 
-def output_for_case(*, study: Study, case_id: int) -> ModelOutput | None:
-    return outputs_for_study(study).filter(case_id=case_id).first()
-
-
-def precompute_job_latest(*, study: Study) -> PrecomputeJob | None:
-    return (PrecomputeJob.objects.filter(study=study).select_related("model_version")
-            .order_by("-created_at", "-pk").first())
+def precompute_job_latest(*, model_version_id: int, case_set_id: int) -> PrecomputeJob | None:
+    return (PrecomputeJob.objects.filter(model_version_id=model_version_id, case_set_id=case_set_id)
+            .select_related("model_version").order_by("-created_at", "-pk").first())
 
 
 def evaluations_for(*, model_version: ModelVersion) -> QuerySet[ModelEvaluation]:

@@ -1,6 +1,6 @@
 """Writes for the inference app: register, calibrate, precompute, evaluate, freeze.
 
-Keyword-only service functions; every write is audited (readerstudy.services.audit).
+Keyword-only service functions; every write is audited (common.audit).
 """
 
 from __future__ import annotations
@@ -12,11 +12,10 @@ import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
 
-from readerstudy.models import ArmKind, Case, CaseSet, Study, StudyStatus
-from readerstudy.services.audit import audit_record
-from readerstudy.services.queueing import task_enqueue_on_commit
+from catalog.models import Case, CaseSet
+from common.audit import audit_record
+from common.queueing import task_enqueue_on_commit
 
 from .core.calibration import CalibrationResult, fit_temperature
 from .core.evaluation import evaluate
@@ -28,11 +27,9 @@ from .models import (
     ModelKind,
     ModelOutput,
     ModelVersion,
-    OutputStatus,
     PrecomputeJob,
 )
 from .precompute import iter_case_results, job_owner_alive
-from .selectors import outputs_for_study
 
 UNCALIBRATED_NOTE = "uncalibrated: show ranks and coarse confidence bands, not percentages"
 
@@ -114,8 +111,9 @@ def model_calibrate(*, model_version: ModelVersion, case_set: CaseSet, actor=Non
     """Fit the temperature on labelled cases (minimum NLL) and store it with NLL/ECE before and after."""
     if model_version.kind == ModelKind.SIMULATED:
         raise ValidationError("a simulated assistant has no logits to calibrate")
-    if model_version.studies.exclude(status=StudyStatus.DRAFT).exists():
-        raise ValidationError("the model is attached to a launched study; register a new version instead")
+    if model_version.outputs.filter(frozen=True).exists():
+        # Frozen outputs are shown in a launched study and must stay what the readers saw.
+        raise ValidationError("the model's outputs are frozen by a launched study; register a new version instead")
     ok, _codes, labels, n_failed = _labelled_predictions(model_version, case_set, temperature=1.0)
     result = fit_temperature(np.array([r.prediction.logits for r in ok]), labels)
     with transaction.atomic():
@@ -147,58 +145,20 @@ def model_evaluate(
     return evaluation
 
 
-def precompute_start(
-    *, model_version: ModelVersion, study: Study | None = None, case_set: CaseSet | None = None, actor=None
-) -> PrecomputeJob:
-    """Queue a precompute job (or return the one already active); the task is sent after commit."""
-    from .tasks import precompute_job
+PRECOMPUTE_TASK = "inference.tasks.precompute_job"
 
-    case_set = case_set or (study.case_set if study else None)
-    if case_set is None:
-        raise ValidationError("a study or a case set is required")
-    if study is not None and model_version.kind == ModelKind.UNTRAINED_DEMO and study.status != StudyStatus.DRAFT:
-        raise ValidationError("an untrained demo model cannot be used in a launched study")
+
+def precompute_start(*, model_version: ModelVersion, case_set: CaseSet, actor=None) -> PrecomputeJob:
+    """Queue a precompute job (or return the one already active); the task is sent after commit."""
     with transaction.atomic():
-        active = (PrecomputeJob.objects.filter(model_version=model_version, case_set=case_set, study=study,
+        active = (PrecomputeJob.objects.filter(model_version=model_version, case_set=case_set,
                                                status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
                   .order_by("-pk").first())
         if active is not None and (active.status == JobStatus.QUEUED or job_owner_alive(active)):
             return active
-        job = PrecomputeJob.objects.create(model_version=model_version, case_set=case_set, study=study,
+        job = PrecomputeJob.objects.create(model_version=model_version, case_set=case_set,
                                            total=case_set.cases.count())
-        audit_record(actor=actor, action="inference.precompute_start", study=study, obj=job,
+        audit_record(actor=actor, action="inference.precompute_start", obj=job,
                      data={"model": model_version.name, "case_set": case_set.name})
-        task_enqueue_on_commit(precompute_job, job.pk)  # a broker outage leaves the job queued
+        task_enqueue_on_commit(PRECOMPUTE_TASK, job.pk)  # a broker outage leaves the job queued
     return job
-
-
-def study_ai_ready(study: Study) -> list[str]:
-    """Why a study with an AI arm cannot launch yet; an empty list means it can."""
-    if not study.arms.filter(kind=ArmKind.AI).exists():
-        return []
-    version = study.model_version
-    if version is None:
-        return ["The study has an AI arm but no model version: choose one and precompute its outputs."]
-    problems = []
-    if version.kind == ModelKind.UNTRAINED_DEMO:
-        problems.append(f"“{version.name}” is an untrained demo model and cannot be attached to a launched study.")
-    total = study.case_set.cases.count()
-    finished = outputs_for_study(study).count()
-    if finished < total:
-        failed = list(ModelOutput.objects.filter(model_version=version, case__case_set=study.case_set,
-                                                 status=OutputStatus.FAILED).values_list("case__key", flat=True)[:5])
-        message = (f"{total - finished} of {total} cases have no finished AI output from “{version.name}”: "
-                   f"run precompute and wait for it to finish.")
-        if failed:
-            message += f" Failed cases include {', '.join(failed)} (see the precompute page for errors)."
-        problems.append(message)
-    return problems
-
-
-@transaction.atomic
-def model_outputs_freeze(*, study: Study, actor=None) -> int:
-    """Mark the outputs a launched study shows as frozen (call from study launch); returns how many."""
-    outputs = ModelOutput.objects.filter(Q(pk__in=outputs_for_study(study).values("pk")), frozen=False)
-    count = outputs.update(frozen=True)
-    audit_record(actor=actor, action="inference.outputs_freeze", study=study, data={"count": count})
-    return count

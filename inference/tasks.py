@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from celery.signals import worker_ready
-from django.db import InterfaceError, OperationalError, close_old_connections, connections
+from django.contrib.auth import get_user_model
+from django.db import InterfaceError, OperationalError, close_old_connections
 
-from readerstudy.services.queueing import task_enqueue
+from catalog.models import CaseSet
 
-from .models import JobStatus, PrecomputeJob
-from .precompute import job_owner_alive, precompute_fail, precompute_run
+from .models import JobStatus, ModelVersion
+from .precompute import precompute_fail, precompute_run
+from .services import model_evaluate
 
 logger = logging.getLogger(__name__)
 TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
@@ -37,34 +38,9 @@ def precompute_job(self, job_id: int) -> dict[str, int | str]:
     return {"job": job_id, "status": job.status, "done": job.done, "failed": job.failed, "total": job.total}
 
 
-@worker_ready.connect
-def resume_interrupted_jobs(sender=None, **kwargs) -> None:
-    """A worker killed mid-job leaves its message unacknowledged until the broker's visibility timeout;
-    an inference worker that starts re-enqueues such jobs at once. Duplicates are harmless: a job is
-    claimed by one live process, and finished cases are skipped."""
-    queues = {q.name for q in getattr(getattr(sender, "task_consumer", None), "queues", [])} if sender else set()
-    if queues and "inference" not in queues:
-        return
-    try:
-        stranded = [job.pk for job in PrecomputeJob.objects.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
-                    if not job_owner_alive(job)]
-        for job_id in stranded:
-            logger.info("re-enqueueing interrupted precompute job %s", job_id)
-            task_enqueue(precompute_job, job_id)
-    finally:
-        connections.close_all()
-
-
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def evaluate_model_task(model_version_id: int, case_set_id: int, actor_id: int | None = None) -> int:
     """Standalone evaluation of a model on a case set (same caches as precompute); returns the evaluation id."""
-    from django.contrib.auth import get_user_model
-
-    from readerstudy.models import CaseSet
-
-    from .models import ModelVersion
-    from .services import model_evaluate
-
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
     evaluation = model_evaluate(model_version=ModelVersion.objects.get(pk=model_version_id),
                                 case_set=CaseSet.objects.get(pk=case_set_id), actor=actor)

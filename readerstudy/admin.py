@@ -1,67 +1,9 @@
-"""Admin for staff. Readings and audit events are read-only here as everywhere (append-only)."""
+"""Admin for staff: studies and their records. Readings are read-only here as everywhere (append-only)."""
 
 from django.contrib import admin
 
+from common.admin import ReadOnlyAdmin
 from readerstudy import models as m
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Append-only records: visible to staff, never edited or deleted through the admin."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class ConditionInline(admin.TabularInline):
-    model = m.Condition
-    extra = 0
-    fields = ("code", "name", "group", "malignant", "icd10")
-    readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-
-@admin.register(m.Taxonomy)
-class TaxonomyAdmin(ReadOnlyAdmin):
-    """A loaded taxonomy version is fixed (readings refer to its codes): load a new version instead."""
-
-    list_display = ("name", "version", "created_at")
-    inlines = [ConditionInline]
-
-
-@admin.register(m.Condition)
-class ConditionAdmin(ReadOnlyAdmin):
-    list_display = ("code", "name", "group", "malignant", "icd10", "taxonomy")
-    list_filter = ("taxonomy", "group", "malignant")
-    search_fields = ("code", "name")
-
-
-@admin.register(m.CaseSet)
-class CaseSetAdmin(admin.ModelAdmin):
-    list_display = ("name", "taxonomy", "created_at")
-
-
-class CaseImageInline(admin.TabularInline):
-    model = m.CaseImage
-    extra = 0
-    readonly_fields = ("role", "order", "file", "sha256", "width", "height")
-
-
-@admin.register(m.Case)
-class CaseAdmin(admin.ModelAdmin):
-    list_display = ("key", "case_set", "reference", "reference_source", "age", "sex", "fitzpatrick")
-    list_filter = ("case_set", "reference_source")
-    search_fields = ("key",)
-    list_select_related = ("case_set", "reference")
-    inlines = [CaseImageInline]
 
 
 class ArmInline(admin.TabularInline):
@@ -110,13 +52,6 @@ class ReadingAdmin(ReadOnlyAdmin):
 @admin.register(m.ConsentRecord)
 class ConsentRecordAdmin(ReadOnlyAdmin):
     list_display = ("membership", "consent_version", "consented_at")
-
-
-@admin.register(m.AuditEvent)
-class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ("at", "actor", "action", "study", "object_type", "object_id")
-    list_filter = ("action",)
-    search_fields = ("action", "object_id")
 
 
 @admin.register(m.AnalysisRun)

@@ -1,11 +1,9 @@
-"""Celery application: tasks run eagerly without a broker, on workers with one."""
+"""Entry point for `celery -A readerstudy`: the project's settings, then the app from `common.celery`."""
 
 import os
 
-from celery import Celery
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "readerstudy.settings")
 
-app = Celery("readerstudy")
-app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
+from common.celery import app  # noqa: E402
+
+__all__ = ("app",)

@@ -31,9 +31,10 @@ import pandas as pd
 from django.utils.dateparse import parse_datetime
 
 from analysis.csvcells import neutralise_cell, restore_cell
-from readerstudy import outcomes
-from readerstudy.models import Case, CaseSet, Study
-from readerstudy.services.case_import import Problem
+from catalog.models import Case, CaseSet
+from catalog.services.case_import import Problem
+from readerstudy.core import outcomes
+from readerstudy.models import Study
 from readerstudy.services.export import READINGS_COLUMNS, csv_text, iso_utc, to_csv_bytes
 
 MRMC_COLUMNS = ["reader", "treatment", "case", "truth", "rating"]
@@ -172,7 +173,7 @@ def cases_table(case_set: CaseSet) -> pd.DataFrame:
 
 def model_outputs_table(study: Study) -> pd.DataFrame:
     """The study model's outputs: one row per case, ``top1..`` and ``p_<code>`` columns."""
-    from inference.selectors import outputs_for_study
+    from readerstudy.selectors.ai import outputs_for_study
 
     rows = []
     for output in outputs_for_study(study).order_by("case__key"):
@@ -243,7 +244,7 @@ def readings_import(
 
     ``mapping``: contract column -> source column (blank or absent: not in the file). Without a
     ``correct_top1``/``correct_top3`` column they are derived from ``differential`` and ``truth``
-    with :mod:`readerstudy.outcomes` (``groups``, code -> taxonomy group, gives generic credit).
+    with :mod:`readerstudy.core.outcomes` (``groups``, code -> taxonomy group, gives generic credit).
     """
     try:
         columns, rows = read_source(data)

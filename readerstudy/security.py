@@ -122,7 +122,7 @@ class RevokeTokensOnPasswordChange:
             return
         from rest_framework.authtoken.models import Token
 
-        from readerstudy.services.audit import audit_record
+        from common.audit import audit_record
 
         deleted, _ = Token.objects.filter(user_id=user.pk).delete()
         if deleted:

@@ -53,8 +53,11 @@ INSTALLED_APPS = [
     "django_htmx",
     "csp",
     "axes",
-    "readerstudy",
+    # One direction: common <- catalog <- inference <- readerstudy (README, "Architecture").
+    "common",
+    "catalog",
     "inference",
+    "readerstudy",
 ]
 
 MIDDLEWARE = [
@@ -284,14 +287,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Redis redelivers an unacknowledged task (its worker died) after this many seconds.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))}
 # A broker outage must not hang web requests: publishing waits at most a few seconds, then the
-# work stays pending in the database and readerstudy.services.queueing.requeue_pending resends it.
+# work stays pending in the database and common.queueing.requeue_pending resends it.
 CELERY_BROKER_CONNECTION_TIMEOUT = float(os.environ.get("CELERY_BROKER_CONNECTION_TIMEOUT", "2"))
 CELERY_TASK_PUBLISH_RETRY = True
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT}
 CELERY_BEAT_SCHEDULE = {
-    "requeue-pending": {"task": "readerstudy.requeue_pending", "schedule": 60.0},
+    "requeue-pending": {"task": "common.requeue_pending", "schedule": 60.0},
 }
 CELERY_TIMEZONE = TIME_ZONE
 
@@ -330,7 +333,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "MembershipRoleEnum": "readerstudy.models.Role",
-        "ImageRoleEnum": "readerstudy.models.ImageRole",
+        "ImageRoleEnum": "catalog.models.ImageRole",
     },
 }
 

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from celery import shared_task
 
-# Registers the requeue_pending beat task and the worker-start hook that resends pending work.
-from readerstudy.services.queueing import requeue_pending_task  # noqa: F401
+from readerstudy.services.analysis_runs import analysis_run_perform
 
 
 @shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=3)
 def analysis_run_execute(run_id: int) -> None:
-    from readerstudy.services.analysis_runs import analysis_run_perform
-
     analysis_run_perform(run_id=run_id)

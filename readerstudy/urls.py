@@ -33,7 +33,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("favicon.ico", FaviconView.as_view(), name="favicon"),
     path("admin/", admin.site.urls),
-    path("inference/", include("inference.urls")),
+    # A study's AI pages (precompute, model evaluation) keep their /inference/ addresses.
+    path("inference/", include("readerstudy.views.study_ai_urls")),
     path("api/v1/", include("readerstudy.api.urls")),
     *password_reset,
     # Languages: the switcher's POST target, and the JavaScript catalogue (gettext in static JS).

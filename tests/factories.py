@@ -5,6 +5,7 @@ from __future__ import annotations
 import factory
 from django.contrib.auth import get_user_model
 
+from catalog import models as cm
 from readerstudy import models as m
 
 SMALL_CONDITIONS = [
@@ -36,27 +37,27 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.django.Password("correct-horse-battery")
 
 
-def small_taxonomy(name: str = "Test taxonomy", version: str = "1") -> m.Taxonomy:
-    taxonomy, created = m.Taxonomy.objects.get_or_create(name=name, version=version)
+def small_taxonomy(name: str = "Test taxonomy", version: str = "1") -> cm.Taxonomy:
+    taxonomy, created = cm.Taxonomy.objects.get_or_create(name=name, version=version)
     if not created:
         return taxonomy
     options = {
-        code: m.ManagementOption.objects.create(taxonomy=taxonomy, code=code, label=label, order=i)
+        code: cm.ManagementOption.objects.create(taxonomy=taxonomy, code=code, label=label, order=i)
         for i, (code, label) in enumerate(MANAGEMENT)
     }
     for i, (code, cname, group, malignant, ratings) in enumerate(SMALL_CONDITIONS):
-        condition = m.Condition.objects.create(
+        condition = cm.Condition.objects.create(
             taxonomy=taxonomy, code=code, name=cname, group=group, malignant=malignant, order=i,
             synonyms=[cname.lower()], icd10="L00",
         )
         for option_code, rating in ratings.items():
-            m.ManagementRating.objects.create(condition=condition, management=options[option_code], rating=rating)
+            cm.ManagementRating.objects.create(condition=condition, management=options[option_code], rating=rating)
     return taxonomy
 
 
 class CaseSetFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = m.CaseSet
+        model = cm.CaseSet
 
     name = factory.Sequence(lambda n: f"Case set {n}")
     taxonomy = factory.LazyFunction(small_taxonomy)
@@ -64,7 +65,7 @@ class CaseSetFactory(factory.django.DjangoModelFactory):
 
 class CaseFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = m.Case
+        model = cm.Case
 
     case_set = factory.SubFactory(CaseSetFactory)
     key = factory.Sequence(lambda n: f"C{n:04d}")

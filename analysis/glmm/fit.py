@@ -1,4 +1,8 @@
-"""fit_glmm: formula + data -> GlmmResult, for logit GLMMs (Laplace) and linear mixed models."""
+"""fit_glmm: formula + data -> GlmmResult, for logit GLMMs (Laplace) and linear mixed models.
+
+Long module: the Laplace fit, its optimiser fallbacks and the likelihood-ratio path share the
+penalised IRLS state.
+"""
 
 from __future__ import annotations
 

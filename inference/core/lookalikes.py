@@ -3,7 +3,7 @@
 Each family groups conditions that look alike in one presentation (morphology at a typical site),
 as a dermatology differential would list them: a pigmented lesion's differential is other pigmented
 lesions, a scaly plaque's is other scaly plaques. A condition's look-alikes are the union of its
-families. Codes are those of the shipped taxonomy (readerstudy/data/taxonomy_default.json); for
+families. Codes are those of the shipped taxonomy (catalog/data/taxonomy_default.json); for
 codes not listed here (another taxonomy) the look-alikes are the conditions of the same group.
 """
 

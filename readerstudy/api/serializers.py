@@ -1,7 +1,10 @@
 """Input and output serializers, one pair per operation where the flow is more than CRUD.
 
 Nothing a reader may see carries a reference diagnosis, and model outputs reach readers only
-through :func:`readerstudy.selectors_reader.ai_display_for_item` (the one blinding rule).
+through :func:`readerstudy.selectors.blinding.ai_display_for_item` (the one blinding rule).
+
+Long module: the API's input and output shapes side by side, so the OpenAPI schema and the blinding
+notes are read in one place; each class is short.
 """
 
 from __future__ import annotations
@@ -9,21 +12,9 @@ from __future__ import annotations
 from django.urls import reverse
 from rest_framework import serializers
 
+from catalog.models import Case, CaseImage, CaseSet, Taxonomy
 from inference.models import ModelOutput, ModelVersion
-from readerstudy.models import (
-    AnalysisRun,
-    Arm,
-    ArmKind,
-    Case,
-    CaseImage,
-    CaseSet,
-    Design,
-    Invitation,
-    Role,
-    ScheduleItem,
-    Study,
-    Taxonomy,
-)
+from readerstudy.models import AnalysisRun, Arm, ArmKind, Design, Invitation, Role, ScheduleItem, Study
 from readerstudy.services.analysis_runs import OUTCOMES
 from readerstudy.services.studies.texts import case_texts
 

@@ -1,7 +1,9 @@
-"""The study domain's data model, one module per domain."""
+"""The study domain's data model: studies and their people, schedules, readings and analysis runs.
 
-from .cases import Case, CaseImage, CaseSet, ImageRole, ReferenceSource, Sex
-from .readings import AnalysisRun, AuditEvent, Reading, ReadingDraft, RunStatus
+Cases and taxonomies are `catalog.models`; the audit log is `common.models`.
+"""
+
+from .readings import AnalysisRun, Reading, ReadingDraft, RunStatus
 from .studies import (
     AgeBand,
     Arm,
@@ -23,20 +25,9 @@ from .studies import (
     StudyText,
     TextKind,
 )
-from .taxonomy import (
-    Appropriateness,
-    Condition,
-    ConditionGroup,
-    ManagementOption,
-    ManagementRating,
-    Taxonomy,
-    TranslationStatus,
-)
 
 __all__ = [
-    "AgeBand", "AnalysisRun", "Appropriateness", "Arm", "ArmKind", "AuditEvent", "Case", "CaseImage",
-    "CaseSet", "Condition", "ConditionGroup", "ConsentRecord", "DermoscopyUse", "Design", "ImageRole",
-    "Invitation", "ManagementOption", "ManagementRating", "Membership", "MembershipDemographics", "Profession", "ReaderProfile",
-    "Reading", "ReadingDraft", "ReferenceSource", "Role", "RunStatus", "ScheduleItem", "Sex", "Site", "Study", "StudyLanguage", "StudyStatus", "StudyText",
-    "Taxonomy", "TextKind", "TranslationStatus",
+    "AgeBand", "AnalysisRun", "Arm", "ArmKind", "ConsentRecord", "DermoscopyUse", "Design", "Invitation",
+    "Membership", "MembershipDemographics", "Profession", "ReaderProfile", "Reading", "ReadingDraft", "Role",
+    "RunStatus", "ScheduleItem", "Site", "Study", "StudyLanguage", "StudyStatus", "StudyText", "TextKind",
 ]

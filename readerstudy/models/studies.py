@@ -6,7 +6,8 @@ from django.conf import settings as django_settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from .cases import Case, CaseSet
+from catalog.languages import StudyLanguage
+from catalog.models import Case, CaseSet
 
 
 class Design(models.TextChoices):
@@ -22,16 +23,6 @@ class StudyStatus(models.TextChoices):
     LAUNCHED = "launched", "Launched"
     PAUSED = "paused", "Paused"
     CLOSED = "closed", "Closed"
-
-
-# The languages a study may offer its readers (study texts, case texts, the readings' `language`).
-# Interface codes (settings.LANGUAGES, e.g. "en-gb") map onto these (services.studies.texts).
-class StudyLanguage(models.TextChoices):
-    EN = "en", "English"
-    ZH_HANS = "zh-hans", "Simplified Chinese"
-    ES = "es", "Spanish"
-    DE = "de", "German"
-    FR = "fr", "French"
 
 
 def default_study_languages() -> list[str]:

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from common.audit import audit_record
+from common.celery import eager
+from common.queueing import task_enqueue_on_commit
 from readerstudy.models import AnalysisRun, ArmKind, RunStatus, Study
-from readerstudy.services.audit import audit_record
 
 logger = logging.getLogger(__name__)
+ANALYSIS_TASK = "readerstudy.tasks.analysis_run_execute"
 
 OUTCOMES = {
     "correct_top1": "Top-1 diagnosis correct",
@@ -175,14 +179,16 @@ def _enqueue_on_commit(run_id: int) -> None:
     """
     from django.conf import settings
 
-    from readerstudy.celery import app
-    from readerstudy.services.queueing import task_enqueue_on_commit
-    from readerstudy.tasks import analysis_run_execute
-
-    if app.conf.task_always_eager and getattr(settings, "ANALYSIS_EAGER_THREAD", True):
+    if eager() and getattr(settings, "ANALYSIS_EAGER_THREAD", True):
         transaction.on_commit(lambda: _start_thread(run_id))
         return
-    task_enqueue_on_commit(analysis_run_execute, run_id)  # a broker outage leaves the run pending
+    task_enqueue_on_commit(ANALYSIS_TASK, run_id)  # a broker outage leaves the run pending
+
+
+def pending_analysis_runs(cutoff: dt.datetime) -> list[int]:
+    """Runs still waiting for a worker, created before `cutoff` (registered with common.queueing)."""
+    return list(AnalysisRun.objects.filter(status=RunStatus.PENDING, created_at__lte=cutoff)
+                .order_by("pk").values_list("pk", flat=True))
 
 
 def _start_thread(run_id: int) -> threading.Thread:
@@ -201,6 +207,16 @@ def _perform_in_thread(run_id: int) -> None:
     finally:
         connections.close_all()  # this thread's connections, not the request threads'
 
+
+
+# Kinds whose whole work is one function of the run (registered in ReaderstudyConfig.ready, so this
+# module does not import them): performer(run, on_progress) -> (results, report_html).
+RunPerformer = Callable[[AnalysisRun, Callable[[int], None]], tuple]
+RUN_PERFORMERS: dict[str, RunPerformer] = {}
+
+
+def register_run_kind(kind: str, performer: RunPerformer) -> None:
+    RUN_PERFORMERS[kind] = performer
 
 
 def _set(run_id: int, **fields) -> None:
@@ -222,10 +238,9 @@ def analysis_run_perform(*, run_id: int) -> None:
     _set(run_id, status=RunStatus.RUNNING, progress=10, error="")
     params = run.params
     try:
-        if run.kind == "power":  # plans a study: needs no readings
-            from readerstudy.services.power_runs import power_analysis
-
-            return _store(run, *power_analysis(run, lambda percent: _set(run_id, progress=percent)))
+        performer = RUN_PERFORMERS.get(run.kind)
+        if performer is not None:  # e.g. power: plans a study and needs no readings
+            return _store(run, *performer(run, lambda percent: _set(run_id, progress=percent)))
         table = readings_table(run.study)
         if table.empty:
             raise AnalysisRunError("the study has no submitted readings yet")

@@ -2,7 +2,7 @@
 
 Readers appear only by their pseudonym, with the demographics they gave for this study (the
 membership's snapshot, never their later answers elsewhere). Outcomes come from
-:mod:`readerstudy.outcomes`.
+:mod:`readerstudy.core.outcomes`.
 Training readings are kept apart from measured readings and left out unless asked for; repeat
 (attention) readings are measured and exported, flagged in the ``repeat`` column.
 """
@@ -18,10 +18,11 @@ import pandas as pd
 
 from analysis.csvcells import neutralise_cell
 from analysis.readings import READINGS_COLUMNS as CONTRACT_COLUMNS
-from readerstudy import outcomes
-from readerstudy.models import Condition, ManagementRating, Reading, ScheduleItem, Study
-from readerstudy.selectors import case_progress
-from readerstudy.study_settings import SettingsError, StudySettings, parse_study_settings
+from catalog.models import Condition, ManagementRating
+from readerstudy.core import outcomes
+from readerstudy.core.study_settings import SettingsError, StudySettings, parse_study_settings
+from readerstudy.models import Reading, ScheduleItem, Study
+from readerstudy.selectors.progress import case_progress
 
 # The contract (DESIGN 5.1), defined once in the analysis package; extra columns follow.
 READINGS_COLUMNS = list(CONTRACT_COLUMNS)

@@ -13,8 +13,9 @@ from typing import Any
 import pandas as pd
 
 from analysis.model_benchmark import MODEL_COLUMNS
+from catalog.models import Condition
 from inference.models import ModelOutput, OutputStatus
-from readerstudy.models import Condition, Study
+from readerstudy.models import Study
 
 
 def model_outputs_table(study: Study) -> pd.DataFrame | None:

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 
 from django.db import transaction
 
+from common.audit import audit_record
 from readerstudy.models import AnalysisRun, RunStatus, Study
-from readerstudy.services.audit import audit_record
+from readerstudy.services.analysis_runs import _enqueue_on_commit
 
 POWER_DESIGNS = {
     "sequential": "Sequential (unaided, then with AI)",
@@ -93,8 +94,6 @@ def power_run_start(
 ) -> AnalysisRun:
     """Queue a power simulation; the first numbers of readers and cases are the planned study, all
     combinations make the curve. Raises PowerRunError naming each bad field."""
-    from readerstudy.services.analysis_runs import _enqueue_on_commit
-
     readers, cases = list(dict.fromkeys(int(n) for n in readers)), list(dict.fromkeys(int(n) for n in cases))
     variances = {"var_reader": var_reader, "var_case": var_case, "var_reader_arm": var_reader_arm,
                  "var_case_arm": var_case_arm}

@@ -11,6 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from catalog.taxonomy_format import OTHER_CODE
+from common.audit import audit_record
 from readerstudy.models import (
     ConsentRecord,
     Membership,
@@ -20,15 +22,10 @@ from readerstudy.models import (
     ScheduleItem,
     TextKind,
 )
-from readerstudy.selectors_reader import (
-    consent_collected_elsewhere,
-    require_open,
-    study_settings_for,
-    taxonomy_lookups,
-)
-from readerstudy.services.audit import audit_record
+from readerstudy.selectors.blinding import require_open
+from readerstudy.selectors.position import consent_collected_elsewhere, study_settings_for
+from readerstudy.selectors.taxonomy import taxonomy_lookups
 from readerstudy.services.studies.texts import current_language, text_for_reader
-from readerstudy.services.taxonomy import OTHER_CODE
 
 # Hashed before the consent text when the study's consent was collected outside the platform.
 ELSEWHERE_PREFIX = "[consent collected elsewhere]\n"

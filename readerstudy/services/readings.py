@@ -20,27 +20,15 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from readerstudy.models import (
-    Membership,
-    Reading,
-    ReadingDraft,
-    ScheduleItem,
-    Study,
-    StudyStatus,
-)
-from readerstudy.selectors_reader import (
-    ai_display_for_item,
-    item_is_open,
-    mark_open,
-    not_open_reason,
-    study_settings_for,
-    taxonomy_lookups,
-)
-from readerstudy.services.audit import audit_record
+from catalog.taxonomy_format import OTHER_CODE, OTHER_TEXT_MAX
+from common.audit import audit_record
+from readerstudy.core.study_settings import StudySettings
+from readerstudy.models import Membership, Reading, ReadingDraft, ScheduleItem, Study, StudyStatus
+from readerstudy.selectors.blinding import ai_display_for_item, item_is_open, mark_open, not_open_reason
+from readerstudy.selectors.position import study_settings_for
+from readerstudy.selectors.taxonomy import taxonomy_lookups
 from readerstudy.services.reader_flow import item_mark_shown
 from readerstudy.services.studies.texts import current_language
-from readerstudy.services.taxonomy import OTHER_CODE, OTHER_TEXT_MAX
-from readerstudy.study_settings import StudySettings
 
 # A submit that arrives this long after the time limit still counts as in time (network latency).
 GRACE_S = 3

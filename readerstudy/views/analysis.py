@@ -4,73 +4,22 @@ from __future__ import annotations
 
 import json
 
-from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.translation import gettext
-from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseStopPolling
 
+from readerstudy.forms.analysis import AnalysisForm, PowerForm
 from readerstudy.models import AnalysisRun, RunStatus, Study
 from readerstudy.permissions import STAFF_ROLES, study_for_user
 from readerstudy.services.analysis_runs import (
-    AGREEMENT_WEIGHTS,
-    ANALYSIS_KINDS,
-    COMPARE_FAMILIES,
-    INTERACTION_COLUMNS,
-    MRMC_FOMS,
-    MRMC_METHODS,
-    OUTCOMES,
-    RATINGS,
     AnalysisRunError,
     analysis_run_start,
     default_arms,
 )
 from readerstudy.views.analysis_summary import glmm_row, model_rows, mrmc_summary, power_summary, study_design
-
-
-class AnalysisForm(forms.Form):
-    kind = forms.ChoiceField(label=_("Analysis"), choices=[(k, v) for k, v in ANALYSIS_KINDS.items() if k != "power"],
-                             initial="compare", required=False)  # power has its own form (analysis_power)
-    outcome = forms.ChoiceField(label=_("Outcome"), choices=list(OUTCOMES.items()))
-    control = forms.ChoiceField(label=_("Control arm"))
-    treatment = forms.ChoiceField(label=_("Treatment arm"))
-    rating = forms.ChoiceField(label=_("Rating (agreement)"), choices=list(RATINGS.items()), required=False,
-                               initial="top1")
-    weights = forms.ChoiceField(label=_("Kappa weights (agreement, ordered ratings)"), required=False, initial="none",
-                                choices=[(w, w) for w in AGREEMENT_WEIGHTS])
-    family = forms.ChoiceField(label=_("Model family (compare)"), choices=list(COMPARE_FAMILIES.items()), required=False,
-                               initial="")
-    interaction = forms.ChoiceField(label=_("Subgroup interaction (compare)"), choices=list(INTERACTION_COLUMNS.items()),
-                                    required=False, initial="")
-    method = forms.ChoiceField(label=_("MRMC method"), choices=list(MRMC_METHODS.items()), required=False, initial="auto")
-    fom = forms.ChoiceField(label=_("MRMC figure of merit"), choices=list(MRMC_FOMS.items()), required=False,
-                            initial="auc")
-    threshold = forms.FloatField(label=_("Malignancy threshold (sensitivity / specificity)"), required=False,
-                                 min_value=0, max_value=100)
-    margin = forms.FloatField(label=_("Non-inferiority margin (optional, e.g. 0.05)"), required=False,
-                              min_value=0.0001, max_value=0.9999)
-
-    def __init__(self, *args, study: Study, design=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        arms = [(a.name, a.label) for a in study.arms.order_by("order")]
-        self.fields["control"].choices = arms
-        self.fields["treatment"].choices = arms
-        control, treatment = default_arms(study)
-        self.initial.setdefault("control", control)
-        self.initial.setdefault("treatment", treatment)
-        if design is not None:  # offer only the MRMC methods valid for the design the readings follow
-            self.fields["method"].choices = [("auto", gettext("Default for this %(design)s design") % {"design": design.describe()})] + [
-                (m, MRMC_METHODS[m]) for m in MRMC_METHODS if m in design.valid_methods]
-
-    def clean(self):
-        data = super().clean()
-        for name in ("kind", "rating", "weights", "method", "fom"):  # optional on the page: empty means the default
-            data[name] = data.get(name) or self.fields[name].initial
-        return data
 
 
 def _run(study: Study, run_id: int) -> AnalysisRun:
@@ -99,8 +48,6 @@ def analysis_list(request: HttpRequest, slug: str) -> HttpResponse:
 def analysis_page(request: HttpRequest, study: Study, *, form=None, power_form=None, design=None,
                   status: int = 200) -> HttpResponse:
     """The analyses page: the analysis form, the power form and the earlier runs."""
-    from readerstudy.views.analysis_power import PowerForm
-
     if form is None:
         design = study_design(study, *default_arms(study))
         form = AnalysisForm(study=study, design=design)

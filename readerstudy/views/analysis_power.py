@@ -3,61 +3,18 @@
 from __future__ import annotations
 
 import json
-import re
 
-from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_http_methods
 
+from readerstudy.forms.analysis import PowerForm
 from readerstudy.permissions import STAFF_ROLES, study_for_user
 from readerstudy.services.power_runs import (
-    MAX_N_SIM,
-    POWER_DESIGNS,
     PowerRunError,
-    power_defaults,
     power_run_start,
 )
-
-
-def _counts(value: str, name: str) -> list[int]:
-    parts = [p for p in re.split(r"[,;\s]+", value or "") if p]
-    if not parts:
-        raise forms.ValidationError(f"give at least one number of {name}")
-    try:
-        return [int(p) for p in parts]
-    except ValueError:
-        raise forms.ValidationError(f"numbers of {name} must be whole numbers separated by commas "
-                                    f"(got {value!r})") from None
-
-
-class PowerForm(forms.Form):
-    readers = forms.CharField(label="Readers (first = the planned study; more values, e.g. 10, 20, 30, give the curve)",
-                              initial="20")
-    cases = forms.CharField(label="Cases (first = the planned study; more values give the curve)", initial="60")
-    design = forms.ChoiceField(choices=list(POWER_DESIGNS.items()), initial="sequential")
-    control_accuracy = forms.FloatField(label="Expected accuracy, control arm", min_value=0.001, max_value=0.999)
-    treatment_accuracy = forms.FloatField(label="Expected accuracy, AI arm", min_value=0.001, max_value=0.999)
-    var_reader = forms.FloatField(label="Variance: reader (logit scale)", min_value=0, max_value=20)
-    var_case = forms.FloatField(label="Variance: case", min_value=0, max_value=20)
-    var_reader_arm = forms.FloatField(label="Variance: reader × arm", min_value=0, max_value=20)
-    var_case_arm = forms.FloatField(label="Variance: case × arm", min_value=0, max_value=20)
-    n_sim = forms.IntegerField(label="Simulated studies per point", initial=500, min_value=1, max_value=MAX_N_SIM)
-    alpha = forms.FloatField(label="Two-sided alpha", initial=0.05, min_value=0.0001, max_value=0.4999)
-
-    def __init__(self, *args, study, **kwargs):
-        super().__init__(*args, prefix="power", **kwargs)
-        self.defaults = power_defaults(study)
-        for name in ("control_accuracy", "treatment_accuracy", "var_reader", "var_case", "var_reader_arm",
-                     "var_case_arm"):
-            self.initial.setdefault(name, self.defaults[name])
-
-    def clean_readers(self) -> list[int]:
-        return _counts(self.cleaned_data.get("readers"), "readers")
-
-    def clean_cases(self) -> list[int]:
-        return _counts(self.cleaned_data.get("cases"), "cases")
 
 
 @login_required

@@ -14,9 +14,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from readerstudy.models import Case, CaseImage, ReferenceSource, Sex, Taxonomy
-from readerstudy.permissions import case_set_for_coordinator
-from readerstudy.services.case_import import import_reference, manifest_template
+from catalog.models import Case, CaseImage, ReferenceSource, Sex, Taxonomy
+from catalog.services.case_import import import_reference, manifest_template
+from readerstudy.permissions import case_set_for_coordinator, may_import_cases
 from readerstudy.views.files import case_image_response
 
 CASES_PER_PAGE = 50
@@ -87,7 +87,7 @@ def case_set_image(request: HttpRequest, pk: int, image_id: int) -> HttpResponse
 @require_GET
 def case_set_template(request: HttpRequest, fmt: str) -> HttpResponse:
     """A manifest template with two example cases and the taxonomy's real codes (``?taxonomy=<id>``)."""
-    if fmt not in ("csv", "json") or not (request.user.is_staff or request.user.has_perm("readerstudy.add_caseset")):
+    if fmt not in ("csv", "json") or not may_import_cases(request.user):
         raise Http404("Unknown format")
     taxonomy_id = request.GET.get("taxonomy", "")
     taxonomy = Taxonomy.objects.filter(pk=int(taxonomy_id)).first() if taxonomy_id.isdigit() else None

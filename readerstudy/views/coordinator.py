@@ -18,12 +18,18 @@ from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
-from readerstudy import selectors
-from readerstudy.forms import InvitationForm, SiteForm, StudyForm
+from common.audit import audit_record
+from readerstudy.forms.studies import InvitationForm, SiteForm, StudyForm
 from readerstudy.models import Invitation, Role, Study, StudyStatus
 from readerstudy.permissions import can_manage, study_for_user
+from readerstudy.selectors.members import member_for_study, study_invitations, study_members
+from readerstudy.selectors.progress import (
+    progress_fingerprint,
+    site_progress,
+    study_overview_counts,
+    study_progress,
+)
 from readerstudy.services import export, studies
-from readerstudy.services.audit import audit_record
 from readerstudy.services.studies import StudyError
 
 MANAGE = (Role.COORDINATOR,)
@@ -45,8 +51,8 @@ def _links(study: Study) -> dict[str, str]:
     links = {}
     for key, name in (
         ("analysis", "analysis:list"),
-        ("precompute", "inference:precompute"),
-        ("evaluation", "inference:evaluation"),
+        ("precompute", "study_ai:precompute"),
+        ("evaluation", "study_ai:evaluation"),
     ):
         try:
             links[key] = reverse(name, args=[study.slug])
@@ -63,7 +69,7 @@ def _active_reader_links(study: Study) -> int:
     """Reader links someone could still join with (not withdrawn, expired or used up)."""
     return sum(
         1
-        for invitation in selectors.study_invitations(study).filter(role=Role.READER)
+        for invitation in study_invitations(study).filter(role=Role.READER)
         if studies.invitation_problem(invitation) is None
     )
 
@@ -96,14 +102,14 @@ def study_create(request: HttpRequest) -> HttpResponse:
 @require_GET
 def study_detail(request: HttpRequest, slug: str) -> HttpResponse:
     study = study_for_user(request.user, slug, roles=MONITOR)
-    members = list(selectors.study_members(study))
+    members = list(study_members(study))
     manager = can_manage(request.user, study)
     context = _context(
         request,
         study,
         arms=study.arms.all(),
         members=members,
-        counts=selectors.study_overview_counts(study),
+        counts=study_overview_counts(study),
         active_links=_active_reader_links(study) if manager else None,
         settings=study.settings,
         problems=studies.launch_problems(study) if study.status == StudyStatus.DRAFT else [],
@@ -234,7 +240,7 @@ def _invitations_page(request: HttpRequest, study: Study, form: InvitationForm, 
             "url": request.build_absolute_uri(_join_path(inv)),
             "problem": studies.invitation_problem(inv),
         }
-        for inv in selectors.study_invitations(study)
+        for inv in study_invitations(study)
     ]
     return render(request, "studies/invitations.html", _context(request, study, form=form, rows=rows,
                                                                  site_form=site_form, sites=study.sites.all()))
@@ -265,7 +271,7 @@ def invitation_revoke(request: HttpRequest, slug: str, invitation_id: int) -> Ht
 def member_detail(request: HttpRequest, slug: str, pseudonym: str) -> HttpResponse:
     """One member of the study: role, consent, reader profile and reading progress."""
     study = study_for_user(request.user, slug, roles=MONITOR)
-    member = selectors.member_for_study(study, pseudonym)
+    member = member_for_study(study, pseudonym)
     if member is None:
         raise Http404("No such member")
     profile = getattr(member.user, "reader_profile", None) if member.role == Role.READER else None
@@ -288,7 +294,7 @@ def progress(request: HttpRequest, slug: str) -> HttpResponse:
     unchanged poll answers 204 (nothing to swap) until the idle time has passed, then 286.
     """
     study = study_for_user(request.user, slug, roles=MONITOR)
-    fingerprint = selectors.progress_fingerprint(study)
+    fingerprint = progress_fingerprint(study)
     now = int(time.time())
     if not request.htmx:
         return render(request, "studies/progress.html", _progress_context(request, study, fingerprint, now))
@@ -310,13 +316,13 @@ def _progress_context(
 ) -> dict:
     if polling is None:
         polling = study.status != StudyStatus.CLOSED
-    progress = selectors.study_progress(study)
+    progress = study_progress(study)
     return _context(
         request,
         study,
         progress=progress,
         least_read=progress.least_read(PROGRESS_CASE_ROWS),
-        sites=selectors.site_progress(study),
+        sites=site_progress(study),
         fingerprint=fingerprint,
         changed_at=changed_at,
         polling=polling,

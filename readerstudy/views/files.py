@@ -7,7 +7,7 @@ import mimetypes
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseNotModified
 
-from readerstudy.models import CaseImage
+from catalog.models import CaseImage
 
 
 def case_image_response(request: HttpRequest, picture: CaseImage, *, full: bool) -> HttpResponse:

@@ -2,71 +2,26 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.translation import gettext_lazy as _
 
-from readerstudy.api.permissions import case_sets_for_user
-from readerstudy.models import Taxonomy
-from readerstudy.permissions import case_sets_for_coordinator
-from readerstudy.services.case_import import CaseImportError, case_import_uploads, import_reference
-from readerstudy.services.import_staging import (
+from catalog.services.case_import import CaseImportError, case_import_uploads, import_reference
+from catalog.services.import_staging import (
     StagedUpload,
     staged_discard,
     staged_files,
-    staged_upload,
     uploads_stage,
 )
-
-
-class CaseImportForm(forms.Form):
-    name = forms.CharField(label=_("Case set name"), max_length=200)
-    taxonomy = forms.ModelChoiceField(queryset=Taxonomy.objects.all(), label=_("Taxonomy"))
-    # Not required by the field: after a failed attempt the files kept under ``staged`` stand in.
-    manifest = forms.FileField(label=_("Manifest (.csv or .json)"), required=False)
-    images = forms.FileField(label=_("Images (.zip)"), required=False)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, label=_("Description"))
-    staged = forms.CharField(widget=forms.HiddenInput, required=False)
-
-    def __init__(self, *args, user_id: int | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        token = self.data.get("staged", "") if self.is_bound else ""
-        self.staged = staged_upload(token=token, user_id=user_id) if token and user_id else None
-
-    def clean_manifest(self):
-        upload = self.cleaned_data["manifest"]
-        if upload is None:
-            if self.staged is None:
-                raise forms.ValidationError(_("Choose the manifest file."))
-            return None
-        if Path(upload.name).suffix.lower() not in {".csv", ".json"}:
-            raise forms.ValidationError(_("The manifest must be a .csv or .json file."))
-        return upload
-
-    def clean_images(self):
-        upload = self.cleaned_data["images"]
-        if upload is None:
-            if self.staged is None:
-                raise forms.ValidationError(_("Choose the zip of images."))
-            return None
-        if Path(upload.name).suffix.lower() != ".zip":
-            raise forms.ValidationError(_("Upload the images as one .zip file."))
-        return upload
-
-
-def _may_import(user) -> bool:
-    return user.is_staff or user.has_perm("readerstudy.add_caseset")
+from readerstudy.forms.imports import CaseImportForm
+from readerstudy.permissions import case_sets_for_coordinator, case_sets_for_user, may_import_cases
 
 
 @login_required
 def case_set_import(request: HttpRequest) -> HttpResponse:
-    if not _may_import(request.user):
+    if not may_import_cases(request.user):
         raise Http404("No such page")
     form = CaseImportForm(request.POST or None, request.FILES or None, user_id=request.user.pk)
     problems: list = []
@@ -125,7 +80,7 @@ def _restage(request: HttpRequest, manifest, images, previous: StagedUpload | No
 
 @login_required
 def case_sets(request: HttpRequest) -> HttpResponse:
-    if not _may_import(request.user):
+    if not may_import_cases(request.user):
         raise Http404("No such page")
     # Only the sets this user may see (imported, or used by their staff studies; site staff: all).
     sets = (case_sets_for_user(request.user).select_related("taxonomy").annotate(n_cases=Count("cases"))

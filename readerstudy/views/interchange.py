@@ -11,45 +11,17 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils.translation import gettext
-from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
-from readerstudy.api.views.misc import MAX_IMPORT_BYTES, PREVIEW_ROWS, may_use_interchange
+from readerstudy.api.views.misc import PREVIEW_ROWS, may_use_interchange
+from readerstudy.forms.interchange import MappingForm, UploadForm
 from readerstudy.interchange import ReadingsImport, auto_mapping, readings_import
-from readerstudy.services.export import READINGS_COLUMNS
 
 SESSION_KEY = "interchange_uploads"
-
-
-class UploadForm(forms.Form):
-    file = forms.FileField(label=_("Readings file (.csv, one row per reading)"))
-    study = forms.CharField(label=_("Study name (for the study column, if the file has none)"), max_length=80,
-                            required=False, initial="imported")
-
-    def clean_file(self):
-        upload = self.cleaned_data["file"]
-        if upload.size > MAX_IMPORT_BYTES:
-            raise forms.ValidationError(gettext("The file is larger than %(mb)s MB.") % {"mb": MAX_IMPORT_BYTES // 2**20})
-        return upload
-
-
-class MappingForm(forms.Form):
-    """One choice per readings-table column: which column of the file holds it."""
-
-    def __init__(self, *args, columns: list[str], **kwargs):
-        super().__init__(*args, prefix="map", **kwargs)
-        choices = [("", gettext("— not in the file —"))] + [(c, c) for c in columns]
-        for name in READINGS_COLUMNS:
-            self.fields[name] = forms.ChoiceField(choices=choices, required=False, label=name)
-
-    def mapping(self) -> dict[str, str]:
-        return {name: value for name, value in self.cleaned_data.items() if value}
 
 
 def _upload_dir() -> Path:

@@ -27,8 +27,8 @@ TABS = (
     ("edit", _("Settings"), "studies:edit", "manage"),
     ("invitations", _("Invitations"), "studies:invitations", "manage"),
     ("progress", _("Progress"), "studies:progress", "monitor"),
-    ("precompute", _("AI outputs"), "inference:precompute", "manage"),
-    ("evaluation", _("Model evaluation"), "inference:evaluation", "monitor"),
+    ("precompute", _("AI outputs"), "study_ai:precompute", "manage"),
+    ("evaluation", _("Model evaluation"), "study_ai:evaluation", "monitor"),
     ("analysis", _("Analyses"), "analysis:list", "monitor"),
 )
 

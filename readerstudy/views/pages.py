@@ -4,7 +4,7 @@ from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 
 from readerstudy.models import Membership, Role
-from readerstudy.selectors_reader import reader_home_status
+from readerstudy.selectors.steps import reader_home_status
 
 
 def _links(membership: Membership) -> list[dict[str, str]]:

@@ -2,7 +2,10 @@
 
 Every view reaches the study through ``reader_membership`` and schedule items through
 ``assignment_for_reader``; anything else is a 404. What a page may show (AI output, reference
-diagnoses) is decided in ``readerstudy.selectors_reader``, never in templates.
+diagnoses) is decided in ``readerstudy.selectors.blinding``, never in templates.
+
+Long module: the reader's whole flow (join, consent, demographics, instructions, case, feedback,
+end) shares the same guards (open item, session, idle timeout); each view is small.
 """
 
 from __future__ import annotations
@@ -36,42 +39,33 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from readerstudy.forms_reader import ConsentForm, DemographicsForm, SignupForm
-from readerstudy.models import (
-    CaseImage,
-    ImageRole,
-    Invitation,
-    Membership,
-    ReaderProfile,
-    Role,
-    ScheduleItem,
-)
+from catalog.models import CaseImage, ImageRole
+from catalog.taxonomy_format import OTHER_CODE, OTHER_LABEL
+from readerstudy.core.study_settings import StudySettings
+from readerstudy.forms.reader import ConsentForm, DemographicsForm, SignupForm
+from readerstudy.models import Invitation, Membership, ReaderProfile, Role, ScheduleItem
 from readerstudy.permissions import assignment_for_reader, reader_membership
 from readerstudy.reader_idle import mark_reader_session
 from readerstudy.security import signup_blocked, signup_failed
-from readerstudy.selectors_reader import (
-    Progress,
+from readerstudy.selectors.blinding import (
     ai_display_for_item,
-    chosen_item,
-    condition_index,
-    condition_names,
-    consent_collected_elsewhere,
-    draft_for,
-    end_summary,
     item_is_open,
     item_may_view_image,
     item_shows_ai,
-    management_options,
-    phase1_reading,
-    reader_next_step,
-    reader_progress,
-    reader_state,
     reference_feedback,
     require_open,
-    skip_target,
+)
+from readerstudy.selectors.position import (
+    Progress,
+    consent_collected_elsewhere,
+    draft_for,
+    phase1_reading,
+    reader_progress,
     study_settings_for,
     washout_pending,
 )
+from readerstudy.selectors.steps import chosen_item, end_summary, reader_next_step, reader_state, skip_target
+from readerstudy.selectors.taxonomy import condition_index, condition_names, management_options
 from readerstudy.services.reader_flow import (
     consent_record,
     demographics_save,
@@ -82,8 +76,6 @@ from readerstudy.services.reader_flow import (
 from readerstudy.services.readings import ReadingRefused, reading_submit
 from readerstudy.services.studies import invitation_token_valid
 from readerstudy.services.studies.texts import ReaderTexts, case_texts
-from readerstudy.services.taxonomy import OTHER_CODE, OTHER_LABEL
-from readerstudy.study_settings import StudySettings
 from readerstudy.views.files import case_image_response
 
 STEP_URLS = {

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 
 from analysis.compare import compare
+from analysis.html import column_label, html_table
 from analysis.mixed import MixedModelSummary, TreatmentEffect
-from analysis.report import column_label, compare_report, html_table, methods_text, mixed_model_section
+from analysis.report import compare_report, methods_text, mixed_model_section
 from analysis.roe_metz import RoeMetz, simulate_roe_metz
 from analysis.simulate import StudySpec, simulate_study
 from analysis.ustat import ustat

@@ -20,7 +20,8 @@ from PIL import Image
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from readerstudy.models import AnalysisRun, CaseImage, Membership, Role, ScheduleItem, Study
+from catalog.models import CaseImage
+from readerstudy.models import AnalysisRun, Membership, Role, ScheduleItem, Study
 from readerstudy.services import studies
 from readerstudy.services.reader_flow import (
     consent_record,

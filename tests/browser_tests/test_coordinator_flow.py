@@ -24,6 +24,7 @@ from django.core.management import call_command
 from django.db import connections
 from PIL import Image
 
+from catalog import models as cm
 from readerstudy import models as m
 
 pytestmark = [pytest.mark.browser, pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -43,13 +44,13 @@ MANIFEST_COLUMNS = ["case_id", "clinical_image", "dermoscopic_image", "age", "se
 
 @pytest.fixture
 def people(db):
-    from readerstudy.services.taxonomy import default_taxonomy
+    from catalog.services.taxonomy import default_taxonomy
 
     default_taxonomy()
     users = get_user_model().objects
     coordinator = users.create_user("coord", "coord@example.org", PASSWORD)
     coordinator.user_permissions.add(*Permission.objects.filter(
-        content_type__app_label="readerstudy", codename__in=["add_caseset", "add_study"]))
+        codename__in=["add_caseset", "add_study"]))
     users.create_user("stats", "stats@example.org", PASSWORD)
     return coordinator
 
@@ -171,7 +172,7 @@ def _import_case_set(page, uploads, expect):
     expect(cells.nth(1)).to_have_text("reference_code")
     expect(cells.nth(2)).to_contain_text("unknown code 'NOT_A_CODE'")
     page.screenshot(path=str(ARTIFACTS / "import_problems.png"), full_page=True)
-    assert not m.CaseSet.objects.exists() and not m.Case.objects.exists() and not m.CaseImage.objects.exists()
+    assert not cm.CaseSet.objects.exists() and not cm.Case.objects.exists() and not cm.CaseImage.objects.exists()
 
     # The name survives the failed post, and so do the files: the zip is kept, only the manifest is chosen again.
     expect(page.get_by_label("Case set name")).to_have_value(CASE_SET)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 from django.conf import settings
 
+from catalog.services.taxonomy import default_taxonomy
 from readerstudy import models as m
-from readerstudy.services.taxonomy import default_taxonomy
 from tests.browser_tests.reader_page import ARTIFACTS, reader_browser, wait_until
 from tests.readerstudy_tests.reader_setup import build_study
 

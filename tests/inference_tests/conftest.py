@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from catalog import models as cm
 from inference import precompute
 from inference.core.testing import build_tiny_hf_clip, build_tiny_open_clip
-from readerstudy import models as m
 from tests.factories import CaseFactory, CaseSetFactory
 
 
@@ -43,14 +43,14 @@ def jpeg_bytes(seed: int, size: tuple[int, int] = (96, 72)) -> bytes:
     return buffer.getvalue()
 
 
-def add_image(case: m.Case, data: bytes, *, role: str = "clinical", order: int = 0, media_root: Path) -> m.CaseImage:
+def add_image(case: cm.Case, data: bytes, *, role: str = "clinical", order: int = 0, media_root: Path) -> cm.CaseImage:
     """Store bytes as the importer does: a file named by its sha256 under MEDIA_ROOT."""
     sha = hashlib.sha256(data).hexdigest()
     relative = f"cases/{sha[:2]}/{sha}.jpg"
     path = Path(media_root) / relative
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
-    return m.CaseImage.objects.create(case=case, role=role, order=order, file=relative, thumbnail=relative,
+    return cm.CaseImage.objects.create(case=case, role=role, order=order, file=relative, thumbnail=relative,
                                       sha256=sha, width=96, height=72)
 
 
@@ -59,7 +59,7 @@ def make_case_set(settings):
     """make_case_set(n, corrupt=(indices), dermoscopic=(indices)) -> CaseSet with one image per case."""
 
     def build(n: int, *, corrupt: tuple[int, ...] = (), dermoscopic: tuple[int, ...] = (), taxonomy=None,
-              seed: int = 0) -> m.CaseSet:
+              seed: int = 0) -> cm.CaseSet:
         case_set = CaseSetFactory(**({"taxonomy": taxonomy} if taxonomy else {}))
         for i in range(n):
             case = CaseFactory(case_set=case_set)

@@ -17,15 +17,9 @@ from inference.models import (
     OutputStatus,
     TextEmbedding,
 )
-from inference.services import (
-    model_calibrate,
-    model_evaluate,
-    model_outputs_freeze,
-    model_register,
-    precompute_start,
-    study_ai_ready,
-)
+from inference.services import model_calibrate, model_evaluate, model_register
 from readerstudy import models as m
+from readerstudy.services.studies.ai import study_ai_ready, study_outputs_freeze, study_precompute_start
 from tests.factories import ArmFactory, StudyFactory, small_taxonomy
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +39,7 @@ def _study(case_set, version):
 
 def _run(study, version, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        job = precompute_start(model_version=version, study=study)
+        job = study_precompute_start(study=study, model_version=version)
     job.refresh_from_db()
     return job
 
@@ -126,7 +120,7 @@ def test_simulated_assistant_precompute_is_labelled_and_seeded(make_case_set, dj
     outputs = list(ModelOutput.objects.filter(model_version=version).order_by("case_id"))
     assert all(o.details["simulated"] and o.details["kind"] == "simulated" for o in outputs)
     assert study_ai_ready(study) == []
-    assert model_outputs_freeze(study=study) == 6
+    assert study_outputs_freeze(study=study) == 6
     assert ModelOutput.objects.filter(frozen=True).count() == 6
 
 

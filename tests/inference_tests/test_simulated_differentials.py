@@ -10,7 +10,7 @@ import pytest
 from inference.core.lookalikes import FAMILIES, lookalikes
 from inference.core.simulated import SimulatedAssistant
 
-TAXONOMY = json.loads((Path(__file__).resolve().parents[2] / "readerstudy" / "data" / "taxonomy_default.json")
+TAXONOMY = json.loads((Path(__file__).resolve().parents[2] / "catalog" / "data" / "taxonomy_default.json")
                       .read_text())["conditions"]
 CODES = [c["code"] for c in TAXONOMY]
 GROUPS = {c["code"]: c["group"] for c in TAXONOMY}

@@ -14,7 +14,6 @@ from django.conf import settings
 from inference.models import JobStatus, ModelOutput, OutputStatus, PrecomputeJob
 from inference.services import model_register
 from readerstudy.celery import app as celery_app
-from tests.factories import StudyFactory
 from tests.workers import start_worker, stop_worker, wait_for, worker_env
 
 N_CASES = 24
@@ -29,8 +28,7 @@ def test_worker_killed_mid_run_restarts_and_finishes_with_one_output_per_case(
 ):
     version = model_register(path=tiny_model_dir, name="tiny-worker")
     case_set = make_case_set(N_CASES)
-    study = StudyFactory(case_set=case_set, model_version=version)
-    job = PrecomputeJob.objects.create(model_version=version, case_set=case_set, study=study, total=N_CASES)
+    job = PrecomputeJob.objects.create(model_version=version, case_set=case_set, total=N_CASES)
 
     env = worker_env(
         broker_url, MEDIA_ROOT=str(settings.MEDIA_ROOT), INFERENCE_DEVICE="cpu", INFERENCE_BATCH_SIZE="2",

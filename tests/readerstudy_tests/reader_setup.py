@@ -12,6 +12,7 @@ from pathlib import Path
 from django.conf import settings
 from PIL import Image, ImageDraw, ImageFilter
 
+from catalog import models as cm
 from inference.models import ModelOutput, ModelVersion
 from readerstudy import models as m
 from tests.factories import (
@@ -36,7 +37,7 @@ class Built:
     study: m.Study
     membership: m.Membership
     items: list[m.ScheduleItem]
-    cases: list[m.Case]
+    cases: list[cm.Case]
     unaided: m.Arm
     ai: m.Arm | None
     model: ModelVersion | None
@@ -47,7 +48,7 @@ class Built:
         return self.membership.user
 
 
-def make_model(case_set: m.CaseSet, *, calibrated: bool = True, kind: str = "simulated",
+def make_model(case_set: cm.CaseSet, *, calibrated: bool = True, kind: str = "simulated",
                top=AI_TOP, name: str | None = None) -> ModelVersion:
     model = ModelVersion.objects.create(
         name=name or f"sim-{case_set.pk}-{ModelVersion.objects.count()}", kind=kind, calibrated=calibrated
@@ -100,7 +101,7 @@ def lesion_png(seed: int, role: str, size: int = 900) -> bytes:
     return out.getvalue()
 
 
-def add_images(case: m.Case, roles=("clinical", "dermoscopic"), size: int = 900) -> list[m.CaseImage]:
+def add_images(case: cm.Case, roles=("clinical", "dermoscopic"), size: int = 900) -> list[cm.CaseImage]:
     media = Path(settings.MEDIA_ROOT)
     images = []
     for order, role in enumerate(roles):
@@ -115,7 +116,7 @@ def add_images(case: m.Case, roles=("clinical", "dermoscopic"), size: int = 900)
         small.thumbnail((320, 320))
         small.save(thumb)
         width, height = Image.open(io.BytesIO(data)).size
-        images.append(m.CaseImage.objects.create(
+        images.append(cm.CaseImage.objects.create(
             case=case, role=role, order=order, file=str(full.relative_to(media)),
             thumbnail=str(thumb.relative_to(media)), sha256=digest, width=width, height=height,
             original_name=f"{REFERENCE_NAME.lower()}_{order}.png",
@@ -126,7 +127,7 @@ def add_images(case: m.Case, roles=("clinical", "dermoscopic"), size: int = 900)
 def build_study(*, design: str = m.Design.SEQUENTIAL, n_cases: int = 3, settings_: dict | None = None,
                 status: str = m.StudyStatus.LAUNCHED, with_model: bool = True, calibrated: bool = True,
                 ready: bool = True, images: bool = False, user=None, arm_order: list[str] | None = None,
-                sessions: list[int] | None = None, taxonomy: m.Taxonomy | None = None, ai_top=AI_TOP) -> Built:
+                sessions: list[int] | None = None, taxonomy: cm.Taxonomy | None = None, ai_top=AI_TOP) -> Built:
     """A study with one reader and a stored schedule.
 
     sequential: each case phase 1 unaided then phase 2 AI; randomised_blocks/crossover: arms from

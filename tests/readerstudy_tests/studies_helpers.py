@@ -9,8 +9,9 @@ from typing import Any
 
 from django.utils import timezone
 
+from catalog.models import Case, CaseSet
 from inference.models import ModelKind, ModelOutput, ModelVersion
-from readerstudy.models import Case, CaseSet, Membership, Reading, ScheduleItem, Study
+from readerstudy.models import Membership, Reading, ScheduleItem, Study
 from readerstudy.services import studies
 from tests.factories import CaseFactory, CaseSetFactory, UserFactory
 

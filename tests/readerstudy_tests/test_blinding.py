@@ -11,6 +11,7 @@ import uuid
 import pytest
 from django.urls import reverse
 
+from catalog import models as cm
 from readerstudy import models as m
 from tests.readerstudy_tests.reader_setup import AI_NAMES, AI_NUMBERS, REFERENCE_NAME, build_study, post_data
 
@@ -47,7 +48,7 @@ def test_images_are_the_stored_files_only(client, settings):
     client.force_login(built.user)
     slug = built.study.slug
     client.get(reverse("reader:case", args=[slug]))
-    images = m.CaseImage.objects.filter(case=built.items[0].case)
+    images = cm.CaseImage.objects.filter(case=built.items[0].case)
     assert images.count() == 2
     for image in images:
         for size, path in (("", image.thumbnail), ("?size=full", image.file)):

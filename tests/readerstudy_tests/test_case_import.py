@@ -12,8 +12,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image
 
-from readerstudy.models import AuditEvent, Case, CaseImage, CaseSet
-from readerstudy.services.case_import import CaseImportError, case_import
+from catalog.models import Case, CaseImage, CaseSet
+from catalog.services.case_import import CaseImportError, case_import
+from common.models import AuditEvent
 from tests.factories import small_taxonomy
 
 pytestmark = pytest.mark.django_db

@@ -8,6 +8,7 @@ import uuid
 import pytest
 from django.db import connection, connections
 
+from common.models import AuditEvent
 from readerstudy import models as m
 from readerstudy.services.readings import reading_submit
 from tests.readerstudy_tests.reader_setup import answer, build_study
@@ -51,7 +52,7 @@ def test_parallel_submits_with_same_and_different_keys_make_one_reading(postgres
     reading = m.Reading.objects.get()
     assert {r.pk for r, _ in results} == {reading.pk}
     assert sum(created for _, created in results) == 1
-    assert m.AuditEvent.objects.filter(action="reading.submit").count() == 1
+    assert AuditEvent.objects.filter(action="reading.submit").count() == 1
 
 
 def test_parallel_submits_over_http_make_one_reading(postgres):

@@ -117,8 +117,8 @@ def test_every_study_page_shows_the_same_tabs(client):
     (reader,) = enrol_readers(study, 1)
     client.force_login(coordinator)
     pages = [("studies:detail", "Overview"), ("studies:edit", "Settings"), ("studies:invitations", "Invitations"),
-             ("studies:progress", "Progress"), ("inference:precompute", "AI outputs"),
-             ("inference:evaluation", "Model evaluation"), ("analysis:list", "Analyses")]
+             ("studies:progress", "Progress"), ("study_ai:precompute", "AI outputs"),
+             ("study_ai:evaluation", "Model evaluation"), ("analysis:list", "Analyses")]
     expected = None
     for name, current in [*pages, ("studies:launch", "Overview")]:
         html = _page(client, name, study.slug)
@@ -246,11 +246,11 @@ def test_ai_outputs_page_says_when_everything_is_computed(client):
     coordinator = UserFactory()
     study = make_study(design="sequential", n_cases=3, coordinator=coordinator)  # outputs for every case
     client.force_login(coordinator)
-    page = _page(client, "inference:precompute", study.slug)
+    page = _page(client, "study_ai:precompute", study.slug)
     assert "3 of 3 cases have a finished output." in page
     assert "Every case has its AI output: nothing left to compute." in page
     assert "Precompute missing outputs" not in page
-    client.post(reverse("inference:precompute", args=[study.slug]))
+    client.post(reverse("study_ai:precompute", args=[study.slug]))
     assert not PrecomputeJob.objects.exists()
 
 
@@ -259,11 +259,11 @@ def test_ai_outputs_page_offers_the_run_when_outputs_are_missing(client):
     study = make_study(design="sequential", n_cases=3, coordinator=coordinator)
     ModelOutput.objects.filter(case=study.case_set.cases.order_by("pk").first()).delete()
     client.force_login(coordinator)
-    page = _page(client, "inference:precompute", study.slug)
+    page = _page(client, "study_ai:precompute", study.slug)
     assert "2 of 3 cases" in page and "Precompute missing outputs" in page and "1 case to compute" in page
-    PrecomputeJob.objects.create(model_version=study.model_version, case_set=study.case_set, study=study,
+    PrecomputeJob.objects.create(model_version=study.model_version, case_set=study.case_set,
                                  status=JobStatus.RUNNING, total=3, done=2, started_at=timezone.now())
-    page = _page(client, "inference:precompute", study.slug)
+    page = _page(client, "study_ai:precompute", study.slug)
     assert "A precompute is running" in page and "Precompute missing outputs" not in page
 
 
@@ -281,7 +281,7 @@ def test_evaluation_page_names_conditions_refuses_tiny_intervals_and_draws_the_r
     }
     ModelEvaluation.objects.create(model_version=study.model_version, case_set=study.case_set, results=results)
     client.force_login(coordinator)
-    page = _page(client, "inference:evaluation", study.slug)
+    page = _page(client, "study_ai:evaluation", study.slug)
     assert "Melanoma" in page and "Basal cell carcinoma" in page
     bcc = re.search(r"Basal cell carcinoma.*?</tr>", page, re.S).group(0)
     assert "too few cases" in bcc and "1.000 – 1.000" not in bcc
@@ -362,7 +362,7 @@ def _post_import(client, taxonomy, manifest: bytes | None, images: bytes | None,
 
 
 def test_import_reports_every_problem_at_once_and_keeps_the_files(client, importer):
-    from readerstudy.models import CaseSet
+    from catalog.models import CaseSet
 
     taxonomy = importer["taxonomy"]
     bad = _manifest([("A", "a.jpg", "MEL"), ("A", "b.jpg", "NEV"), ("C", "missing.jpg", "NAEVUS")])
@@ -403,7 +403,7 @@ def test_templates_download_and_parse_with_the_taxonomys_codes(client, importer)
     import io
     import json
 
-    from readerstudy.services.case_import import MANIFEST_COLUMNS, parse_cases, read_manifest
+    from catalog.services.case_import import MANIFEST_COLUMNS, parse_cases, read_manifest
 
     taxonomy = importer["taxonomy"]
     for fmt in ("csv", "json"):

@@ -12,8 +12,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from readerstudy import selectors
 from readerstudy.models import Invitation, Role, ScheduleItem, Study, StudyStatus
+from readerstudy.selectors.progress import progress_fingerprint
 from readerstudy.services import studies
 from readerstudy.services.export import READINGS_COLUMNS
 from readerstudy.views.coordinator import PROGRESS_CASE_ROWS, PROGRESS_IDLE_SECONDS
@@ -225,7 +225,7 @@ def test_progress_page_and_partial(client, world):
     assert "<html" in page and 'hx-trigger="every' in page and "R001" in page
     partial = client.get(url, **HX)
     assert partial.status_code == 200 and "<html" not in partial.content.decode()
-    fingerprint = selectors.progress_fingerprint(study)
+    fingerprint = progress_fingerprint(study)
     now = int(time.time())
     # Nothing changed since the last poll: nothing to swap, keep polling for a while...
     assert client.get(url, {"since": fingerprint, "at": now}, **HX).status_code == 204
@@ -237,7 +237,7 @@ def test_progress_page_and_partial(client, world):
     submit(ScheduleItem.objects.filter(membership=reader).order_by("position").first(), ["MEL"])
     changed = client.get(url, {"since": fingerprint, "at": now}, **HX)
     assert changed.status_code == 200 and "1 / 6" in changed.content.decode()
-    assert selectors.progress_fingerprint(study) != fingerprint
+    assert progress_fingerprint(study) != fingerprint
 
 
 def test_progress_stops_polling_when_closed(client, world):

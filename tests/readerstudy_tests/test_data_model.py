@@ -9,7 +9,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-from readerstudy.models import Arm, AuditEvent, Reading, ScheduleItem
+from common.models import AuditEvent
+from readerstudy.models import Arm, Reading, ScheduleItem
 from tests.factories import CaseFactory, MembershipFactory, StudyFactory
 
 pytestmark = pytest.mark.django_db

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from readerstudy.demo_images import GROUP_LOOKS, LOOKS, draw_case_images, look_for
-from readerstudy.models import ConditionGroup
-from readerstudy.services.taxonomy import DEFAULT_TAXONOMY_PATH
+from catalog.models import ConditionGroup
+from catalog.services.taxonomy import DEFAULT_TAXONOMY_PATH
+from readerstudy.demo.images import GROUP_LOOKS, LOOKS, draw_case_images, look_for
 
 DEFAULT_CONDITIONS = json.loads(DEFAULT_TAXONOMY_PATH.read_text(encoding="utf-8"))["conditions"]
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from readerstudy.models import AuditEvent, MembershipDemographics, ScheduleItem
+from common.models import AuditEvent
+from readerstudy.models import MembershipDemographics, ScheduleItem
 from readerstudy.services import studies
 from readerstudy.services.export import readings_table
 from readerstudy.services.reader_flow import consent_record, demographics_save

@@ -9,7 +9,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from readerstudy.models import AuditEvent, Invitation, Membership, Role, ScheduleItem
+from common.models import AuditEvent
+from readerstudy.models import Invitation, Membership, Role, ScheduleItem
 from readerstudy.services import studies
 from readerstudy.services.studies import InvitationError, StudyError
 from tests.factories import UserFactory
@@ -28,7 +29,7 @@ def test_readers_get_pseudonyms_and_indices_in_order():
         ("R003", 2, Role.READER),
     ]
     assert not ScheduleItem.objects.filter(study=study).exists()  # draft: schedules come at launch
-    assert AuditEvent.objects.filter(study=study, action="membership.enrol").count() == 3
+    assert AuditEvent.objects.filter(study_id=study.pk, action="membership.enrol").count() == 3
 
 
 def test_enrol_is_idempotent_and_one_role_per_person():

@@ -9,7 +9,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from readerstudy.models import Condition, MembershipDemographics, ScheduleItem
+from catalog.models import Condition
+from readerstudy.models import MembershipDemographics, ScheduleItem
 from readerstudy.services import studies
 from readerstudy.services.export import (
     READINGS_COLUMNS,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from readerstudy.models import Arm
-from readerstudy.selectors_reader import (
-    _ai_display as ai_display_for_item,  # the display rule itself, for every item
-)
+
+# The display rule itself, for every item (without the open-item check).
+from readerstudy.selectors.blinding import _ai_display as ai_display_for_item
 from tests.readerstudy_tests.reader_setup import REFERENCE, build_study
 
 pytestmark = pytest.mark.django_db

@@ -22,7 +22,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
-from readerstudy.forms import InvitationForm, StudyForm
+from readerstudy.forms.studies import InvitationForm, StudyForm
 from readerstudy.models import Role
 from readerstudy.services import studies
 from readerstudy.views.nav import study_tabs

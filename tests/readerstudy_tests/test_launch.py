@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from collections import Counter
 
 import pytest
 
-from readerstudy.models import Arm, AuditEvent, Case, ScheduleItem, Study, StudyStatus
-from readerstudy.scheduling import reader_schedule
+from catalog.models import Case
+from common.models import AuditEvent
+from readerstudy.core.scheduling import reader_schedule
+from readerstudy.models import Arm, ScheduleItem, Study, StudyStatus
 from readerstudy.services import studies
 from readerstudy.services.studies import StudyError
 from tests.factories import CaseFactory, UserFactory
@@ -87,17 +87,11 @@ def test_ai_arm_needs_model_version():
 
 
 def test_ai_readiness_problems_are_reported(monkeypatch):
-    fake = types.ModuleType("inference.services")
-    fake.study_ai_ready = lambda study: [f"2 cases of {study.slug} have no model output yet."]
-    monkeypatch.setitem(sys.modules, "inference.services", fake)
+    from readerstudy.services.studies import lifecycle
+
+    monkeypatch.setattr(lifecycle, "study_ai_ready", lambda study: [f"2 cases of {study.slug} have no model output yet."])
     study = make_study(design="sequential")
     assert launch_messages(study) == [f"2 cases of {study.slug} have no model output yet."]
-
-
-def test_missing_inference_check_is_not_a_problem(monkeypatch):
-    monkeypatch.setitem(sys.modules, "inference.services", None)  # import raises ImportError
-    study = make_study(design="sequential")
-    assert studies.launch_problems(study) == []
 
 
 def test_training_cases_must_be_in_case_set_and_spec_is_validated():
@@ -123,7 +117,7 @@ def test_launch_generates_reproducible_schedules_for_enrolled_readers(design):
     for reader in readers:
         rows = stored(reader)
         assert rows and rows == expected(study, reader)
-    event = AuditEvent.objects.get(study=study, action="study.launch")
+    event = AuditEvent.objects.get(study_id=study.pk, action="study.launch")
     assert event.data["readers"] == 3 and event.data["seed"] == 1234
     assert event.data["schedule_items"] == ScheduleItem.objects.filter(study=study).count()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from readerstudy.outcomes import (
+from readerstudy.core.outcomes import (
     correct_top_k,
     management_appropriate,
     management_harmful,

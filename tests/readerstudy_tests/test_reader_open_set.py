@@ -1,6 +1,6 @@
 """Issue 18 items 1-4 and the reader-side traps of issue 17, one regression test each.
 
-The open set (``selectors_reader.open_items``) is the one rule; these tests drive the paths that
+The open set (``selectors.blinding.open_items``) is the one rule; these tests drive the paths that
 used to bypass it: a failed submit re-rendering the posted item, allow_back across the crossover
 sessions, the API's next item during the washout, and the reader-facing API showing the design.
 """
@@ -14,6 +14,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from catalog import models as cm
+from common.models import AuditEvent
 from readerstudy import models as m
 from readerstudy.services.readings import reading_submit
 from readerstudy.services.studies import invitation_create
@@ -93,7 +95,7 @@ def test_api_next_item_waits_out_the_washout(client):
     body = client.get(f"/api/v1/studies/{slug}/schedule/next/").json()
     assert body["step"] == "wait" and body["item"] is None and body["opens_at"]
     assert m.ScheduleItem.objects.get(pk=built.items[1].pk).shown_at is None
-    image = m.CaseImage.objects.filter(case=built.items[1].case).first()
+    image = cm.CaseImage.objects.filter(case=built.items[1].case).first()
     assert client.get(f"/api/v1/studies/{slug}/images/{image.pk}/").status_code == 404
     submit = client.post(f"/api/v1/studies/{slug}/readings/", {"item": built.items[1].pk, **answer(),
                                                                "idempotency_key": str(uuid.uuid4())},
@@ -221,7 +223,7 @@ def test_consent_elsewhere_is_shown_and_recorded(client):
     assert b"data-consent-elsewhere" in page.content
     client.post(reverse("reader:consent", args=[built.study.slug]), {"agree": "on"})
     record = m.ConsentRecord.objects.get(membership=built.membership)
-    event = m.AuditEvent.objects.get(action="reader.consent")
+    event = AuditEvent.objects.get(action="reader.consent")
     assert record.text_sha256 and event.data["elsewhere"] is True
 
 

@@ -12,7 +12,7 @@ import pytest
 from django.utils import timezone
 
 from readerstudy import models as m
-from readerstudy.selectors_reader import Progress, reader_position
+from readerstudy.selectors.position import Progress, reader_position
 from tests.factories import MembershipFactory, UserFactory
 from tests.readerstudy_tests.reader_setup import build_study
 

@@ -14,7 +14,7 @@ from tests.conftest import require_service
 
 ROOT = Path(__file__).resolve().parents[2]
 SEARCH_JS = ROOT / "static" / "readerstudy" / "search.js"
-TAXONOMY = ROOT / "readerstudy" / "data" / "taxonomy_default.json"
+TAXONOMY = ROOT / "catalog" / "data" / "taxonomy_default.json"
 RUNNER = """
 const S = require(process.argv[1]);
 const taxonomy = require(process.argv[2]);

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from readerstudy.services.taxonomy import localized_condition
+from catalog.services.taxonomy import localized_condition
 from tests.conftest import require_service
 
 ROOT = Path(__file__).resolve().parents[2]
 SEARCH_JS = ROOT / "static" / "readerstudy" / "search.js"
-TAXONOMY = ROOT / "readerstudy" / "data" / "taxonomy_default.json"
+TAXONOMY = ROOT / "catalog" / "data" / "taxonomy_default.json"
 RUNNER = """
 const fs = require("fs");
 const S = require(process.argv[1]);

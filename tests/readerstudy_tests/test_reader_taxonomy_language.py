@@ -10,8 +10,8 @@ import pytest
 from django.conf import settings
 from django.urls import reverse
 
+from catalog.services.taxonomy import default_taxonomy
 from readerstudy import models as m
-from readerstudy.services.taxonomy import default_taxonomy
 from tests.readerstudy_tests.reader_setup import build_study, post_data
 
 pytestmark = pytest.mark.django_db

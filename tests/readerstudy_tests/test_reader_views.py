@@ -8,6 +8,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from catalog import models as cm
+from common.models import AuditEvent
 from readerstudy import models as m
 from readerstudy.services.studies import invitation_create
 from tests.factories import MembershipFactory, UserFactory
@@ -20,7 +22,7 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 def reader_urls(built):
     slug = built.study.slug
-    image = m.CaseImage.objects.filter(case=built.items[0].case).first()
+    image = cm.CaseImage.objects.filter(case=built.items[0].case).first()
     urls = [reverse(f"reader:{name}", args=[slug])
             for name in ("start", "consent", "demographics", "instructions", "case", "end", "conditions")]
     urls.append(reverse("reader:feedback", args=[slug, built.items[0].pk]))
@@ -80,7 +82,7 @@ def test_path_consent_demographics_instructions_cases(client):
     assert response["Location"] == reverse("reader:demographics", args=[slug])
     record = m.ConsentRecord.objects.get(membership=built.membership)
     assert record.consent_version == built.study.consent_version and len(record.text_sha256) == 64
-    assert m.AuditEvent.objects.filter(action="reader.consent").exists()
+    assert AuditEvent.objects.filter(action="reader.consent").exists()
 
     assert client.post(reverse("reader:demographics", args=[slug]), {"profession": "gp"}).status_code == 422
     response = client.post(reverse("reader:demographics", args=[slug]), {
@@ -229,8 +231,8 @@ def test_images_only_for_cases_the_reader_was_shown(client):
     built = build_study(images=True)
     client.force_login(built.user)
     slug = built.study.slug
-    shown = m.CaseImage.objects.filter(case=built.items[0].case).first()
-    later = m.CaseImage.objects.filter(case=built.items[2].case).first()
+    shown = cm.CaseImage.objects.filter(case=built.items[0].case).first()
+    later = cm.CaseImage.objects.filter(case=built.items[2].case).first()
     assert client.get(reverse("reader:image", args=[slug, shown.pk])).status_code == 404  # not shown yet
     client.get(reverse("reader:case", args=[slug]))
     response = client.get(reverse("reader:image", args=[slug, shown.pk]))
@@ -316,7 +318,7 @@ def test_other_not_listed_is_stored_as_its_own_code_with_the_readers_words(clien
 
 
 def test_other_text_is_limited_and_the_code_is_reserved_in_taxonomies(client):
-    from readerstudy.services.taxonomy import taxonomy_validate
+    from catalog.taxonomy_format import taxonomy_validate
 
     built = build_study(design=m.Design.PARALLEL, n_cases=1)
     client.force_login(built.user)

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from common.models import AuditEvent
 from readerstudy import models as m
 from readerstudy.services.reader_flow import item_mark_shown
 from readerstudy.services.readings import GRACE_S, ReadingRefused, reading_submit
@@ -39,7 +40,7 @@ def test_submit_stores_answer_timing_and_audit():
     # Active time can never exceed the server's shown-to-submitted window.
     assert reading.active_ms <= (reading.submitted_at - shown).total_seconds() * 1000 + 1
     assert reading.ai_snapshot is None and not reading.timed_out
-    event = m.AuditEvent.objects.get(action="reading.submit")
+    event = AuditEvent.objects.get(action="reading.submit")
     assert event.object_id == str(reading.pk) and event.actor == built.user and event.data["case"] == "K000"
 
 
@@ -111,7 +112,7 @@ def test_same_key_returns_the_same_reading():
     again, created_again = submit(built, built.items[0], key=key)
     assert created and not created_again and again.pk == first.pk
     assert m.Reading.objects.count() == 1
-    assert m.AuditEvent.objects.filter(action="reading.submit").count() == 1
+    assert AuditEvent.objects.filter(action="reading.submit").count() == 1
 
 
 def test_other_key_for_answered_item_returns_existing_reading():
@@ -218,7 +219,7 @@ def test_completion_marks_membership():
     submit(built, built.items[1])
     built.membership.refresh_from_db()
     assert built.membership.completed_at is not None and built.membership.session1_completed_at is not None
-    assert m.AuditEvent.objects.filter(action="reader.completed").count() == 1
+    assert AuditEvent.objects.filter(action="reader.completed").count() == 1
 
 
 def test_time_limit_server_decides_timed_out():
@@ -243,7 +244,7 @@ def test_a_client_timeout_is_always_accepted_whatever_is_entered():
                                               "management": "nonsense", "client_timeout": True})
     assert created and reading.timed_out and reading.differential == ["NEV"]
     assert reading.confidence is None and reading.management == ""
-    event = m.AuditEvent.objects.filter(action="reading.submit").order_by("-pk").first()
+    event = AuditEvent.objects.filter(action="reading.submit").order_by("-pk").first()
     assert set(event.data["dropped"]) == {"differential", "confidence", "management"}
     # Without the client's flag, an incomplete answer in time is still refused.
     with pytest.raises(ValidationError):

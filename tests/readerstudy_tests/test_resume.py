@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from common.models import AuditEvent
 from readerstudy import models as m
 from tests.readerstudy_tests.reader_setup import build_study, post_data
 
@@ -37,7 +38,7 @@ def test_coming_back_shows_the_same_case_with_shown_at_unchanged():
     response = later.get(reverse("reader:start", args=[built.study.slug]), follow=True)
     assert item_id_on(response) == built.items[0].pk
     assert m.ScheduleItem.objects.get(pk=built.items[0].pk).shown_at == shown_at
-    assert m.AuditEvent.objects.filter(action="reader.item_shown").count() == 1
+    assert AuditEvent.objects.filter(action="reader.item_shown").count() == 1
     # The reading records the first shown time, not the time of the resumed view.
     later.post(url, post_data(built.items[0], str(uuid.uuid4())))
     assert m.Reading.objects.get().shown_at == shown_at

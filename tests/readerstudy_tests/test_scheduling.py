@@ -1,4 +1,4 @@
-"""Property tests for the pure-Python schedule generator (readerstudy.scheduling)."""
+"""Property tests for the pure-Python schedule generator (readerstudy.core.scheduling)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from readerstudy.scheduling import (
+from readerstudy.core.scheduling import (
     DESIGNS,
     DesignSpec,
     ScheduleItem,

@@ -9,8 +9,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
+from catalog.models import Case, CaseImage
 from inference.models import ModelOutput, ModelVersion
-from readerstudy.models import Case, CaseImage, Design, Membership, Role, ScheduleItem, Study, StudyStatus
+from readerstudy.models import Design, Membership, Role, ScheduleItem, Study, StudyStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -70,5 +71,5 @@ def test_admin_pages_render_for_the_demo_staff_user(client):
     assert staff.is_staff and staff.check_password("readerstudy-demo")
     assert client.login(username="admin", password="readerstudy-demo")
     for path in ("/admin/", "/admin/readerstudy/study/", "/admin/readerstudy/reading/",
-                 "/admin/readerstudy/case/", "/admin/readerstudy/auditevent/", "/admin/inference/modelversion/"):
+                 "/admin/catalog/case/", "/admin/common/auditevent/", "/admin/inference/modelversion/"):
         assert client.get(path).status_code == 200, path

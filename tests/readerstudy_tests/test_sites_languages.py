@@ -15,9 +15,10 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import translation
 
+from catalog.models import Case
+from catalog.services.case_import import CaseImportError, case_import
+from common.models import AuditEvent
 from readerstudy.models import (
-    AuditEvent,
-    Case,
     ConsentRecord,
     Membership,
     MembershipDemographics,
@@ -26,7 +27,6 @@ from readerstudy.models import (
     StudyText,
 )
 from readerstudy.services import studies
-from readerstudy.services.case_import import CaseImportError, case_import
 from readerstudy.services.export import readings_table, to_csv_bytes, to_parquet_bytes
 from readerstudy.services.reader_flow import consent_record, demographics_save
 from readerstudy.services.readings import reading_submit
@@ -70,7 +70,7 @@ def test_texts_are_versioned_per_language_and_audited():
     assert StudyText.objects.filter(study=study, kind="consent").count() == 2  # earlier versions stay
     shown = studies.text_for_reader(study, "consent", language="zh-hans")
     assert (shown.language, shown.version, shown.text) == ("zh-hans", 2, CONSENT_ZH)
-    events = AuditEvent.objects.filter(action="study.text", study=study)
+    events = AuditEvent.objects.filter(action="study.text", study_id=study.pk)
     assert [e.data["version"] for e in events.order_by("at", "pk")] == [1, 2]
     with pytest.raises(StudyInvalid) as excinfo:
         studies.study_text_set(study=study, kind="consent", language="xx", text="?", actor=None)
@@ -158,7 +158,7 @@ def test_site_links_put_readers_in_their_site():
     other = make_study()
     with pytest.raises(StudyError):
         studies.invitation_create(study=other, actor=None, site=london)
-    assert AuditEvent.objects.filter(action="site.create", study=study).count() == 2
+    assert AuditEvent.objects.filter(action="site.create", study_id=study.pk).count() == 2
 
 
 def sited_reading(language: str = "zh-hans", history_zh: str | None = None):

@@ -1,4 +1,4 @@
-"""Typed study and arm settings: one schema (readerstudy.study_settings) for pages, API and launch.
+"""Typed study and arm settings: one schema (readerstudy.core.study_settings) for pages, API and launch.
 
 Ill-typed values used to be stored and launched (an AI arm with ``top_k: "x"`` gave every reader of
 that arm a 500) or gave 500s at creation; now each is a 400 naming the field, and launch
@@ -11,9 +11,9 @@ import pytest
 from django.contrib.auth.models import Permission
 from rest_framework.test import APIClient
 
+from readerstudy.core.study_settings import SettingsError, parse_arm_assist, parse_study_settings
 from readerstudy.models import Arm, ArmKind, Study
 from readerstudy.services import studies
-from readerstudy.study_settings import SettingsError, parse_arm_assist, parse_study_settings
 from tests.factories import UserFactory
 
 from .studies_helpers import case_set_with, enrol_readers, make_study

@@ -11,25 +11,17 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from readerstudy.models import (
+from catalog.models import (
     Appropriateness,
-    AuditEvent,
     Condition,
     ConditionGroup,
     ManagementOption,
     ManagementRating,
     Taxonomy,
 )
-from readerstudy.services.taxonomy import (
-    DEFAULT_TAXONOMY_PATH,
-    TaxonomyError,
-    condition_search_index,
-    default_taxonomy,
-    taxonomy_export,
-    taxonomy_from_csv,
-    taxonomy_load,
-    taxonomy_to_dict,
-)
+from catalog.services.taxonomy import DEFAULT_TAXONOMY_PATH, condition_search_index, default_taxonomy, taxonomy_export, taxonomy_load, taxonomy_to_dict
+from catalog.taxonomy_format import TaxonomyError, taxonomy_from_csv
+from common.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -352,7 +344,7 @@ def test_load_is_audited_once_and_reload_is_a_no_op():
 
 def test_a_failure_after_validation_leaves_nothing_behind(monkeypatch):
     """Atomicity: an error while writing rolls back the taxonomy row too."""
-    import readerstudy.services.taxonomy as service
+    import catalog.services.taxonomy as service
 
     def explode(**kwargs):
         raise RuntimeError("disk full")

@@ -16,8 +16,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
+from common.queueing import requeue_pending, task_enqueue
 from readerstudy import models as m
-from readerstudy.services.queueing import ANALYSIS_TASK, requeue_pending, task_enqueue
+from readerstudy.services.analysis_runs import ANALYSIS_TASK
 from tests.readerstudy_tests.reader_setup import build_study, post_data
 from tests.workers import start_worker, stop_worker, wait_for, worker_env
 
@@ -91,14 +92,14 @@ def test_starting_an_analysis_while_the_broker_is_down_still_succeeds(use_broker
 
 @pytest.mark.django_db
 def test_queueing_a_precompute_while_the_broker_is_down_still_succeeds(use_broker, django_capture_on_commit_callbacks):
-    """Same for inference.services.precompute_start (``precompute_job.delay`` in on_commit)."""
+    """Same for inference.services.precompute_start (the task is published in on_commit)."""
     from inference.models import JobStatus, PrecomputeJob
     from inference.services import precompute_start
 
     use_broker(DEAD_BROKER)
     built = build_study(design=m.Design.SEQUENTIAL, n_cases=2, status=m.StudyStatus.DRAFT)
     with django_capture_on_commit_callbacks(execute=True):
-        job = precompute_start(model_version=built.model, study=built.study)
+        job = precompute_start(model_version=built.model, case_set=built.study.case_set)
     assert PrecomputeJob.objects.filter(pk=job.pk, status=JobStatus.QUEUED).exists()
 
 

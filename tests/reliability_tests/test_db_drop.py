@@ -17,6 +17,7 @@ from django.db import InterfaceError, OperationalError, connection
 from django.test import RequestFactory
 from django.urls import reverse
 
+from common.models import AuditEvent
 from readerstudy import models as m
 from readerstudy.views.errors import server_error
 from tests.readerstudy_tests.reader_setup import build_study, post_data
@@ -78,13 +79,13 @@ def test_connection_dropped_mid_submit_gives_503_and_nothing_half_written(postgr
     data = post_data(built.items[0], str(uuid.uuid4()))
     _assert_retry_page(client.post(url, data))
     assert m.Reading.objects.count() == 0
-    assert not m.AuditEvent.objects.filter(action="reading.submit").exists()
+    assert not AuditEvent.objects.filter(action="reading.submit").exists()
 
     monkeypatch.setattr(readings, "audit_record", real_audit)
     assert client.post(url, data).status_code == 302  # the reader submits again: stored once
     assert client.post(url, data).status_code == 302  # and a double click changes nothing
     assert m.Reading.objects.filter(schedule_item=built.items[0]).count() == 1
-    assert m.AuditEvent.objects.filter(action="reading.submit").count() == 1
+    assert AuditEvent.objects.filter(action="reading.submit").count() == 1
 
 
 @pytest.mark.services

@@ -15,8 +15,9 @@ from urllib.parse import urlparse
 import pytest
 from django.utils import timezone
 
+from common.queueing import task_enqueue
 from readerstudy import models as m
-from readerstudy.services.queueing import ANALYSIS_TASK, task_enqueue
+from readerstudy.services.analysis_runs import ANALYSIS_TASK
 from tests.conftest import require_service
 from tests.readerstudy_tests.reader_setup import build_study
 from tests.workers import start_worker, stop_worker, wait_for, worker_env

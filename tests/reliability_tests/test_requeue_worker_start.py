@@ -7,8 +7,9 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
+from common import queueing, tasks
 from readerstudy import models as m
-from readerstudy.services import queueing
+from readerstudy.services.analysis_runs import ANALYSIS_TASK
 from tests.readerstudy_tests.reader_setup import build_study
 
 pytestmark = pytest.mark.django_db
@@ -23,10 +24,10 @@ def test_worker_start_resends_work_queued_just_before_the_broker_returned(monkey
     m.AnalysisRun.objects.filter(pk=run.pk).update(created_at=timezone.now() - dt.timedelta(seconds=5))
     done = m.AnalysisRun.objects.create(study=built.study, params={}, status=m.RunStatus.DONE)
 
-    queueing._requeue_on_worker_start()
+    tasks._requeue_on_worker_start()
 
-    assert (queueing.ANALYSIS_TASK, (run.pk,)) in sent
-    assert (queueing.ANALYSIS_TASK, (done.pk,)) not in sent
+    assert (ANALYSIS_TASK, (run.pk,)) in sent
+    assert (ANALYSIS_TASK, (done.pk,)) not in sent
     sent.clear()
-    queueing.requeue_pending_task()  # beat still leaves young rows to the message already sent
+    tasks.requeue_pending_task()  # beat still leaves young rows to the message already sent
     assert sent == []

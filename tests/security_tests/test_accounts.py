@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from readerstudy.models import AuditEvent
+from common.models import AuditEvent
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -13,6 +13,7 @@ import uuid
 import pytest
 from django.urls import reverse
 
+from common.models import AuditEvent
 from readerstudy import models as m
 from readerstudy.services.readings import reading_submit
 from tests.factories import MembershipFactory, UserFactory
@@ -22,7 +23,7 @@ BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
 def _counts() -> tuple[int, int]:
-    return m.Reading.objects.count(), m.AuditEvent.objects.filter(action="reading.submit").count()
+    return m.Reading.objects.count(), AuditEvent.objects.filter(action="reading.submit").count()
 
 
 @pytest.fixture

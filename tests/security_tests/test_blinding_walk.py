@@ -21,8 +21,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from catalog import models as cm
 from readerstudy import models as m
-from readerstudy.selectors_reader import open_items
+from readerstudy.selectors.blinding import open_items
 from readerstudy.services.reader_flow import item_mark_shown
 from readerstudy.services.readings import reading_submit
 from tests.factories import UserFactory
@@ -70,7 +71,7 @@ def _build(scenario: Scenario):
                         sessions=scenario.sessions, images=True,
                         settings_={"allow_back": scenario.allow_back, "washout_days": 14})
     for case in built.cases:
-        m.Case.objects.filter(pk=case.pk).update(history=f"History of case {case.key}.")
+        cm.Case.objects.filter(pk=case.pk).update(history=f"History of case {case.key}.")
     for item in built.items[:scenario.answered]:
         reading_submit(membership=built.membership, item=item, payload=answer(), idempotency_key=uuid.uuid4())
     built.membership.refresh_from_db()
@@ -126,7 +127,7 @@ def _requests(built, closed, open_ids):
     """(label, method, url, data, extra headers) for every URL pattern, with every item and error variant."""
     slug = built.study.slug
     items = [i for i in built.items]
-    images = list(m.CaseImage.objects.filter(case__in=built.cases))
+    images = list(cm.CaseImage.objects.filter(case__in=built.cases))
     invitation = m.Invitation.objects.create(study=built.study, token=f"walk-{slug}", single_use=False)
     htmx = {"HTTP_HX_REQUEST": "true"}
     for name, pattern, _route in url_patterns():

@@ -17,9 +17,10 @@ from rest_framework.test import APIClient
 
 from analysis.csvcells import FORMULA_TRIGGERS, neutralise_cell, restore_cell
 from analysis.readings import load_readings
+from catalog.models import Condition
 from inference.models import ModelVersion
 from readerstudy.api.views.exports import EXPORTS
-from readerstudy.models import Condition, ScheduleItem
+from readerstudy.models import ScheduleItem
 from readerstudy.services import studies
 from readerstudy.services.export import readings_table, to_csv_bytes
 from readerstudy.services.reader_flow import demographics_save
@@ -175,8 +176,8 @@ def test_the_analysis_loader_reads_back_the_table_unchanged(hostile, tmp_path):
 
 
 def test_the_manifest_template_is_safe_and_reads_back(client):
-    from readerstudy.models import Condition
-    from readerstudy.services.case_import import read_manifest
+    from catalog.models import Condition
+    from catalog.services.case_import import read_manifest
     from tests.factories import small_taxonomy
 
     taxonomy = small_taxonomy()

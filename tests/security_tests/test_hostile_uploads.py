@@ -18,7 +18,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from readerstudy.models import Case, CaseSet
+from catalog.models import Case, CaseSet
 from tests.api_tests.conftest import png_bytes
 from tests.factories import UserFactory, small_taxonomy
 

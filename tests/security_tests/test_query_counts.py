@@ -14,8 +14,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from catalog import models as cm
 from readerstudy import models as m
-from readerstudy.selectors_reader import taxonomy_cache_clear
+from readerstudy.selectors.taxonomy import taxonomy_cache_clear
 from tests.factories import MembershipFactory, UserFactory
 from tests.readerstudy_tests.reader_setup import add_images, build_study, post_data
 
@@ -87,7 +88,7 @@ def test_image_view_is_a_fixed_small_number_of_queries(client, django_assert_max
     built = _study(SMALL, 0)
     client.force_login(built.user, backend=BACKEND)
     client.get(reverse("reader:case", args=[built.study.slug]))
-    image = m.CaseImage.objects.filter(case=built.items[0].case).first()
+    image = cm.CaseImage.objects.filter(case=built.items[0].case).first()
     url = reverse("reader:image", args=[built.study.slug, image.pk])
     with django_assert_max_num_queries(6):
         response = client.get(url)

@@ -51,8 +51,8 @@ def label_views(study, case_set):
         ("page", reverse("studies:export_readings", kwargs={"slug": study.slug})),
         ("page", reverse("studies:export_schedules", kwargs={"slug": study.slug})),
         ("page", reverse("studies:export_case_progress", kwargs={"slug": study.slug})),
-        ("page", reverse("inference:evaluation", kwargs={"slug": study.slug})),
-        ("page", reverse("inference:precompute", kwargs={"slug": study.slug})),
+        ("page", reverse("study_ai:evaluation", kwargs={"slug": study.slug})),
+        ("page", reverse("study_ai:precompute", kwargs={"slug": study.slug})),
         ("page", reverse("studies:detail", kwargs={"slug": study.slug})),
         ("page", reverse("case_set_detail", kwargs={"pk": case_set.pk})),
     ]
@@ -147,7 +147,7 @@ def test_case_set_page_and_evaluations_show_only_visible_case_sets(client):
     page = client.get(reverse("case_sets")).content.decode()
     assert mine.case_set.name in page
     assert theirs.case_set.name not in page and private.name not in page
-    evaluation = client.get(reverse("inference:evaluation", kwargs={"slug": mine.slug}))
+    evaluation = client.get(reverse("study_ai:evaluation", kwargs={"slug": mine.slug}))
     shown = [row["evaluation"].case_set_id for row in evaluation.context["rows"]]
     assert shown == [mine.case_set_id]
 

@@ -22,6 +22,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
+from catalog import models as cm
 from readerstudy import models as m
 from readerstudy.services.readings import reading_submit
 from tests.factories import MembershipFactory, UserFactory
@@ -117,10 +118,10 @@ EXPECTED: dict[str, tuple[str, dict[str, object]]] = {
     "reader:image": READER_PAGE,
     "reader:conditions": READER_PAGE,
     # --- inference pages (precompute for coordinators, the model's evaluation for coordinators and statisticians)
-    "inference:precompute": MANAGE_PAGE,
-    "inference:precompute_progress": MANAGE_PAGE,
-    "inference:evaluation": MONITOR_PAGE,
-    "inference:evaluation_start": MANAGE_POST,
+    "study_ai:precompute": MANAGE_PAGE,
+    "study_ai:precompute_progress": MANAGE_PAGE,
+    "study_ai:evaluation": MONITOR_PAGE,
+    "study_ai:evaluation_start": MANAGE_POST,
     # --- REST API
     "api:index": everyone("GET", OK),
     "api:schema": everyone("GET", OK),
@@ -206,7 +207,7 @@ def world(db, settings):
     )
     users = {"anon": None, "other": b.user, "reader": a.user, "stat": statistician, "coord": coordinator,
              "staff": staff}
-    image = m.CaseImage.objects.filter(case=a.items[0].case).order_by("order").first()
+    image = cm.CaseImage.objects.filter(case=a.items[0].case).order_by("order").first()
     values = {
         "slug": a.study.slug, "token": invitation.token, "item_id": a.items[0].pk, "image_id": image.pk,
         "invitation_id": invitation.pk, "run_id": run.pk, "name": "readings.csv", "app_label": "auth",

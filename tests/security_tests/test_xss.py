@@ -14,6 +14,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
+from catalog import models as cm
 from readerstudy import models as m
 from readerstudy.services.readings import reading_submit
 from tests.factories import MembershipFactory, UserFactory
@@ -44,14 +45,14 @@ def hostile(db):
     m.Study.objects.filter(pk=study.pk).update(
         title="Study " + HOSTILE, description=HOSTILE, instructions=HOSTILE, consent_text=HOSTILE,
     )
-    m.Case.objects.filter(pk__in=[c.pk for c in built.cases]).update(
+    cm.Case.objects.filter(pk__in=[c.pk for c in built.cases]).update(
         history=HOSTILE, body_site=ATTRIBUTE, duration=SCRIPT, sex="F", extra={"note": HOSTILE},
     )
     taxonomy = study.case_set.taxonomy
-    m.Condition.objects.filter(taxonomy=taxonomy, code__in=["NEV", "PSO"]).update(name="Naevus " + HOSTILE)
-    m.ManagementOption.objects.filter(taxonomy=taxonomy, code="monitor").update(label="Monitor " + HOSTILE)
-    m.CaseSet.objects.filter(pk=study.case_set_id).update(name="Cases " + HOSTILE)
-    m.CaseImage.objects.filter(case__in=built.cases).update(original_name=HOSTILE + ".png")
+    cm.Condition.objects.filter(taxonomy=taxonomy, code__in=["NEV", "PSO"]).update(name="Naevus " + HOSTILE)
+    cm.ManagementOption.objects.filter(taxonomy=taxonomy, code="monitor").update(label="Monitor " + HOSTILE)
+    cm.CaseSet.objects.filter(pk=study.case_set_id).update(name="Cases " + HOSTILE)
+    cm.CaseImage.objects.filter(case__in=built.cases).update(original_name=HOSTILE + ".png")
     m.Membership.objects.filter(pk=built.membership.pk).update(pseudonym=SHORT)
     m.ReaderProfile.objects.create(user=built.user, profession="gp", years_experience=3,
                                    dermoscopy_use="never", country=HOSTILE, age_band="<30")

@@ -1,9 +1,9 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from catalog.models import CaseSet
 from inference.models import ModelVersion
 from inference.services import model_evaluate
-from readerstudy.models import CaseSet
 
 
 def _fmt(estimate: dict) -> str:

@@ -12,9 +12,11 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
+from catalog.models import Case, Taxonomy
+from catalog.services.case_import import CaseImportError, case_import_uploads
+from catalog.services.taxonomy import taxonomy_to_dict
 from readerstudy.api.errors import ApiError
 from readerstudy.api.pagination import ApiCursorPagination
-from readerstudy.api.permissions import case_sets_for_user, may_import_cases, model_versions_for_user
 from readerstudy.api.serializers import (
     CaseSerializer,
     CaseSetImportResultSerializer,
@@ -25,9 +27,7 @@ from readerstudy.api.serializers import (
     TaxonomySerializer,
 )
 from readerstudy.api.views.base import ApiView, errors, paginate
-from readerstudy.models import Case, Taxonomy
-from readerstudy.services.case_import import CaseImportError, case_import_uploads
-from readerstudy.services.taxonomy import taxonomy_to_dict
+from readerstudy.permissions import case_sets_for_user, may_import_cases, model_versions_for_user
 
 MAX_UPLOAD_SUFFIXES = {"manifest": {".csv", ".json"}, "images": {".zip"}}
 

@@ -109,7 +109,7 @@ class ModelOutputListView(StudyView):
     @extend_schema(operation_id="studies_model_outputs_list", parameters=[ModelOutputFilterSerializer],
                    responses={200: ModelOutputSerializer(many=True), **errors(400)}, tags=["models"])
     def get(self, request, slug: str):
-        from inference.selectors import outputs_for_study
+        from readerstudy.selectors.ai import outputs_for_study
 
         filters = ModelOutputFilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)

@@ -12,11 +12,11 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from readerstudy.api.errors import ApiError
-from readerstudy.api.permissions import manages_anything, may_create_studies, may_import_cases
 from readerstudy.api.serializers import MeSerializer, ReadingsImportResultSerializer, ReadingsImportSerializer
 from readerstudy.api.views.base import ApiView, errors
 from readerstudy.interchange import readings_import
 from readerstudy.models import Membership
+from readerstudy.permissions import manages_anything, may_create_studies, may_import_cases
 
 MAX_IMPORT_BYTES = 50 * 1024 * 1024
 PREVIEW_ROWS = 10

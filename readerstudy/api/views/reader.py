@@ -1,7 +1,7 @@
 """A reader's own endpoints: their schedule, their next case, the images of cases shown to them.
 
 Blinding: the case comes without its key, reference or extra metadata, and AI output only as
-:func:`readerstudy.selectors_reader.ai_display_for_item` decides (AI arms, never sequential phase 1).
+:func:`readerstudy.selectors.blinding.ai_display_for_item` decides (AI arms, never sequential phase 1).
 """
 
 from __future__ import annotations
@@ -13,12 +13,21 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
-from readerstudy import selectors_reader as reader_selectors
+from catalog.models import CaseImage
 from readerstudy.api.pagination import ApiCursorPagination
 from readerstudy.api.permissions import READER
 from readerstudy.api.serializers import NextItemSerializer, ScheduleItemSerializer
 from readerstudy.api.views.base import StudyView, errors, paginate
-from readerstudy.models import CaseImage, Reading, ScheduleItem
+from readerstudy.models import Reading, ScheduleItem
+from readerstudy.selectors.blinding import ai_display_for_item, item_is_open, item_may_view_image
+from readerstudy.selectors.position import (
+    phase1_reading,
+    reader_position,
+    study_settings_for,
+    washout_pending,
+)
+from readerstudy.selectors.steps import reader_schedule_so_far, reader_state
+from readerstudy.selectors.taxonomy import management_options
 from readerstudy.services.reader_flow import item_mark_shown
 from readerstudy.views.files import case_image_response
 
@@ -37,7 +46,7 @@ class ScheduleView(StudyView):
     @extend_schema(operation_id="studies_schedule_list", responses={200: ScheduleItemSerializer(many=True),
                                                                      **errors()}, tags=TAG)
     def get(self, request, slug: str):
-        queryset = (reader_selectors.reader_schedule_so_far(self.membership)
+        queryset = (reader_schedule_so_far(self.membership)
                     .annotate(answered=Exists(Reading.objects.filter(schedule_item=OuterRef("pk"))),
                               ai_shown=Exists(Reading.objects.filter(schedule_item=OuterRef("pk"),
                                                                      ai_snapshot__isnull=False))))
@@ -56,14 +65,14 @@ class NextItemView(StudyView):
     @extend_schema(operation_id="studies_schedule_next", responses={200: NextItemSerializer, **errors()}, tags=TAG)
     def get(self, request, slug: str):
         membership = self.membership
-        step, position = reader_selectors.reader_state(membership)
+        step, position = reader_state(membership)
         if position is None:  # not reading yet (or paused, closed): progress only
-            position = reader_selectors.reader_position(membership)
+            position = reader_position(membership)
         progress = position.progress
         item = position.item if step == "case" else None
         opens_at = None
-        if item is not None and not reader_selectors.item_is_open(membership, item):
-            step, opens_at, item = "wait", reader_selectors.washout_pending(membership, item), None
+        if item is not None and not item_is_open(membership, item):
+            step, opens_at, item = "wait", washout_pending(membership, item), None
         body = {"step": step, "done": progress.done, "total": progress.total,
                 "form": self._form(), "item": self._item(item) if item is not None else None}
         if step == "wait":
@@ -71,20 +80,20 @@ class NextItemView(StudyView):
         return Response(NextItemSerializer(body).data)
 
     def _form(self) -> dict:
-        parsed = reader_selectors.study_settings_for(self.study)
+        parsed = study_settings_for(self.study)
         return {
             "top_k": parsed.top_k, "ask_confidence": parsed.ask_confidence,
             "ask_management": parsed.ask_management, "ask_malignancy": parsed.ask_malignancy,
             "time_limit_s": parsed.time_limit_s,
             "management_options": [{"code": o.code, "label": o.label}
-                                   for o in reader_selectors.management_options(self.study)],
+                                   for o in management_options(self.study)],
         }
 
     def _item(self, item: ScheduleItem) -> dict:
         item.study = self.study
         shown_at = item_mark_shown(item=item)
-        previous = reader_selectors.phase1_reading(item)
-        ai = reader_selectors.ai_display_for_item(item)
+        previous = phase1_reading(item)
+        ai = ai_display_for_item(item)
         return {
             # "arm" says what this case shows (the arm's kind), never the arm's name or settings.
             "id": item.pk, "position": item.position, "phase": item.phase, "session": item.session,
@@ -117,6 +126,6 @@ class ReaderImageView(StudyView):
     )
     def get(self, request, slug: str, image_id: int):
         picture = CaseImage.objects.filter(pk=image_id).only("case_id", "file", "thumbnail", "sha256").first()
-        if picture is None or not reader_selectors.item_may_view_image(self.membership, picture.case_id):
+        if picture is None or not item_may_view_image(self.membership, picture.case_id):
             raise Http404("No such image")
         return case_image_response(request, picture, full=request.query_params.get("size") == "full")

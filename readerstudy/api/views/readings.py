@@ -19,7 +19,7 @@ from readerstudy.api.serializers import (
 from readerstudy.api.views.base import StudyView, errors, paginate
 from readerstudy.models import Reading
 from readerstudy.permissions import assignment_for_reader
-from readerstudy.selectors_reader import reader_next_step
+from readerstudy.selectors.steps import reader_next_step
 from readerstudy.services.readings import ReadingRefused, reading_submit
 
 TAG = ["readings"]

@@ -9,18 +9,9 @@ from rest_framework import status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from readerstudy import selectors
 from readerstudy.api.errors import study_refused
 from readerstudy.api.pagination import ApiCursorPagination
-from readerstudy.api.permissions import (
-    ANY_MEMBER,
-    COORDINATOR_ONLY,
-    STAFF,
-    case_sets_for_user,
-    may_create_studies,
-    model_versions_for_user,
-    reader_study_ids,
-)
+from readerstudy.api.permissions import ANY_MEMBER, COORDINATOR_ONLY, STAFF
 from readerstudy.api.serializers import (
     InvitationCreateSerializer,
     InvitationSerializer,
@@ -32,7 +23,15 @@ from readerstudy.api.serializers import (
 )
 from readerstudy.api.views.base import ApiView, StudyView, errors, paginate
 from readerstudy.models import Study
-from readerstudy.permissions import studies_for_user
+from readerstudy.permissions import (
+    case_sets_for_user,
+    may_create_studies,
+    model_versions_for_user,
+    reader_study_ids,
+    studies_for_user,
+)
+from readerstudy.selectors.members import study_invitations
+from readerstudy.selectors.progress import study_progress
 from readerstudy.services import studies as study_services
 from readerstudy.services.studies import ArmSpec, StudyError
 
@@ -129,7 +128,7 @@ class StudyProgressView(StudyView):
 
     @extend_schema(operation_id="studies_progress", responses={200: StudyProgressSerializer, **errors()}, tags=TAG)
     def get(self, request, slug: str):
-        progress = selectors.study_progress(self.study)
+        progress = study_progress(self.study)
         readers = [{**vars(r), "percent": r.percent} for r in progress.readers]
         return Response(StudyProgressSerializer(
             {"status": self.study.status, "totals": progress.totals, "readers": readers}).data)
@@ -142,7 +141,7 @@ class InvitationListView(StudyView):
     @extend_schema(operation_id="studies_invitations_list", responses={200: InvitationSerializer(many=True),
                                                                          **errors()}, tags=TAG)
     def get(self, request, slug: str):
-        return paginate(self, selectors.study_invitations(self.study), InvitationSerializer, ordering="-pk")
+        return paginate(self, study_invitations(self.study), InvitationSerializer, ordering="-pk")
 
     @extend_schema(operation_id="studies_invitations_create", request=InvitationCreateSerializer,
                    responses={201: InvitationSerializer, **errors(400)}, tags=TAG)

@@ -20,7 +20,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from readerstudy.models import CaseSet, Design, Role, Study, StudyStatus
+from catalog.models import CaseSet
+from readerstudy.models import Design, Role, Study, StudyStatus
 
 DEMO_PASSWORD = "readerstudy-demo"
 SIMULATED_MODEL = "simulated-demo-75"
@@ -71,7 +72,7 @@ class Command(BaseCommand):
         if opts["cases"] < 2 or opts["readers"] < 1:
             raise CommandError("--cases must be >= 2 and --readers >= 1")
         started = time.perf_counter()
-        from readerstudy.services.taxonomy import default_taxonomy
+        from catalog.services.taxonomy import default_taxonomy
 
         taxonomy = default_taxonomy()
         users = self._users(opts["readers"])
@@ -112,8 +113,8 @@ class Command(BaseCommand):
         if existing:
             self.stdout.write(f"Case set {name!r} exists.")
             return existing
-        from readerstudy.demo_images import draw_case_images
-        from readerstudy.services.case_import import case_import
+        from catalog.services.case_import import case_import
+        from readerstudy.demo.images import draw_case_images
 
         rng = random.Random(opts["seed"])
         conditions = list(taxonomy.conditions.all())

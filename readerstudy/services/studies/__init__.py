@@ -4,7 +4,7 @@ A study is drafted, launched, paused and resumed, and closed:
 ``draft -> launched <-> paused``, and ``launched | paused -> closed``. Once launched, nothing that
 affects data changes (design, arms, cases, seed, answer form, model): readings and stored
 schedules depend on them. Schedules are generated once per reader, at launch or when a reader
-joins a launched study, by :func:`readerstudy.scheduling.reader_schedule` from the study seed and
+joins a launched study, by :func:`readerstudy.core.scheduling.reader_schedule` from the study seed and
 the reader's enrolment index, stored as rows and never recomputed.
 
 Import from here (``from readerstudy.services.studies import study_launch``); the submodules are

@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from readerstudy.core.study_settings import assist_problems
 from readerstudy.models import Arm, ArmKind, Design
-from readerstudy.study_settings import assist_problems
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
+from readerstudy.core.study_settings import SettingsError, StudySettings, parse_study_settings
 from readerstudy.models import Study
-from readerstudy.study_settings import SettingsError, StudySettings, parse_study_settings
 
 Actor = AbstractBaseUser | AnonymousUser | None
 

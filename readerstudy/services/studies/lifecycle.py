@@ -11,10 +11,13 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from readerstudy.models import Arm, ArmKind, Case, CaseSet, Membership, Role, Study, StudyStatus
+from catalog.models import Case, CaseSet
+from common.audit import audit_record
+from readerstudy.core.scheduling import validate_spec
+from readerstudy.core.study_settings import SettingsError, StudySettings, parse_study_settings
+from readerstudy.models import Arm, ArmKind, Membership, Role, Study, StudyStatus
 from readerstudy.permissions import case_sets_usable
-from readerstudy.scheduling import validate_spec
-from readerstudy.services.audit import audit_record
+from readerstudy.services.studies.ai import study_ai_ready, study_outputs_freeze
 from readerstudy.services.studies.arms import (
     ArmSpec,
     arm_assist_problems,
@@ -39,7 +42,6 @@ from readerstudy.services.studies.schedules import (
     store_schedule,
 )
 from readerstudy.services.studies.texts import frozen_texts, text_problems
-from readerstudy.study_settings import SettingsError, StudySettings, parse_study_settings
 
 # Changeable while a study runs: they do not affect readings or schedules.
 LIVE_FIELDS = frozenset({"title", "description"})
@@ -299,10 +301,6 @@ def _ai_problems(study: Study, arms: Sequence[Arm]) -> list[str]:
         return []
     if study.model_version_id is None:
         return ["The AI arm needs a model version: choose one on the edit page."]
-    try:
-        from inference.services import study_ai_ready
-    except ImportError:  # the inference app offers no readiness check: nothing to verify here
-        return []
     return list(study_ai_ready(study))
 
 
@@ -352,11 +350,7 @@ def _freeze_model_outputs(study: Study, actor: Actor) -> None:
     """The AI outputs a launched study shows must not change under its readers."""
     if study.model_version_id is None:
         return
-    try:
-        from inference.services import model_outputs_freeze
-    except ImportError:  # no inference app: nothing to freeze
-        return
-    model_outputs_freeze(study=study, actor=actor)
+    study_outputs_freeze(study=study, actor=actor)
 
 
 @transaction.atomic

@@ -15,17 +15,9 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext
 
-from readerstudy.models import (
-    CaseSet,
-    Invitation,
-    Membership,
-    MembershipDemographics,
-    Role,
-    Site,
-    Study,
-    StudyStatus,
-)
-from readerstudy.services.audit import audit_record
+from catalog.models import CaseSet
+from common.audit import audit_record
+from readerstudy.models import Invitation, Membership, MembershipDemographics, Role, Site, Study, StudyStatus
 from readerstudy.services.studies.common import (
     Actor,
     InvitationError,

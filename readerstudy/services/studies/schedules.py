@@ -9,12 +9,13 @@ from typing import Any
 
 from django.db import transaction
 
-from readerstudy.models import Arm, Case, Design, Membership, Role, ScheduleItem, Study, StudyStatus
-from readerstudy.scheduling import DesignSpec, reader_schedule
-from readerstudy.services.audit import audit_record
+from catalog.models import Case
+from common.audit import audit_record
+from readerstudy.core.scheduling import DesignSpec, reader_schedule
+from readerstudy.core.study_settings import StudySettings, parse_study_settings
+from readerstudy.models import Arm, Design, Membership, Role, ScheduleItem, Study, StudyStatus
 from readerstudy.services.studies.arms import ordered_arms
 from readerstudy.services.studies.common import Actor, StudyError
-from readerstudy.study_settings import StudySettings, parse_study_settings
 
 # Case attributes a study may stratify its case order by; any other name is a key of Case.extra.
 STRATA_ATTRIBUTES = (

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from common.audit import audit_record
 from readerstudy.models import Site, Study, StudyStatus
-from readerstudy.services.audit import audit_record
 from readerstudy.services.studies.common import Actor, StudyError, StudyInvalid, lock_study
 from readerstudy.services.studies.texts import STUDY_LANGUAGES, normalize_language, study_languages
 

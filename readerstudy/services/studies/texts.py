@@ -1,7 +1,7 @@
 """Study texts per language: the languages a study offers, its consent text and instructions in
 each (versioned, never edited), and which text a reader sees.
 
-Language codes are :class:`readerstudy.models.StudyLanguage` (``en``, ``zh-hans``, ``es``, ``de``,
+Language codes are :class:`catalog.languages.StudyLanguage` (``en``, ``zh-hans``, ``es``, ``de``,
 ``fr``); the interface's codes (``settings.LANGUAGES``, e.g. ``en-gb``) map onto them through
 :func:`normalize_language`. The study's own ``consent_text`` / ``instructions`` fields are its
 default language's text until a per-language version of that language is written.
@@ -18,28 +18,10 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import translation
 
+from catalog.languages import CASE_TEXT_FIELDS, STUDY_LANGUAGES, normalize_language
+from common.audit import audit_record
 from readerstudy.models import Membership, Study, StudyLanguage, StudyStatus, StudyText, TextKind
-from readerstudy.services.audit import audit_record
 from readerstudy.services.studies.common import Actor, StudyError, StudyInvalid, is_user, lock_study
-
-STUDY_LANGUAGES: tuple[str, ...] = tuple(StudyLanguage.values)
-# Other spellings accepted for a study language (interface codes, manifest suffixes).
-LANGUAGE_ALIASES = {
-    "en-gb": "en", "en-us": "en", "zh": "zh-hans", "zh-cn": "zh-hans", "zh-sg": "zh-hans",
-    "zh_hans": "zh-hans", "zh-hans-cn": "zh-hans",
-}
-
-
-def normalize_language(code: str | None) -> str | None:
-    """The study language for ``code`` (any case, ``_`` or ``-``), or None when it is not one."""
-    if not code:
-        return None
-    lowered = str(code).strip().lower().replace("_", "-")
-    lowered = LANGUAGE_ALIASES.get(lowered, lowered)
-    if lowered in STUDY_LANGUAGES:
-        return lowered
-    primary = lowered.split("-", 1)[0]
-    return primary if primary in STUDY_LANGUAGES and primary != "zh" else None
 
 
 def current_language() -> str:
@@ -218,7 +200,6 @@ def study_languages_set(*, study: Study, languages: Sequence[str], default_langu
 
 
 # Case fields that a manifest may give per language (``history_zh-hans``, ``body_site_es``, ...).
-CASE_TEXT_FIELDS = ("history", "body_site", "duration")
 
 
 def case_texts(case, language: str | None = None) -> dict[str, str]:
