@@ -56,8 +56,8 @@ def main() -> int:
     django.setup()
     from django.core.management import call_command
 
-    from readerstudy.services.case_import import case_import
-    from readerstudy.services.taxonomy import default_taxonomy
+    from catalog.services.case_import import case_import
+    from catalog.services.taxonomy import default_taxonomy
 
     call_command("migrate", verbosity=0)
     taxonomy = default_taxonomy()

@@ -51,8 +51,8 @@ def build_vit_b_16(folder: Path) -> Path:
 
 def make_case_set(n: int, size: tuple[int, int], media: Path):
     """n cases with one photo-like JPEG each, stored as the importer stores them (sha256-named)."""
-    from readerstudy.models import Case, CaseImage, CaseSet
-    from readerstudy.services.taxonomy import default_taxonomy
+    from catalog.models import Case, CaseImage, CaseSet
+    from catalog.services.taxonomy import default_taxonomy
 
     taxonomy = default_taxonomy()
     conditions = list(taxonomy.conditions.order_by("order"))
