@@ -18,7 +18,7 @@ the patient id or the lesion id of the query case, compared only when both sides
 must come from the same registry on both sides; they are compared as strings).
 
 Search is exact: the query images are processed in blocks whose score matrix stays under
-``block_mib``; in each block the top N per case is found without sorting the whole row: the row is
+``block_mib`` (peak about 1.3 x that with ``max``, 2.3 x with ``mean``, plus the library itself); in each block the top N per case is found without sorting the whole row: the row is
 cut into strips of ``STRIP`` columns, the N-th largest strip maximum is a lower bound of the N-th
 largest score (N strips hold N distinct scores at least that large), so only strips reaching it
 (about N of them) are ranked. Ties rank by library order, so results are reproducible.
@@ -56,29 +56,33 @@ class LibraryImage:
 
 @dataclass(frozen=True, eq=False)
 class ReferenceLibrary:
-    """Unit-norm float32 embeddings [L, D] with their images, in the same order. Build with :meth:`build`."""
+    """Library embeddings [L, D] (stored as unit-norm float32) with their images, in the same order.
+
+    The hash, patient and lesion indexes the exclusions use are built once here, not per query.
+    """
 
     embeddings: np.ndarray
     images: tuple[LibraryImage, ...]
-    _by_sha: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
-    _by_patient: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
-    _by_lesion: dict[str, np.ndarray] = field(repr=False, default_factory=dict)
-    _diagnoses: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, object))
+    _by_sha: dict[str, np.ndarray] = field(init=False, repr=False)
+    _by_patient: dict[str, np.ndarray] = field(init=False, repr=False)
+    _by_lesion: dict[str, np.ndarray] = field(init=False, repr=False)
+    _diagnoses: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        images = tuple(self.images)
+        vectors = unit_rows(self.embeddings, what="library embedding")
+        if len(vectors) != len(images) or not images:
+            raise ValueError(f"{len(images)} library images but {len(vectors)} embeddings (need >= 1 each)")
+        for name, value in (("embeddings", vectors), ("images", images),
+                            ("_by_sha", _index(im.sha256 for im in images)),
+                            ("_by_patient", _index(im.patient_id for im in images)),
+                            ("_by_lesion", _index(im.lesion_id for im in images)),
+                            ("_diagnoses", np.array([im.diagnosis for im in images], dtype=object))):
+            object.__setattr__(self, name, value)
 
     @classmethod
     def build(cls, *, images: Sequence[LibraryImage], embeddings: np.ndarray) -> ReferenceLibrary:
-        images = tuple(images)
-        vectors = unit_rows(embeddings, what="library embedding")
-        if len(vectors) != len(images) or not images:
-            raise ValueError(f"{len(images)} library images but {len(vectors)} embeddings (need >= 1 each)")
-        return cls(
-            embeddings=vectors,
-            images=images,
-            _by_sha=_index(im.sha256 for im in images),
-            _by_patient=_index(im.patient_id for im in images),
-            _by_lesion=_index(im.lesion_id for im in images),
-            _diagnoses=np.array([im.diagnosis for im in images], dtype=object),
-        )
+        return cls(embeddings=embeddings, images=tuple(images))
 
     def __len__(self) -> int:
         return len(self.images)
