@@ -152,7 +152,8 @@ def main() -> int:
 
     blas = next((f"{p['internal_api']} {p['num_threads']} threads" for p in threadpool_info()
                  if p.get("user_api") == "blas"), "BLAS unknown")
-    print(f"{args.cases} cases ({args.images_per_case} images each) x {args.library} library images x {args.dim} "
+    shape = "1 image" if args.images_per_case == "1" else "1-3 images, mean 1.4"
+    print(f"{args.cases} cases ({shape}) x {args.library} library images x {args.dim} "
           f"dims, N = {N}; numpy {np.__version__}, {blas}; load average {os.getloadavg()[0]:.1f} on "
           f"{os.cpu_count()} CPUs (a shared host: compare CPU seconds when the load is high)")
     with tempfile.TemporaryDirectory() as tmp:
