@@ -21,6 +21,7 @@ from readerstudy.core.scheduling import (
 
 BOUNDED = settings(max_examples=50, deadline=None)
 TWO_ARMS = ("unaided", "ai")
+MANY_ARMS = ("unaided", "ai", "ai-b", "ai-c")
 SEEDS = st.one_of(st.integers(0, 2**40), st.text(min_size=1, max_size=8))
 
 
@@ -40,8 +41,8 @@ def studies(draw: st.DrawFn, design: str, min_cases: int = 1, options: bool = Tr
     n = draw(st.integers(min_cases, 20))
     cases = [f"case-{i:02d}" for i in range(n)]
     arms = TWO_ARMS
-    if design == "parallel":
-        arms = ("unaided", "ai", "ai-b", "ai-c")[: draw(st.integers(2, 4))]
+    if design in ("parallel", "randomised_blocks", "sequential"):
+        arms = MANY_ARMS[: draw(st.integers(2, 4))]
     elif design == "benchmark":
         arms = ("unaided",)
     spec = DesignSpec(design=design, arms=arms, block_size=draw(st.integers(1, 6)))
@@ -59,6 +60,15 @@ def studies(draw: st.DrawFn, design: str, min_cases: int = 1, options: bool = Tr
 
 def measured(items: list[ScheduleItem]) -> list[ScheduleItem]:
     return [item for item in items if not item.training and not item.repeat]
+
+
+def training_arm(spec: DesignSpec, items: list[ScheduleItem]) -> str:
+    """Benchmark trains unaided, sequential in the reader's phase-2 arm, the others in arms[1]."""
+    if spec.design == "benchmark":
+        return spec.arms[0]
+    if spec.design == "sequential":
+        return next(item.arm for item in items if item.phase == 2)
+    return spec.arms[1]
 
 
 def assert_within_one(counts: Counter, keys: object) -> None:
@@ -86,12 +96,12 @@ ANY_STUDY = st.sampled_from(DESIGNS).flatmap(studies)
 @given(ANY_STUDY)
 def test_positions_are_contiguous_and_training_comes_first_flagged(study: Study) -> None:
     spec = study.spec
-    training_arm = spec.arms[0] if spec.design == "benchmark" else spec.arms[1]
     for items in study.schedules():
         assert [item.position for item in items] == list(range(len(items)))
         head = items[: len(spec.training_cases)]
         assert [item.case for item in head] == list(spec.training_cases)
-        assert all(item.training and item.arm == training_arm and not item.repeat for item in head)
+        arm = training_arm(spec, items)
+        assert all(item.training and item.arm == arm and not item.repeat for item in head)
         rest = items[len(spec.training_cases) :]
         assert not any(item.training for item in rest)
         assert not {item.case for item in rest} & set(spec.training_cases)
@@ -154,16 +164,16 @@ def test_strata_stay_together_within_each_segment(study: Study) -> None:
     if strata is None:
         return
     for items in study.schedules():
-        for segment in _segments(study.spec.design, measured(items)):
+        for segment in _segments(study.spec, measured(items)):
             labels = [strata[item.case] for item in segment]
             assert len(runs(labels)) == len(set(labels)), labels
 
 
-def _segments(design: str, items: list[ScheduleItem]) -> list[list[ScheduleItem]]:
-    if design == "crossover":
+def _segments(spec: DesignSpec, items: list[ScheduleItem]) -> list[list[ScheduleItem]]:
+    if spec.design == "crossover":
         return [[item for item in items if item.session == s] for s in (1, 2)]
-    if design == "randomised_blocks":
-        return [[item for item in items if item.arm == arm] for arm in TWO_ARMS]
+    if spec.design == "randomised_blocks":
+        return [[item for item in items if item.arm == arm] for arm in spec.arms]
     return [[item for item in items if item.phase == 1]]
 
 
@@ -173,15 +183,21 @@ def _segments(design: str, items: list[ScheduleItem]) -> list[list[ScheduleItem]
 @BOUNDED
 @given(studies("sequential"))
 def test_sequential_reads_each_case_unaided_then_with_ai_adjacent(study: Study) -> None:
+    ai_readers: Counter = Counter()
     for items in study.schedules():
         reads = measured(items)
         assert Counter(item.case for item in reads) == dict.fromkeys({i.case for i in reads}, 2)
         by_position = {item.position: item for item in items}
+        ai_arms = {item.arm for item in items if item.phase == 2}
+        assert len(ai_arms) == 1 and ai_arms <= set(study.spec.arms[1:])
         for first in (item for item in reads if item.phase == 1):
             second = by_position[first.position + 1]
-            assert (first.arm, second.arm, second.phase) == ("unaided", "ai", 2)
+            assert (first.arm, second.arm, second.phase) == ("unaided", *ai_arms, 2)
             assert second.case == first.case and not second.repeat
         assert {item.session for item in items} == {1}
+        # Readers per AI arm stay within one after every reader joins.
+        ai_readers.update(ai_arms)
+        assert_within_one(ai_readers, study.spec.arms[1:])
 
 
 # --- randomised blocks ------------------------------------------------------------------------
@@ -190,28 +206,34 @@ def test_sequential_reads_each_case_unaided_then_with_ai_adjacent(study: Study) 
 @BOUNDED
 @given(studies("randomised_blocks"))
 def test_blocks_read_each_case_once_balanced_across_and_within_readers(study: Study) -> None:
+    arms = study.spec.arms
     arm_counts: dict[str, Counter] = {case: Counter() for case in study.cases}
     for items in study.schedules():
         reads = measured(items)
         assert len({item.case for item in reads}) == len(reads)
-        assert_within_one(Counter(item.arm for item in reads), TWO_ARMS)
+        assert_within_one(Counter(item.arm for item in reads), arms)
+        # Repeats go to the smaller arms first, so the arms stay within one reading with them too.
+        assert_within_one(Counter(item.arm for item in items if not item.training), arms)
         for item in reads:
             arm_counts[item.case][item.arm] += 1
         # Balance holds after every reader joins, not only at the end.
         for counts in arm_counts.values():
-            assert_within_one(counts, TWO_ARMS)
+            assert_within_one(counts, arms)
 
 
 @BOUNDED
 @given(studies("randomised_blocks"))
-def test_blocks_alternate_arms_in_blocks_of_block_size(study: Study) -> None:
+def test_blocks_cycle_through_the_arms_in_blocks_of_block_size(study: Study) -> None:
     size = study.spec.block_size
     for items in study.schedules():
         blocks = runs([item.arm for item in items if not item.training])
-        for arm in TWO_ARMS:
+        for arm in study.spec.arms:
             lengths = [length for value, length in blocks if value == arm]
             assert all(length == size for length in lengths[:-1]), blocks
             assert not lengths or 1 <= lengths[-1] <= size, blocks
+        # One order of the arms that read anything, repeated; the last cycle may stop early.
+        cycle = list(dict.fromkeys(value for value, _ in blocks))
+        assert [value for value, _ in blocks] == (cycle * len(blocks))[: len(blocks)], blocks
 
 
 # --- crossover --------------------------------------------------------------------------------
@@ -300,8 +322,10 @@ def test_odd_crossover_puts_the_extra_case_in_alternating_arms() -> None:
     ("spec", "message"),
     [
         (DesignSpec(design="latin", arms=TWO_ARMS), "Unknown design"),
-        (DesignSpec(design="sequential", arms=("unaided",)), "exactly two arms"),
-        (DesignSpec(design="crossover", arms=("a", "b", "c")), "exactly two arms"),
+        (DesignSpec(design="sequential", arms=("unaided",)), "at least two arms"),
+        (DesignSpec(design="randomised_blocks", arms=("unaided",)), "at least two arms"),
+        (DesignSpec(design="crossover", arms=("unaided",)), "exactly two arms"),
+        (DesignSpec(design="crossover", arms=("a", "b", "c")), "exactly two arms.*other arm"),
         (DesignSpec(design="parallel", arms=("unaided",)), "at least two arms"),
         (DesignSpec(design="benchmark", arms=()), "one arm"),
         (DesignSpec(design="parallel", arms=("a", "a")), "distinct"),
