@@ -106,8 +106,10 @@ def model_section(result: MultiArmResult) -> str:
         parts.append(paragraph(
             f"All arms equal (likelihood-ratio test, {glmm.lrt['df']} df): chi-square "
             f"{fmt(glmm.lrt['statistic'])}, {p_text(glmm.lrt['p_value'])}."))
-    table = contrast_table(result).drop(columns=["control"])
-    parts.append(html_table(table))
+    table = contrast_table(result).drop(columns=["control"]).rename(columns={
+        "estimate": "odds_ratio" if result.binary else "difference", "p_value_holm": "holm_p", "p_value_wald": "wald_p",
+        "reader_paired_t_p_holm": "reader_paired_t_holm_p", "n_readers_both": "readers_in_both"})
+    parts.append(html_table(table))  # names ending in _p print as p-values ("< 0.001")
     rows = _forest_rows(result)
     if rows:
         label = "log odds ratio (95 % CI)" if result.binary else "difference in means (95 % CI)"
