@@ -55,8 +55,13 @@ def _columns(parser: argparse.ArgumentParser) -> None:
 def _compare_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--readings", required=True, type=Path)
     parser.add_argument("--outcome", required=True)
-    parser.add_argument("--control", required=True)
-    parser.add_argument("--treatment", required=True)
+    parser.add_argument("--control", help="control arm (with --treatment; or use --arms)")
+    parser.add_argument("--treatment", help="the arm compared with --control; other arms' readings are left out")
+    parser.add_argument("--arms", nargs="+", metavar="ARM",
+                        help="k arms in one mixed model, the first the control: each other arm against it, "
+                        "Holm-adjusted (results.json multi_arm)")
+    parser.add_argument("--p-method", choices=("lrt", "wald"), default="lrt",
+                        help="with --arms: p-value of each arm (likelihood-ratio or Wald z) before Holm")
     parser.add_argument("--by", action="append", default=[])
     parser.add_argument("--by-case", action="append", default=[])
     parser.add_argument("--min-readers", type=int, default=10)
@@ -84,6 +89,12 @@ def _compare_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
+    if getattr(args, "arms", None):
+        from analysis.cli_arms import run_compare_arms
+
+        return run_compare_arms(args)
+    if not (args.control and args.treatment):
+        raise InputError("compare needs --control and --treatment, or --arms CONTROL ARM ...")
     result = _compare(args)
     extra = {}
     if getattr(args, "margin", None) is not None:

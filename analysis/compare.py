@@ -22,7 +22,7 @@ from analysis.classical import ArmSummary, DifferenceSummary, McNemar, PairedT, 
 from analysis.mixed import MixedModelSummary, fit_mixed_model
 from analysis.model_benchmark import ModelBenchmark, model_benchmark
 from analysis.mrmc import MrmcResult, mrmc
-from analysis.readings import InputError, is_binary, prepare_arms
+from analysis.readings import InputError, is_binary, other_arms_note, prepare_arms
 
 SECONDARY_OUTCOMES = ("management_appropriate", "management_harmful", "duration_s")
 ROC_SCORE, ROC_TRUTH, ROC_THRESHOLD = "malignancy_score", "truth_malignant", 50.0
@@ -234,7 +234,8 @@ def compare(
         secondary=secondary_outcomes(data, control, treatment, exclude=outcome),
         reader_groups=_reader_groups(data),
         roc=_roc(data, control, treatment),
-        warnings=_warnings(data, valid, outcome),
+        warnings=(*_notes(other_arms_note(readings, arm_col, (control, treatment))),
+                  *_warnings(data, valid, outcome)),
         model=_model(data, model_outputs, control, treatment),
     )
     return _extensions(result, valid, family=family, interaction=interaction, formula=glmm_formula,
@@ -397,6 +398,10 @@ def _model(
         arms=(control, treatment),
         arm_roles={control: "control", treatment: "treatment"},
     )
+
+
+def _notes(*notes: str | None) -> tuple[str, ...]:
+    return tuple(note for note in notes if note)
 
 
 def _warnings(data: pd.DataFrame, valid: pd.DataFrame, outcome: str) -> tuple[str, ...]:

@@ -187,12 +187,50 @@ def fit_mixed_model(
         from analysis.glmm import fit_glmm, likelihood_ratio_test
     except ImportError as exc:  # the engine ships separately; the rest of the report stands
         return _failed(formula, family, len(frame), f"mixed-model engine unavailable: {exc}")
+    chosen, attempts, notes = fit_first_converging(
+        frame, formula, family=family, fallback=fallback, profile_arm=ci == "profile"
+    )
+    attempts, notes = list(attempts), list(notes)
+    if chosen is None:
+        detail = " | ".join(f"{a['formula']}: {a['outcome']}" for a in attempts)
+        summary = _failed(formula, family, len(frame), f"no mixed model could be fitted ({detail})")
+        return replace(summary, attempts=tuple(attempts))
+    lrt = None
+    reduced_text = reduced_formula(chosen.formula)
+    if reduced_text:
+        try:
+            reduced = fit_glmm(frame, reduced_text, family=family)
+            lrt = likelihood_ratio_test(chosen, reduced)
+        except Exception as exc:  # noqa: BLE001 - the Wald p-value still stands
+            notes.append(
+                f"likelihood-ratio test unavailable ({type(exc).__name__}: {exc}); p-value is Wald z"
+            )
+    summary = summarise(chosen, lrt, control=control, treatment=treatment, family=family)
+    return replace(
+        summary,
+        warnings=(*notes, *summary.warnings),
+        reduced_from=formula if chosen.formula != formula else None,
+        attempts=tuple(attempts),
+    )
+
+
+def fit_first_converging(
+    frame: pd.DataFrame, formula: str, *, family: str, fallback: bool = True, profile_arm: bool = False
+) -> tuple[GlmmResult | None, tuple[dict, ...], tuple[str, ...]]:
+    """(fit, attempts, notes): the first formula of `fallback_formulas` whose fit converges.
+
+    If none converges, the first fit that ran at all, with a note saying so; None if none ran.
+    `attempts` lists each formula tried and its outcome; the notes say why a simpler model is
+    reported. Shared by the two-arm and the k-arm mixed model, so both fall back the same way.
+    profile_arm adds the profile-likelihood CI of `arm` to candidates that have that term.
+    """
+    from analysis.glmm import fit_glmm
+
     candidates = fallback_formulas(formula) if fallback else [formula]
     attempts: list[dict] = []
-    first_ran = None
-    chosen = None
+    first_ran = chosen = None
     for candidate in candidates:
-        profile = (ARM_TERM,) if ci == "profile" and reduced_formula(candidate) else ()
+        profile = (ARM_TERM,) if profile_arm and reduced_formula(candidate) else ()
         try:
             fit = fit_glmm(frame, candidate, family=family, **({"profile": profile} if profile else {}))
         except Exception as exc:  # noqa: BLE001 - report any fitting failure, keep the analysis
@@ -211,34 +249,14 @@ def fit_mixed_model(
         notes.append(
             f"no model in the fallback order converged; reporting the non-converged fit of {chosen.formula}"
         )
-    if chosen is None:
-        detail = " | ".join(f"{a['formula']}: {a['outcome']}" for a in attempts)
-        summary = _failed(formula, family, len(frame), f"no mixed model could be fitted ({detail})")
-        return replace(summary, attempts=tuple(attempts))
-    if chosen.formula != formula:
+    if chosen is not None and chosen.formula != formula:
         why = attempts[0]["outcome"]
         notes.insert(
             0,
             f"the requested model {formula} {why}; reported instead: {chosen.formula} (fallback order: "
             "interaction terms dropped first, last written first)",
         )
-    lrt = None
-    reduced_text = reduced_formula(chosen.formula)
-    if reduced_text:
-        try:
-            reduced = fit_glmm(frame, reduced_text, family=family)
-            lrt = likelihood_ratio_test(chosen, reduced)
-        except Exception as exc:  # noqa: BLE001 - the Wald p-value still stands
-            notes.append(
-                f"likelihood-ratio test unavailable ({type(exc).__name__}: {exc}); p-value is Wald z"
-            )
-    summary = summarise(chosen, lrt, control=control, treatment=treatment, family=family)
-    return replace(
-        summary,
-        warnings=(*notes, *summary.warnings),
-        reduced_from=formula if chosen.formula != formula else None,
-        attempts=tuple(attempts),
-    )
+    return chosen, tuple(attempts), tuple(notes)
 
 
 def _failed(formula: str, family: str, n_obs: int, message: str) -> MixedModelSummary:

@@ -133,8 +133,28 @@ def prepare(
     """Validate and normalise: reader/case/arm as strings, value columns numeric, two arms only.
 
     Returns a copy restricted to the control and treatment arms with the standard column names
-    `reader`, `case` and `arm` (the original columns under other names are renamed).
+    `reader`, `case` and `arm` (the original columns under other names are renamed). Readings of
+    any other arm are left out (a study with k arms compares any two of them).
     """
+    control, treatment = as_label(control), as_label(treatment)
+    if control == treatment:
+        raise InputError(f"control and treatment arms are the same ('{control}')")
+    return prepare_many(
+        frame, value_cols=value_cols, arms=(control, treatment), reader_col=reader_col, case_col=case_col,
+        arm_col=arm_col,
+    )
+
+
+def prepare_many(
+    frame: pd.DataFrame,
+    *,
+    value_cols: Sequence[str],
+    arms: Sequence[str],
+    reader_col: str = "reader",
+    case_col: str = "case",
+    arm_col: str = "arm",
+) -> pd.DataFrame:
+    """`prepare` for any number of arms: the readings of `arms` (each named once), standard names."""
     require_columns(frame, [reader_col, case_col, arm_col, *value_cols])
     out = frame.copy()
     renames = {reader_col: "reader", case_col: "case", arm_col: "arm"}
@@ -142,13 +162,29 @@ def prepare(
     out = out.drop(columns=clashes).rename(columns=renames)
     for column in ("reader", "case", "arm"):
         out[column] = out[column].map(as_label).astype(object)
-    control, treatment = as_label(control), as_label(treatment)
-    if control == treatment:
-        raise InputError(f"control and treatment arms are the same ('{control}')")
-    require_arms(out, "arm", [control, treatment])
+    labels = [as_label(arm) for arm in arms]
+    repeated = sorted({arm for arm in labels if labels.count(arm) > 1})
+    if repeated:
+        raise InputError(f"arm(s) named more than once: {', '.join(repeated)}")
+    require_arms(out, "arm", labels)
     for column in value_cols:
         out[column] = numeric_column(out, column)
-    return out[out["arm"].isin([control, treatment])].reset_index(drop=True)
+    return out[out["arm"].isin(labels)].reset_index(drop=True)
+
+
+def other_arms_note(frame: pd.DataFrame, arm_col: str, arms: Sequence[str]) -> str | None:
+    """The warning a result carries when the readings hold arms it does not analyse, else None."""
+    if arm_col not in frame.columns:
+        return None
+    labels = frame[arm_col].dropna().map(as_label)
+    chosen = [as_label(arm) for arm in arms]
+    others = labels[~labels.isin(chosen)].value_counts().sort_index()
+    if others.empty:
+        return None
+    listed = ", ".join(f"'{arm}': {count}" for arm, count in others.items())
+    joined = " and ".join(f"'{arm}'" for arm in chosen) if len(chosen) == 2 else ", ".join(f"'{a}'" for a in chosen)
+    return (f"{int(others.sum())} reading(s) of other arms left out ({listed}): this analysis uses arms "
+            f"{joined} only")
 
 
 def prepare_arms(

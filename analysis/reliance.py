@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.bootstrap import DEFAULT_REPLICATES, Interval, TwoWayBootstrap, percentile_interval
-from analysis.readings import InputError, numeric_column, prepare_arms, split_differential
+from analysis.readings import InputError, numeric_column, other_arms_note, prepare_arms, split_differential
 
 SWITCH_FORMULA = "switched ~ initial_confidence * ai_correct + (1|reader) + (1|case)"
 AI_LEVELS = (("ai_right", 1.0), ("ai_wrong", 0.0))
@@ -197,7 +197,7 @@ def reliance(
     )
     if "ai_correct_top1" not in data.columns:
         raise InputError("missing column(s) in readings: ai_correct_top1 (whether the AI's top-1 was right)")
-    notes: list[str] = []
+    notes = [note for note in (other_arms_note(readings, arm_col, (control, treatment)),) if note]
     data = _measured(data, notes)
     data = data.dropna(subset=[outcome])
     for column in ("ai_correct_top1", "confidence", "malignancy_score", "ai_malignancy_score", "phase"):
@@ -228,6 +228,14 @@ def reliance(
             "the AI-conditional accuracy, agreement with the AI and over-reliance apply"
         )
         pairs = pairs.iloc[0:0]
+    else:
+        unpaired = ctrl[~ctrl["reader"].isin(set(trt["reader"]))]
+        if len(unpaired):
+            notes.append(
+                f"{len(unpaired)} control reading(s) of {unpaired['reader'].nunique()} reader(s) with no "
+                f"'{treatment}' reading (in a k-arm study: readers of another AI arm) count in the control "
+                "arm's AI-conditional accuracy, not in the switching pairs"
+            )
 
     accuracy = {
         name: _arm_accuracy(ix, ctrl, trt, outcome, level) for name, level in AI_LEVELS
