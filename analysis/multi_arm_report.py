@@ -7,8 +7,8 @@ import math
 import pandas as pd
 
 from analysis import figures
+from analysis.html import fmt, html_table, image, p_text, page, paragraph, section
 from analysis.multi_arm import MultiArmResult
-from analysis.report import fmt, html_table, image, p_text, page, paragraph, section
 
 
 def contrast_table(result: MultiArmResult) -> pd.DataFrame:

@@ -10,14 +10,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 from django.utils.translation import gettext as _
 
-from readerstudy.models import (
-    ArmKind,
-    Design,
-    Membership,
-    Reading,
-    ScheduleItem,
-    StudyStatus,
-)
+from readerstudy.models import ArmKind, Design, Membership, Reading, ScheduleItem, StudyStatus
 from readerstudy.selectors.position import reader_ready, reading_for_item, session2_open, study_settings_for
 from readerstudy.selectors.taxonomy import condition_names, management_options
 

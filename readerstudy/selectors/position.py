@@ -12,13 +12,7 @@ from django.db import connection
 from django.utils import timezone
 
 from readerstudy.core.study_settings import StudySettings, parse_study_settings
-from readerstudy.models import (
-    Membership,
-    Reading,
-    ReadingDraft,
-    ScheduleItem,
-    Study,
-)
+from readerstudy.models import Membership, Reading, ReadingDraft, ScheduleItem, Study
 
 
 def study_settings_for(study: Study) -> StudySettings:

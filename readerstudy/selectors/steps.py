@@ -9,13 +9,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
 
-from readerstudy.models import (
-    Design,
-    Membership,
-    Reading,
-    ScheduleItem,
-    StudyStatus,
-)
+from readerstudy.models import Design, Membership, Reading, ScheduleItem, StudyStatus
 from readerstudy.selectors.blinding import mark_open, open_items
 from readerstudy.selectors.position import (
     Position,

@@ -13,9 +13,7 @@ from django.utils.translation import get_language
 
 from catalog.models import Condition, ConditionGroup, ManagementOption, Taxonomy
 from catalog.services.taxonomy import localized_condition, translation_language
-from readerstudy.models import (
-    Study,
-)
+from readerstudy.models import Study
 
 # A taxonomy version is immutable once loaded (services.taxonomy refuses to reload it with other
 # content), so its lookups are kept per process. The expiry bounds how long an edit made through

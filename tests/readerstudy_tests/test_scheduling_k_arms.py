@@ -15,7 +15,7 @@ from dataclasses import astuple, replace
 
 import pytest
 
-from readerstudy.scheduling import (
+from readerstudy.core.scheduling import (
     DesignSpec,
     max_repeat_cases,
     parallel_arm,

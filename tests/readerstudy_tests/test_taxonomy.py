@@ -19,7 +19,14 @@ from catalog.models import (
     ManagementRating,
     Taxonomy,
 )
-from catalog.services.taxonomy import DEFAULT_TAXONOMY_PATH, condition_search_index, default_taxonomy, taxonomy_export, taxonomy_load, taxonomy_to_dict
+from catalog.services.taxonomy import (
+    DEFAULT_TAXONOMY_PATH,
+    condition_search_index,
+    default_taxonomy,
+    taxonomy_export,
+    taxonomy_load,
+    taxonomy_to_dict,
+)
 from catalog.taxonomy_format import TaxonomyError, taxonomy_from_csv
 from common.models import AuditEvent
 

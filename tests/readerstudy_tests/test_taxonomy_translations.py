@@ -12,7 +12,17 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from catalog.models import Condition, ManagementOption
-from catalog.services.taxonomy import DEFAULT_TAXONOMY_PATH, condition_search_index, default_taxonomy, taxonomy_export, taxonomy_load, taxonomy_to_dict, translation_language, translation_mark_reviewed, translations_unreviewed
+from catalog.services.taxonomy import (
+    DEFAULT_TAXONOMY_PATH,
+    condition_search_index,
+    default_taxonomy,
+    taxonomy_export,
+    taxonomy_load,
+    taxonomy_to_dict,
+    translation_language,
+    translation_mark_reviewed,
+    translations_unreviewed,
+)
 from catalog.taxonomy_format import TaxonomyError, taxonomy_from_csv
 from common.models import AuditEvent
 from tests.readerstudy_tests.test_taxonomy import small
