@@ -7,7 +7,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from readerstudy.api.views.misc import MAX_IMPORT_BYTES
-from readerstudy.services.export import READINGS_COLUMNS
+from readerstudy.exports.tables import READINGS_COLUMNS
 
 
 class UploadForm(forms.Form):

@@ -15,6 +15,8 @@ from django.utils import timezone
 from common.audit import audit_record
 from common.celery import eager
 from common.queueing import task_enqueue_on_commit
+from readerstudy.exports.model_table import model_benchmark_table
+from readerstudy.exports.tables import readings_table
 from readerstudy.models import AnalysisRun, ArmKind, RunStatus, Study
 
 logger = logging.getLogger(__name__)
@@ -229,9 +231,6 @@ def analysis_run_perform(*, run_id: int) -> None:
     from analysis.readings import InputError
     from analysis.report import compare_report
     from analysis.results import to_jsonable
-    from readerstudy.services.export import readings_table
-    from readerstudy.services.model_table import model_outputs_table
-
     run = AnalysisRun.objects.select_related("study").get(pk=run_id)
     if run.status == RunStatus.DONE:
         return  # a redelivered task: the work is already stored
@@ -248,12 +247,10 @@ def analysis_run_perform(*, run_id: int) -> None:
         if run.kind in ("reliance", "agreement"):
             return _store(run, *_extra_analysis(run.kind, table, params))
         if run.kind == "mrmc":
-            from readerstudy.services.model_table import model_outputs_table
-
-            return _store(run, *_mrmc_analysis(table, params, model_outputs_table(run.study)))
+            return _store(run, *_mrmc_analysis(table, params, model_benchmark_table(run.study)))
         by = [c for c in params.get("by", []) if c in table.columns and table[c].notna().any()]
         by_case = [c for c in params.get("by_case", []) if c in table.columns and table[c].notna().any()]
-        model = model_outputs_table(run.study)
+        model = model_benchmark_table(run.study)
         if model is not None and not model["case"].isin(table["case"]).any():
             model = None  # the model has no output for any case read: nothing to set beside the readers
         interaction = params.get("interaction")

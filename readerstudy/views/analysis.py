@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseStopPolling
 
 from readerstudy.forms.analysis import AnalysisForm, PowerForm
+from readerstudy.http import attachment
 from readerstudy.models import AnalysisRun, RunStatus, Study
 from readerstudy.permissions import STAFF_ROLES, study_for_user
 from readerstudy.services.analysis_runs import (
@@ -91,9 +92,7 @@ def analysis_results_json(request: HttpRequest, slug: str, run_id: int) -> HttpR
     run = _run(study, run_id)
     if run.results is None:
         raise Http404("No results yet")
-    response = HttpResponse(json.dumps(run.results, indent=2), content_type="application/json")
-    response["Content-Disposition"] = f'attachment; filename="{study.slug}-analysis-{run.pk}-results.json"'
-    return response
+    return attachment(json.dumps(run.results, indent=2), f"{study.slug}-analysis-{run.pk}-results.json", "application/json")
 
 
 def _summary(run: AnalysisRun) -> dict | None:

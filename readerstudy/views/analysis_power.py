@@ -10,6 +10,7 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_http_methods
 
 from readerstudy.forms.analysis import PowerForm
+from readerstudy.http import attachment
 from readerstudy.permissions import STAFF_ROLES, study_for_user
 from readerstudy.services.power_runs import (
     PowerRunError,
@@ -46,6 +47,4 @@ def analysis_power_json(request: HttpRequest, slug: str, run_id: int) -> HttpRes
     run = _run(study, run_id)
     if run.kind != "power" or not run.results or "power" not in run.results:
         raise Http404("No power results")
-    response = HttpResponse(json.dumps(run.results["power"], indent=2), content_type="application/json")
-    response["Content-Disposition"] = f'attachment; filename="{study.slug}-analysis-{run.pk}-power.json"'
-    return response
+    return attachment(json.dumps(run.results["power"], indent=2), f"{study.slug}-analysis-{run.pk}-power.json", "application/json")

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET
 
 from catalog.models import Case, CaseImage, ReferenceSource, Sex, Taxonomy
 from catalog.services.case_import import import_reference, manifest_template
+from readerstudy.http import attachment
 from readerstudy.permissions import case_set_for_coordinator, may_import_cases
 from readerstudy.views.files import case_image_response
 
@@ -93,6 +94,4 @@ def case_set_template(request: HttpRequest, fmt: str) -> HttpResponse:
     taxonomy = Taxonomy.objects.filter(pk=int(taxonomy_id)).first() if taxonomy_id.isdigit() else None
     content = manifest_template(import_reference(taxonomy), fmt)
     content_type = "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
-    response = HttpResponse(content, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="manifest-template.{fmt}"'
-    return response
+    return attachment(content, f"manifest-template.{fmt}", content_type)

@@ -18,8 +18,9 @@ from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
-from common.audit import audit_record
+from readerstudy.exports.files import export_file
 from readerstudy.forms.studies import InvitationForm, SiteForm, StudyForm
+from readerstudy.http import attachment
 from readerstudy.models import Invitation, Role, Study, StudyStatus
 from readerstudy.permissions import can_manage, study_for_user
 from readerstudy.selectors.members import member_for_study, study_invitations, study_members
@@ -29,7 +30,7 @@ from readerstudy.selectors.progress import (
     study_overview_counts,
     study_progress,
 )
-from readerstudy.services import export, studies
+from readerstudy.services import studies
 from readerstudy.services.studies import StudyError
 
 MANAGE = (Role.COORDINATOR,)
@@ -344,49 +345,28 @@ def _int(value: str | None, default: int) -> int:
 @require_GET
 def export_readings(request: HttpRequest, slug: str) -> HttpResponse:
     """The readings table (DESIGN.md 5.1) as CSV, or Parquet with ?format=parquet."""
-    study = study_for_user(request.user, slug, roles=MONITOR)
     fmt = request.GET.get("format", "csv")
     if fmt not in ("csv", "parquet"):
         raise Http404("Unknown format")
-    include_training = request.GET.get("training") == "1"
-    frame = export.readings_table(study, include_training=include_training)
-    audit_record(
-        actor=request.user,
-        action="export.readings",
-        study=study,
-        data={"format": fmt, "rows": len(frame), "training": include_training},
-    )
-    if fmt == "parquet":
-        return _download(
-            export.to_parquet_bytes(frame), f"{study.slug}-readings.parquet", "application/vnd.apache.parquet"
-        )
-    return _download(export.to_csv_bytes(frame), f"{study.slug}-readings.csv", "text/csv; charset=utf-8")
+    return _export(request, slug, f"readings.{fmt}", training=request.GET.get("training") == "1")
 
 
 @login_required
 @require_GET
 def export_schedules(request: HttpRequest, slug: str) -> HttpResponse:
     """Every stored schedule item, with whether and when it was read."""
-    return _table_csv(request, slug, export.schedules_table, "schedules")
+    return _export(request, slug, "schedules.csv")
 
 
 @login_required
 @require_GET
 def export_case_progress(request: HttpRequest, slug: str) -> HttpResponse:
     """Every case's readings done / scheduled per arm (the progress page shows the least-read few)."""
-    return _table_csv(request, slug, export.case_progress_table, "cases", action="export.case_progress")
+    return _export(request, slug, "case-progress.csv")
 
 
-def _table_csv(request: HttpRequest, slug: str, table, name: str, action: str = "") -> HttpResponse:
-    """A monitor's CSV download of `table(study)`, audited."""
+def _export(request: HttpRequest, slug: str, name: str, **query) -> HttpResponse:
+    """A monitor's download of one export (audited in export_file, as the API's are)."""
     study = study_for_user(request.user, slug, roles=MONITOR)
-    frame = table(study)
-    audit_record(actor=request.user, action=action or f"export.{name}", study=study, data={"rows": len(frame)})
-    return _download(export.to_csv_bytes(frame), f"{study.slug}-{name}.csv", "text/csv; charset=utf-8")
-
-
-def _download(content: bytes, filename: str, content_type: str) -> HttpResponse:
-    response = HttpResponse(content, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response["Cache-Control"] = "no-store"
-    return response
+    exported = export_file(study=study, name=name, actor=request.user, query=query)
+    return attachment(exported.content, exported.filename, exported.content_type)

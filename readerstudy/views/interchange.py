@@ -18,8 +18,9 @@ from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
 from readerstudy.api.views.misc import PREVIEW_ROWS, may_use_interchange
+from readerstudy.exports.readings_import import ReadingsImport, auto_mapping, readings_import
 from readerstudy.forms.interchange import MappingForm, UploadForm
-from readerstudy.interchange import ReadingsImport, auto_mapping, readings_import
+from readerstudy.http import attachment
 
 SESSION_KEY = "interchange_uploads"
 
@@ -72,9 +73,7 @@ def _review(request: HttpRequest, token: str) -> HttpResponse:
     chosen = mapping.mapping() if mapping.is_valid() else auto_mapping(first.columns)
     result = readings_import(data, chosen, study=study)
     if request.POST.get("action") == "download" and result.ok:
-        response = HttpResponse(result.csv_bytes(), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{study}-readings.csv"'
-        return response
+        return attachment(result.csv_bytes(), f"{study}-readings.csv", "text/csv; charset=utf-8")
     return _render(request, token, study, mapping, result)
 
 

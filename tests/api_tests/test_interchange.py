@@ -13,8 +13,9 @@ from numpy.testing import assert_allclose
 from analysis.compare import compare
 from analysis.mrmc import mrmc
 from analysis.readings import READINGS_COLUMNS, load_readings, prepare
-from readerstudy.interchange import read_imrmc, readings_import
-from readerstudy.services.export import readings_table
+from readerstudy.exports.formats import read_imrmc
+from readerstudy.exports.readings_import import readings_import
+from readerstudy.exports.tables import readings_table
 
 from .conftest import answer_everything
 

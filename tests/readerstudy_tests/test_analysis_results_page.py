@@ -200,13 +200,13 @@ def test_model_beside_readers_follows_the_outcome():
 def test_mrmc_run_sets_the_model_beside_the_readers(client, monkeypatch, django_capture_on_commit_callbacks):
     import pandas as pd
 
-    from readerstudy.services import model_table
+    from readerstudy.services import analysis_runs
 
     study, coordinator = _study()
     cases = list(study.case_set.cases.all())
     table = pd.DataFrame({"case": [c.key for c in cases], "model_top1": "", "model_top3": "",
                           "model_malignant_score": [0.8 if c.reference.malignant else 0.3 for c in cases]})
-    monkeypatch.setattr(model_table, "model_outputs_table", lambda s: table)
+    monkeypatch.setattr(analysis_runs, "model_benchmark_table", lambda s: table)
     with django_capture_on_commit_callbacks(execute=True):
         run = analysis_run_start(study=study, actor=coordinator, kind="mrmc", fom="auc")
     run.refresh_from_db()

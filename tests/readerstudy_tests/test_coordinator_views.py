@@ -12,10 +12,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from readerstudy.exports.tables import READINGS_COLUMNS
 from readerstudy.models import Invitation, Role, ScheduleItem, Study, StudyStatus
 from readerstudy.selectors.progress import progress_fingerprint
 from readerstudy.services import studies
-from readerstudy.services.export import READINGS_COLUMNS
 from readerstudy.views.coordinator import PROGRESS_CASE_ROWS, PROGRESS_IDLE_SECONDS
 from tests.factories import UserFactory
 

@@ -11,9 +11,9 @@ import pytest
 from django.urls import reverse
 
 from common.models import AuditEvent
+from readerstudy.exports.tables import readings_table
 from readerstudy.models import MembershipDemographics, ScheduleItem
 from readerstudy.services import studies
-from readerstudy.services.export import readings_table
 from readerstudy.services.reader_flow import consent_record, demographics_save
 from tests.factories import UserFactory
 

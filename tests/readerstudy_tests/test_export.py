@@ -10,16 +10,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from catalog.models import Condition
+from readerstudy.exports.formats import to_csv_bytes, to_parquet_bytes
+from readerstudy.exports.tables import READINGS_COLUMNS, ai_top_codes, readings_table, schedules_table
 from readerstudy.models import MembershipDemographics, ScheduleItem
 from readerstudy.services import studies
-from readerstudy.services.export import (
-    READINGS_COLUMNS,
-    ai_top_codes,
-    readings_table,
-    schedules_table,
-    to_csv_bytes,
-    to_parquet_bytes,
-)
 from tests.factories import CaseFactory, CaseSetFactory, UserFactory
 
 from .studies_helpers import enrol_readers, model_version_for, submit

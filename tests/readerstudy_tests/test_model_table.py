@@ -29,9 +29,9 @@ from django.utils import timezone
 from numpy.testing import assert_allclose
 
 from inference.models import ModelOutput, ModelVersion
+from readerstudy.exports.model_table import model_benchmark_table
 from readerstudy.models import Arm, Reading, Role, ScheduleItem, StudyStatus
 from readerstudy.services.analysis_runs import analysis_run_start
-from readerstudy.services.model_table import model_outputs_table
 from tests.factories import CaseFactory, MembershipFactory, StudyFactory
 
 pytestmark = pytest.mark.django_db
@@ -89,9 +89,9 @@ def study():
     return study
 
 
-def test_model_outputs_table_in_two_queries(study, django_assert_num_queries):
+def test_model_benchmark_table_in_two_queries(study, django_assert_num_queries):
     with django_assert_num_queries(2):
-        table = model_outputs_table(study)
+        table = model_benchmark_table(study)
     rows = table.set_index("case")
     assert list(rows.index) == ["K1", "K2", "K3", "K4"]  # K5's output failed
     assert rows.loc["K2", "model_top1"] == "NEV" and rows.loc["K2", "model_top3"] == "NEV|MEL|SK"  # sorted
@@ -101,7 +101,7 @@ def test_model_outputs_table_in_two_queries(study, django_assert_num_queries):
 
 def test_no_model_version_no_table(study):
     study.model_version = None
-    assert model_outputs_table(study) is None
+    assert model_benchmark_table(study) is None
 
 
 def test_analysis_run_sets_the_model_beside_the_readers(study, django_capture_on_commit_callbacks):

@@ -257,7 +257,7 @@ def test_an_idle_reader_is_signed_out(client, settings):
 
 
 def test_the_export_records_where_consent_was_collected():
-    from readerstudy.services.export import readings_table
+    from readerstudy.exports.tables import readings_table
 
     for settings_, expected in (({"consent_elsewhere": True}, "elsewhere"), ({}, "platform")):
         built = build_study(design=m.Design.PARALLEL, n_cases=1, settings_=settings_)

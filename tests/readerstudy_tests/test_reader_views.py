@@ -293,7 +293,7 @@ def test_unknown_or_revoked_invitation_is_404(client):
 # --- "Other / not listed", the second look, the washout page, instructions -----------------------
 
 def test_other_not_listed_is_stored_as_its_own_code_with_the_readers_words(client):
-    from readerstudy.services.export import readings_table
+    from readerstudy.exports.tables import readings_table
 
     built = build_study(design=m.Design.PARALLEL, n_cases=2)
     client.force_login(built.user)

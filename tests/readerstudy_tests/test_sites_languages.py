@@ -18,6 +18,8 @@ from django.utils import translation
 from catalog.models import Case
 from catalog.services.case_import import CaseImportError, case_import
 from common.models import AuditEvent
+from readerstudy.exports.formats import to_csv_bytes, to_parquet_bytes
+from readerstudy.exports.tables import readings_table
 from readerstudy.models import (
     ConsentRecord,
     Membership,
@@ -27,7 +29,6 @@ from readerstudy.models import (
     StudyText,
 )
 from readerstudy.services import studies
-from readerstudy.services.export import readings_table, to_csv_bytes, to_parquet_bytes
 from readerstudy.services.reader_flow import consent_record, demographics_save
 from readerstudy.services.readings import reading_submit
 from readerstudy.services.studies import StudyError, StudyInvalid

@@ -19,10 +19,11 @@ from analysis.csvcells import FORMULA_TRIGGERS, neutralise_cell, restore_cell
 from analysis.readings import load_readings
 from catalog.models import Condition
 from inference.models import ModelVersion
-from readerstudy.api.views.exports import EXPORTS
+from readerstudy.exports.files import API_EXPORTS as EXPORTS
+from readerstudy.exports.formats import to_csv_bytes
+from readerstudy.exports.tables import readings_table
 from readerstudy.models import ScheduleItem
 from readerstudy.services import studies
-from readerstudy.services.export import readings_table, to_csv_bytes
 from readerstudy.services.reader_flow import demographics_save
 from tests.factories import CaseFactory, CaseSetFactory, UserFactory
 from tests.readerstudy_tests.studies_helpers import model_version_for, submit

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.core.files.storage import default_storage
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -19,6 +18,7 @@ from readerstudy.api.serializers import (
     AnalysisRunSerializer,
 )
 from readerstudy.api.views.base import StudyView, errors, paginate
+from readerstudy.http import attachment
 from readerstudy.models import AnalysisRun
 from readerstudy.services.analysis_runs import AnalysisRunError, analysis_run_start
 
@@ -82,6 +82,5 @@ class AnalysisRunReportView(_RunView):
             raise ApiError(f"The analysis is {run.status}; the report comes when it is done.", code="not_ready",
                            status_code=409)
         with default_storage.open(run.report_path, "rb") as handle:
-            response = HttpResponse(handle.read(), content_type="text/html; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{self.study.slug}-analysis-{run.pk}.html"'
-        return response
+            content = handle.read()
+        return attachment(content, f"{self.study.slug}-analysis-{run.pk}.html", "text/html; charset=utf-8")

@@ -3,13 +3,9 @@ outputs, and the formats other MRMC tools read (iMRMC, the RJafroc/MRMCaov CSV).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 
-from readerstudy import interchange
 from readerstudy.api.errors import ApiError
 from readerstudy.api.pagination import ApiCursorPagination
 from readerstudy.api.permissions import STAFF
@@ -19,57 +15,10 @@ from readerstudy.api.serializers import (
     ModelOutputSerializer,
 )
 from readerstudy.api.views.base import StudyView, errors, paginate
-from readerstudy.models import Study
-from readerstudy.services.export import readings_table, schedules_table, to_csv_bytes, to_parquet_bytes
-
-CSV = "text/csv; charset=utf-8"
-PARQUET = "application/vnd.apache.parquet"
-TEXT = "text/plain; charset=utf-8"
-
-
-def _readings_csv(study: Study, query: dict) -> bytes:
-    return to_csv_bytes(readings_table(study))
-
-
-def _readings_parquet(study: Study, query: dict) -> bytes:
-    return to_parquet_bytes(readings_table(study))
-
-
-def _schedules_csv(study: Study, query: dict) -> bytes:
-    return to_csv_bytes(schedules_table(study))
-
-
-def _cases_csv(study: Study, query: dict) -> bytes:
-    return to_csv_bytes(interchange.cases_table(study.case_set))
-
-
-def _model_outputs_csv(study: Study, query: dict) -> bytes:
-    return to_csv_bytes(interchange.model_outputs_table(study))
-
-
-def _imrmc(study: Study, query: dict) -> bytes:
-    text = interchange.imrmc_text(
-        readings_table(study), score=query["score"], truth=query["truth"],
-        numeric_case_ids=query["case_ids"] == "numbers",
-        description=f"Readerstudy export of study {study.slug}; modalities are the study arms",
-    )
-    return text.encode("utf-8")
-
-
-def _rjafroc_csv(study: Study, query: dict) -> bytes:
-    return interchange.rjafroc_csv(readings_table(study), score=query["score"], truth=query["truth"]).encode("utf-8")
-
-
-# name -> (builder, content type, file suffix)
-EXPORTS: dict[str, tuple[Callable[[Study, dict], bytes], str, str]] = {
-    "readings.csv": (_readings_csv, CSV, "readings.csv"),
-    "readings.parquet": (_readings_parquet, PARQUET, "readings.parquet"),
-    "schedules.csv": (_schedules_csv, CSV, "schedules.csv"),
-    "cases.csv": (_cases_csv, CSV, "cases.csv"),
-    "model-outputs.csv": (_model_outputs_csv, CSV, "model-outputs.csv"),
-    "imrmc": (_imrmc, TEXT, "imrmc.imrmc"),
-    "rjafroc.csv": (_rjafroc_csv, CSV, "rjafroc.csv"),
-}
+from readerstudy.exports.files import API_EXPORTS, export_file
+from readerstudy.exports.formats import InterchangeError
+from readerstudy.http import attachment
+from readerstudy.selectors.ai import outputs_for_study
 
 
 class ExportView(StudyView):
@@ -79,25 +28,23 @@ class ExportView(StudyView):
 
     @extend_schema(
         operation_id="studies_exports_retrieve",
-        parameters=[OpenApiParameter("name", str, OpenApiParameter.PATH, enum=list(EXPORTS)), ExportQuerySerializer],
+        parameters=[OpenApiParameter("name", str, OpenApiParameter.PATH, enum=list(API_EXPORTS)), ExportQuerySerializer],
         responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="The file."),
                    **errors(400, 409)},
         tags=["exports"],
     )
     def get(self, request, slug: str, name: str):
-        if name not in EXPORTS:
-            raise ApiError(f"No export named {name!r}; choose one of {', '.join(EXPORTS)}.", code="not_found",
+        if name not in API_EXPORTS:
+            raise ApiError(f"No export named {name!r}; choose one of {', '.join(API_EXPORTS)}.", code="not_found",
                            status_code=404)
         query = ExportQuerySerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
-        builder, content_type, suffix = EXPORTS[name]
         try:
-            content = builder(self.study, query.validated_data)
-        except interchange.InterchangeError as exc:
+            exported = export_file(study=self.study, name=name, actor=request.user, query=query.validated_data,
+                                   via="api")
+        except InterchangeError as exc:
             raise ApiError(str(exc), code="export_refused", status_code=409) from exc
-        response = HttpResponse(content, content_type=content_type)
-        response["Content-Disposition"] = f'attachment; filename="{self.study.slug}-{suffix}"'
-        return response
+        return attachment(exported.content, exported.filename, exported.content_type)
 
 
 class ModelOutputListView(StudyView):
@@ -109,8 +56,6 @@ class ModelOutputListView(StudyView):
     @extend_schema(operation_id="studies_model_outputs_list", parameters=[ModelOutputFilterSerializer],
                    responses={200: ModelOutputSerializer(many=True), **errors(400)}, tags=["models"])
     def get(self, request, slug: str):
-        from readerstudy.selectors.ai import outputs_for_study
-
         filters = ModelOutputFilterSerializer(data=request.query_params.dict())
         filters.is_valid(raise_exception=True)
         queryset = outputs_for_study(self.study)

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from readerstudy.api.errors import ApiError
 from readerstudy.api.serializers import MeSerializer, ReadingsImportResultSerializer, ReadingsImportSerializer
 from readerstudy.api.views.base import ApiView, errors
-from readerstudy.interchange import readings_import
+from readerstudy.exports.readings_import import readings_import
 from readerstudy.models import Membership
 from readerstudy.permissions import manages_anything, may_create_studies, may_import_cases
 

@@ -18,7 +18,7 @@ from inference.models import ModelOutput, OutputStatus
 from readerstudy.models import Study
 
 
-def model_outputs_table(study: Study) -> pd.DataFrame | None:
+def model_benchmark_table(study: Study) -> pd.DataFrame | None:
     """The table for the study's model version, or None without a model or finished outputs (2 queries)."""
     if study.model_version_id is None:
         return None

@@ -9,14 +9,12 @@ Training readings are kept apart from measured readings and left out unless aske
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 
-from analysis.csvcells import neutralise_cell
 from analysis.readings import READINGS_COLUMNS as CONTRACT_COLUMNS
 from catalog.models import Condition, ManagementRating
 from readerstudy.core import outcomes
@@ -26,6 +24,8 @@ from readerstudy.selectors.progress import case_progress
 
 # The contract (DESIGN 5.1), defined once in the analysis package; extra columns follow.
 READINGS_COLUMNS = list(CONTRACT_COLUMNS)
+
+
 READINGS_EXTRA_COLUMNS = [
     "arm_kind",
     "training",
@@ -53,6 +53,8 @@ READINGS_EXTRA_COLUMNS = [
     "history_language",
     "consent",  # "platform" (the reader consented here) or "elsewhere" (settings.consent_elsewhere)
 ]
+
+
 INT_COLUMNS = [
     "reader_experience",
     "truth_malignant",
@@ -76,6 +78,8 @@ INT_COLUMNS = [
     "case_age",
     "case_fitzpatrick",
 ]
+
+
 SCHEDULE_COLUMNS = [
     "study",
     "reader",
@@ -92,6 +96,7 @@ SCHEDULE_COLUMNS = [
     "read",
     "submitted_at",
 ]
+
 
 _READING_FIELDS = {
     "reader": "schedule_item__membership__pseudonym",
@@ -350,34 +355,6 @@ def case_progress_table(study: Study) -> pd.DataFrame:
             row[f"{arm}_read"], row[f"{arm}_scheduled"] = cell if cell else (0, 0)
         rows.append(row)
     return pd.DataFrame(rows, columns=columns + ["read", "scheduled"])
-
-
-def to_csv_bytes(frame: pd.DataFrame) -> bytes:
-    """The one CSV writer of every download: UTF-8, comma-separated, with a header; missing values
-    are empty cells; text cells and header names a spreadsheet would run as a formula are
-    neutralised (:mod:`analysis.csvcells`); numeric columns are written as they are."""
-    return csv_text(frame).encode("utf-8")
-
-
-def csv_text(frame: pd.DataFrame) -> str:
-    """:func:`to_csv_bytes` as text."""
-    return safe_frame(frame).to_csv(index=False, lineterminator="\n")
-
-
-def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy whose text cells and column names are neutralised; numeric columns untouched."""
-    safe = frame.rename(columns=lambda name: neutralise_cell(str(name)))
-    for position in range(safe.shape[1]):
-        column = safe.iloc[:, position]
-        if column.dtype == object or pd.api.types.is_string_dtype(column.dtype):
-            safe.isetitem(position, column.map(neutralise_cell, na_action="ignore"))
-    return safe
-
-
-def to_parquet_bytes(frame: pd.DataFrame) -> bytes:
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False, engine="pyarrow")
-    return buffer.getvalue()
 
 
 def iso_utc(value: datetime | None) -> str:
