@@ -11,8 +11,6 @@ end) shares the same guards (open item, session, idle timeout); each view is sma
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import math
 import uuid
 from typing import Any
@@ -20,7 +18,6 @@ from typing import Any
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
-from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.http import (
     Http404,
@@ -29,29 +26,23 @@ from django.http import (
     JsonResponse,
 )
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
-from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import get_language, gettext_lazy
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from catalog.models import CaseImage, ImageRole
-from catalog.taxonomy_format import OTHER_CODE, OTHER_LABEL
-from readerstudy.core.study_settings import StudySettings
+from catalog.models import CaseImage
 from readerstudy.forms.reader import ConsentForm, DemographicsForm, SignupForm
 from readerstudy.models import Invitation, Membership, ReaderProfile, Role, ScheduleItem
 from readerstudy.permissions import assignment_for_reader, reader_membership
 from readerstudy.reader_idle import mark_reader_session
 from readerstudy.security import signup_blocked, signup_failed
 from readerstudy.selectors.blinding import (
-    ai_display_for_item,
     item_is_open,
     item_may_view_image,
-    item_shows_ai,
     reference_feedback,
     require_open,
 )
@@ -59,13 +50,12 @@ from readerstudy.selectors.position import (
     Progress,
     consent_collected_elsewhere,
     draft_for,
-    phase1_reading,
     reader_progress,
     study_settings_for,
     washout_pending,
 )
 from readerstudy.selectors.steps import chosen_item, end_summary, reader_next_step, reader_state, skip_target
-from readerstudy.selectors.taxonomy import condition_index, condition_names, management_options
+from readerstudy.selectors.taxonomy import condition_index
 from readerstudy.services.reader_flow import (
     consent_record,
     demographics_save,
@@ -75,7 +65,8 @@ from readerstudy.services.reader_flow import (
 )
 from readerstudy.services.readings import ReadingRefused, reading_submit
 from readerstudy.services.studies import invitation_token_valid
-from readerstudy.services.studies.texts import ReaderTexts, case_texts
+from readerstudy.services.studies.texts import ReaderTexts
+from readerstudy.views.case_fragments import case_parts
 from readerstudy.views.files import case_image_response
 
 STEP_URLS = {
@@ -86,11 +77,9 @@ STEP_URLS = {
     "unavailable": "reader:case",
     "end": "reader:end",
 }
-CONFIDENCE_LABELS = {1: gettext_lazy("Very unsure"), 2: gettext_lazy("Unsure"), 3: gettext_lazy("Neutral"),
-                     4: gettext_lazy("Sure"), 5: gettext_lazy("Very sure")}
 
 
-# --- helpers -----------------------------------------------------------------------------------
+
 
 def _step_url(membership: Membership) -> str:
     return reverse(STEP_URLS[reader_next_step(membership)], args=[membership.study.slug])
@@ -121,8 +110,6 @@ def _reader(request: HttpRequest, slug: str) -> Membership:
     mark_reader_session(request)
     return membership
 
-
-# --- entry, invitation ---------------------------------------------------------------------------
 
 @login_required
 @require_GET
@@ -207,8 +194,6 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
     }, status=422 if error else 200)
 
 
-# --- steps before the cases ----------------------------------------------------------------------
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def consent(request: HttpRequest, slug: str) -> HttpResponse:
@@ -253,8 +238,6 @@ def instructions(request: HttpRequest, slug: str) -> HttpResponse:
     return _page(request, membership, "reader/instructions.html",
                  {"options": study_options, "progress": progress, "step": 3})
 
-
-# --- the case page -------------------------------------------------------------------------------
 
 @login_required
 @require_http_methods(["GET", "POST"])
@@ -403,17 +386,6 @@ def _refresh(membership: Membership) -> None:
     membership.user = user
 
 
-def _slots(top_k: int, codes: list[str], names: dict[str, str]) -> list[dict[str, Any]]:
-    codes = (codes + [""] * top_k)[:top_k]
-    return [{"index": i, "code": c, "name": names.get(c, "")} for i, c in enumerate(codes, start=1)]
-
-
-def _images(item: ScheduleItem) -> list[CaseImage]:
-    role_order = {ImageRole.CLINICAL: 0, ImageRole.DERMOSCOPIC: 1, ImageRole.OTHER: 2}
-    images = list(CaseImage.objects.filter(case_id=item.case_id).order_by("order"))
-    return sorted(images, key=lambda im: (role_order.get(im.role, 3), im.order))
-
-
 def _timing(item: ScheduleItem, limit_s: int | None) -> dict[str, Any]:
     now = timezone.now()
     context: dict[str, Any] = {"server_now_ms": int(now.timestamp() * 1000)}
@@ -437,7 +409,7 @@ def _render_case(request: HttpRequest, membership: Membership, item: ScheduleIte
         "options": options,
         "progress": progress,
         # The answer as posted (re-shown with errors), else the reader's saved draft, else fresh.
-        "parts": _case_parts(item, options, errors=errors, posted=posted if posted is not None else draft_for(item)),
+        "parts": case_parts(item, options, errors=errors, posted=posted if posted is not None else draft_for(item)),
         "ai_pending": study.design == "sequential" and item.phase == 1,
         "idempotency_key": key or str(uuid.uuid4()),
         "notice": notice,
@@ -446,110 +418,6 @@ def _render_case(request: HttpRequest, membership: Membership, item: ScheduleIte
     }
     template = "reader/_case.html" if request.htmx else "reader/case.html"
     return _page(request, membership, template, context, status=status)
-
-
-CASE_PARTS = {"media": "reader/_case_media.html", "patient": "reader/_patient.html",
-              "answer": "reader/_answer_fields.html"}
-
-
-def _case_parts_keys(item: ScheduleItem) -> dict[str, str | None]:
-    """The cache key of each part: exactly what the part's content is a function of.
-
-    - media (images, AI panel or its placeholder): the case, the arm and the phase (so AI output
-      only reaches the arms and phases that show it) and the study's locked configuration (design,
-      seed, settings, model and its display flags), shared by every reader of that case in that arm;
-    - patient: the case;
-    - answer fields: the study's configuration and the phase; a second look shows the reader's own
-      locked first answer, so it is not kept (None): it would fill the cache with parts shown once.
-
-    Cases, images, taxonomies and readings never change; shown AI outputs are frozen, and the model of
-    a launched study cannot be recalibrated.
-    """
-    study = item.study
-    model = study.model_version
-    basis = [study.pk, study.slug, study.design, study.seed, study.case_set_id, study.settings,
-             [model.pk, model.name, model.kind, model.calibrated] if model else None]
-    study_key = hashlib.blake2b(json.dumps(basis, sort_keys=True, default=str).encode(), digest_size=12).hexdigest()
-    lang = get_language() or ""  # every part's words are in the reader's language
-    return {
-        "media": f"case-media:{lang}:{study_key}:{item.case_id}:{item.arm_id}:{item.phase}",
-        "patient": f"case-patient:{lang}:{item.case_id}",
-        "answer": f"case-answer:{lang}:{study_key}:{item.phase}" if item.phase == 1 else None,
-    }
-
-
-def _case_parts(item: ScheduleItem, options: StudySettings, *, errors: dict[str, list[str]] | None,
-                posted: dict[str, Any] | None) -> dict[str, SafeString]:
-    """The heavy parts of the case page (images and AI panel, patient, answer fields), each rendered
-    once per process for what it depends on (see :func:`_case_parts_keys`) and kept in the
-    per-process "fragments" cache; so a case read by many readers renders its images and AI panel once.
-
-    A form shown again with errors is rendered fresh and not kept. Nothing request-specific (CSRF
-    token, idempotency key, progress, timer, skip link) is in the parts.
-    """
-    cache = caches["fragments"]
-    fresh = errors is not None or posted is not None
-    keys = _case_parts_keys(item)
-    held = {} if fresh else cache.get_many([key for key in keys.values() if key])
-    parts = {name: mark_safe(held[key]) for name, key in keys.items() if key in held}  # noqa: S308 - ours
-    missing = [name for name in CASE_PARTS if name not in parts]
-    if not missing:
-        return parts
-    study = item.study
-    context: dict[str, Any] = {"study": study, "item": item, "options": options}
-    if "media" in missing or "patient" in missing:
-        if not (ScheduleItem.case.is_cached(item) and ScheduleItem.arm.is_cached(item)):
-            loaded = ScheduleItem.objects.select_related("case", "arm").only("case", "arm").get(pk=item.pk)
-            item.case, item.arm = loaded.case, loaded.arm
-        context["case"] = item.case
-        context["patient"] = case_texts(item.case)  # history and labels in the reader's language when given
-    if "media" in missing:
-        ai = ai_display_for_item(item)
-        context.update(images=_images(item), ai=ai, ai_pending=study.design == "sequential" and item.phase == 1)
-    if "answer" in missing:
-        _answer_context(item, options, context, errors=errors, posted=posted)
-    rendered = {name: render_to_string(CASE_PARTS[name], context) for name in missing}
-    # Not kept: an AI item whose output is not there yet (it may arrive).
-    if not fresh and "media" in rendered and context["ai"] is None and item_shows_ai(item):
-        del keys["media"]
-    if not fresh:
-        cache.set_many({keys[name]: str(html) for name, html in rendered.items() if keys.get(name)})
-    return {**parts, **rendered}
-
-
-def _answer_context(item: ScheduleItem, options: StudySettings, context: dict[str, Any], *,
-                    errors: dict[str, list[str]] | None, posted: dict[str, Any] | None) -> None:
-    """Fill `context` for the answer fields: the posted answer (re-shown with errors), else the locked
-    first answer of a second look, else an empty form."""
-    first = phase1_reading(item)
-    if posted is not None:
-        answer = {"differential": [c for c in posted["differential"] if c], "confidence": posted["confidence"],
-                  "management": posted["management"], "malignancy": posted["malignancy"],
-                  "other_text": posted.get("other_text", "")}
-    elif first is not None:
-        answer = {"differential": list(first.differential), "confidence": first.confidence,
-                  "management": first.management, "malignancy": first.malignancy_score,
-                  "other_text": first.other_text}
-    else:
-        answer = {"differential": [], "confidence": None, "management": "", "malignancy": None, "other_text": ""}
-    shown_codes = list(answer["differential"]) + (list(first.differential) if first else [])
-    names = {OTHER_CODE: OTHER_LABEL, **condition_names(item.study, shown_codes)}
-    management = management_options(item.study)
-    management_labels = {m.code: m.label for m in management}
-    context.update(
-        first=first,
-        first_answer=[names.get(c, c) for c in first.differential] if first else [],
-        first_management=management_labels.get(first.management, "") if first else "",
-        slots=_slots(options.top_k, [str(c) for c in answer["differential"]], names),
-        confidence=str(answer["confidence"] or ""),
-        confidence_choices=list(CONFIDENCE_LABELS.items()),
-        management=management,
-        management_value=answer["management"] or "",
-        malignancy="" if answer["malignancy"] in (None, "") else str(answer["malignancy"]),
-        other_text=answer["other_text"] or "",
-        other_code=OTHER_CODE,
-        errors=errors or {},
-    )
 
 
 def _feedback_response(request: HttpRequest, membership: Membership, item: ScheduleItem) -> HttpResponse:
@@ -584,8 +452,6 @@ def end(request: HttpRequest, slug: str) -> HttpResponse:
     progress = position.progress if position else reader_progress(membership)
     return _page(request, membership, "reader/end.html", {"progress": progress, "summary": end_summary(membership)})
 
-
-# --- data for the page: images and the condition index -------------------------------------------
 
 @login_required
 @require_GET

@@ -19,7 +19,8 @@ from readerstudy.api.permissions import READER
 from readerstudy.api.serializers import NextItemSerializer, ScheduleItemSerializer
 from readerstudy.api.views.base import StudyView, errors, paginate
 from readerstudy.models import Reading, ScheduleItem
-from readerstudy.selectors.blinding import ai_display_for_item, item_is_open, item_may_view_image
+from readerstudy.selectors.blinding import item_is_open, item_may_view_image
+from readerstudy.selectors.case_view import case_view
 from readerstudy.selectors.position import (
     phase1_reading,
     reader_position,
@@ -93,13 +94,13 @@ class NextItemView(StudyView):
         item.study = self.study
         shown_at = item_mark_shown(item=item)
         previous = phase1_reading(item)
-        ai = ai_display_for_item(item)
+        view = case_view(item)  # the same presenter as the case page: images, patient, AI display
         return {
             # "arm" says what this case shows (the arm's kind), never the arm's name or settings.
             "id": item.pk, "position": item.position, "phase": item.phase, "session": item.session,
-            "arm": "ai" if ai is not None else "unaided", "shown_at": shown_at, "case": item.case,
-            "images": [self._image(image) for image in item.case.images.order_by("order")],
-            "ai": ai,
+            "arm": "ai" if view.ai is not None else "unaided", "shown_at": shown_at, "case": view.case,
+            "images": [self._image(image) for image in view.images],
+            "ai": view.ai,
             "phase1_answer": None if previous is None else {
                 "differential": list(previous.differential), "confidence": previous.confidence,
                 "management": previous.management, "malignancy_score": previous.malignancy_score,

@@ -1,4 +1,4 @@
-"""The case page's rendered parts are kept per process (views.reader._case_parts) and shared by the
+"""The case page's rendered parts are kept per process (views.case_fragments.case_parts) and shared by the
 readers of a case: what is served must be exactly what a fresh render shows that reader's item.
 
 Blinding first: the same case in an AI arm and an unaided arm, and the two phases of a sequential
