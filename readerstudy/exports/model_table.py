@@ -7,13 +7,14 @@ model_malignant_score, the summed probability of the malignant conditions of the
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 
 from analysis.model_benchmark import MODEL_COLUMNS
 from catalog.models import Condition
+from inference.core.ranking import ranked_codes
 from inference.models import ModelOutput, OutputStatus
 from readerstudy.models import Study
 
@@ -50,10 +51,3 @@ def model_row(key: str, probabilities: Any, top_codes: Any, malignant: set[str])
         "model_top3": "|".join(codes[:3]),
         "model_malignant_score": min(1.0, max(0.0, score)) if score is not None else None,
     }
-
-
-def ranked_codes(probabilities: Mapping[str, Any], top_codes: Any) -> list[str]:
-    """The stored top codes when present, else the codes by falling probability (ties by code)."""
-    if isinstance(top_codes, Sequence) and not isinstance(top_codes, str) and top_codes:
-        return [str(code) for code in top_codes]
-    return [code for code, _ in sorted(probabilities.items(), key=lambda kv: (-float(kv[1]), kv[0]))]

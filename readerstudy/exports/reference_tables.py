@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from catalog.models import Case, CaseSet
+from inference.core.ranking import ranked_codes
 from readerstudy.models import Study
 
 CASE_COLUMNS = ["case_set", "case", "truth", "truth_name", "truth_group", "truth_malignant", "reference_source",
@@ -46,7 +47,7 @@ def model_outputs_table(study: Study) -> pd.DataFrame:
     rows = []
     for output in outputs_for_study(study).order_by("case__key"):
         probabilities = {str(c): float(p) for c, p in (output.probabilities or {}).items()}
-        top = [str(c) for c in output.top_codes] or sorted(probabilities, key=lambda c: -probabilities[c])
+        top = ranked_codes(probabilities, output.top_codes)
         row = {"case": output.case.key, "model_version": output.model_version.name,
                "top1": top[0] if top else "", "top_codes": "|".join(top), "frozen": int(output.frozen)}
         row.update({f"p_{code}": p for code, p in sorted(probabilities.items())})

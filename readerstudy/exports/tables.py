@@ -17,6 +17,7 @@ import pandas as pd
 
 from analysis.readings import READINGS_COLUMNS as CONTRACT_COLUMNS
 from catalog.models import Condition, ManagementRating
+from inference.core.ranking import by_probability
 from readerstudy.core import outcomes
 from readerstudy.core.study_settings import SettingsError, StudySettings, parse_study_settings
 from readerstudy.models import Reading, ScheduleItem, Study
@@ -279,9 +280,7 @@ def ai_top_codes(snapshot: Any) -> list[str]:
         if isinstance(entries, Sequence) and not isinstance(entries, str) and entries:
             return [str(entry["code"]) if isinstance(entry, Mapping) else str(entry) for entry in entries]
     probabilities = snapshot.get("probabilities")
-    if isinstance(probabilities, Mapping) and probabilities:
-        return [code for code, _ in sorted(probabilities.items(), key=lambda kv: (-float(kv[1]), kv[0]))]
-    return []
+    return by_probability(probabilities) if isinstance(probabilities, Mapping) else []
 
 
 def outcome_lookups(study: Study) -> tuple[dict[str, str], dict[tuple[str, str], str]]:

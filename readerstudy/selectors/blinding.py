@@ -10,6 +10,8 @@ from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 from django.utils.translation import gettext as _
 
+from inference.core.ranking import all_ranked, ranked_codes
+from inference.models import ModelOutput, OutputStatus
 from readerstudy.models import ArmKind, Design, Membership, Reading, ScheduleItem, StudyStatus
 from readerstudy.selectors.position import reader_ready, reading_for_item, session2_open, study_settings_for
 from readerstudy.selectors.taxonomy import condition_names, management_options
@@ -127,8 +129,6 @@ def _ai_display(item: ScheduleItem) -> dict[str, Any] | None:
     model = study.model_version
     if model is None:
         return None
-    from inference.models import ModelOutput, OutputStatus
-
     taxonomy_id = study.case_set.taxonomy_id
     output = ModelOutput.objects.filter(
         case_id=item.case_id, model_version=model, taxonomy_id=taxonomy_id, status=OutputStatus.DONE
@@ -140,7 +140,7 @@ def _ai_display(item: ScheduleItem) -> dict[str, Any] | None:
     top_k = int(assist.get("top_k") or options.top_k)
     show_probabilities = bool(assist.get("show_probabilities", options.show_probabilities)) and model.calibrated
     probabilities = {str(code): float(p) for code, p in (output.probabilities or {}).items()}
-    codes = [str(c) for c in output.top_codes] or sorted(probabilities, key=lambda c: -probabilities[c])
+    codes = ranked_codes(probabilities, output.top_codes)
     if _shows_faulty(item, float(assist.get("faulty_rate") or 0.0)):
         codes = _without_reference(item, codes, probabilities)
     codes = codes[:top_k]
@@ -180,8 +180,7 @@ def _without_reference(item: ScheduleItem, codes: list[str], probabilities: dict
 
     The reading's snapshot stores exactly what was shown, so exports score the faulty display."""
     truth = item.case.reference.code
-    ranked = codes + sorted((c for c in probabilities if c not in codes), key=lambda c: -probabilities[c])
-    return [code for code in ranked if code != truth]
+    return [code for code in all_ranked(probabilities, codes) if code != truth]
 
 
 def reference_feedback(item: ScheduleItem) -> dict[str, Any] | None:
