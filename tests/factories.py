@@ -1,11 +1,19 @@
-"""factory_boy factories for the data model, plus `small_study` which builds a ready-to-launch study."""
+"""factory_boy factories for every model the tests build (users, taxonomies, case sets, cases, images,
+studies, arms, memberships, invitations, schedule items, readings, model versions and outputs).
+The builder modules (readerstudy_tests/reader_setup.py, studies_helpers.py, the api and inference
+conftests) compose these."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
+
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from catalog import models as cm
+from inference.models import ModelKind, ModelOutput, ModelVersion
 from readerstudy import models as m
 
 SMALL_CONDITIONS = [
@@ -111,3 +119,79 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     role = m.Role.READER
     pseudonym = factory.Sequence(lambda n: f"R{n:03d}")
+
+
+class CaseImageFactory(factory.django.DjangoModelFactory):
+    """An image row; the file itself is the caller's (tests that serve images write it first)."""
+
+    class Meta:
+        model = cm.CaseImage
+
+    case = factory.SubFactory(CaseFactory)
+    role = cm.ImageRole.CLINICAL
+    order = 0
+    sha256 = factory.Sequence(lambda n: f"{n:064x}")
+    file = factory.LazyAttribute(lambda o: f"cases/{o.sha256[:2]}/{o.sha256}.jpg")
+    thumbnail = factory.LazyAttribute(lambda o: o.file)
+    width = 96
+    height = 72
+
+
+class ModelVersionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ModelVersion
+
+    name = factory.Sequence(lambda n: f"model-{n}")
+    kind = ModelKind.SIMULATED
+    calibrated = True
+
+
+class ModelOutputFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ModelOutput
+
+    model_version = factory.SubFactory(ModelVersionFactory)
+    case = factory.SubFactory(CaseFactory)
+    taxonomy = factory.LazyAttribute(lambda o: o.case.case_set.taxonomy)
+    probabilities = factory.LazyFunction(lambda: {"MEL": 0.6, "NEV": 0.3, "SK": 0.1})
+    top_codes = factory.LazyAttribute(lambda o: sorted(o.probabilities, key=lambda c: (-o.probabilities[c], c)))
+
+
+class InvitationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = m.Invitation
+
+    study = factory.SubFactory(StudyFactory)
+    token = factory.Sequence(lambda n: f"invite-{n:06d}")
+
+
+class ScheduleItemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = m.ScheduleItem
+
+    membership = factory.SubFactory(MembershipFactory)
+    study = factory.LazyAttribute(lambda o: o.membership.study)
+    case = factory.SubFactory(CaseFactory, case_set=factory.SelfAttribute("..study.case_set"))
+    arm = factory.SubFactory(ArmFactory, study=factory.SelfAttribute("..study"))
+    position = factory.Sequence(lambda n: n)
+    phase = 1
+    session = 1
+
+
+class ReadingFactory(factory.django.DjangoModelFactory):
+    """A submitted reading as the reader service stores it (`seconds` from shown to submitted)."""
+
+    class Meta:
+        model = m.Reading
+        exclude = ("seconds",)
+
+    schedule_item = factory.SubFactory(ScheduleItemFactory)
+    idempotency_key = factory.LazyFunction(uuid.uuid4)
+    differential = factory.LazyFunction(lambda: ["MEL"])
+    confidence = 4
+    management = "biopsy_excise"
+    seconds = 30.0
+    shown_at = factory.LazyAttribute(lambda o: timezone.now() - timedelta(seconds=o.seconds))
+    first_input_at = factory.LazyAttribute(lambda o: o.shown_at)
+    submitted_at = factory.LazyAttribute(lambda o: o.shown_at + timedelta(seconds=o.seconds))
+    active_ms = factory.LazyAttribute(lambda o: int(o.seconds * 900))

@@ -13,7 +13,7 @@ from PIL import Image
 from catalog import models as cm
 from inference import precompute
 from inference.core.testing import build_tiny_hf_clip, build_tiny_open_clip
-from tests.factories import CaseFactory, CaseSetFactory
+from tests.factories import CaseFactory, CaseImageFactory, CaseSetFactory
 
 
 @pytest.fixture(scope="session")
@@ -50,8 +50,7 @@ def add_image(case: cm.Case, data: bytes, *, role: str = "clinical", order: int 
     path = Path(media_root) / relative
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
-    return cm.CaseImage.objects.create(case=case, role=role, order=order, file=relative, thumbnail=relative,
-                                      sha256=sha, width=96, height=72)
+    return CaseImageFactory(case=case, role=role, order=order, file=relative, thumbnail=relative, sha256=sha)
 
 
 @pytest.fixture

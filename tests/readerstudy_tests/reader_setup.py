@@ -13,13 +13,16 @@ from django.conf import settings
 from PIL import Image, ImageDraw, ImageFilter
 
 from catalog import models as cm
-from inference.models import ModelOutput, ModelVersion
+from inference.models import ModelVersion
 from readerstudy import models as m
 from tests.factories import (
     ArmFactory,
     CaseFactory,
     CaseSetFactory,
     MembershipFactory,
+    ModelOutputFactory,
+    ModelVersionFactory,
+    ScheduleItemFactory,
     StudyFactory,
     UserFactory,
 )
@@ -50,7 +53,7 @@ class Built:
 
 def make_model(case_set: cm.CaseSet, *, calibrated: bool = True, kind: str = "simulated",
                top=AI_TOP, name: str | None = None) -> ModelVersion:
-    model = ModelVersion.objects.create(
+    model = ModelVersionFactory(
         name=name or f"sim-{case_set.pk}-{ModelVersion.objects.count()}", kind=kind, calibrated=calibrated
     )
     probabilities = {code: p for code, p in top}
@@ -59,10 +62,8 @@ def make_model(case_set: cm.CaseSet, *, calibrated: bool = True, kind: str = "si
     for code in others:
         probabilities[code] = round(rest / len(others), 4)
     for case in case_set.cases.all():
-        ModelOutput.objects.create(
-            model_version=model, case=case, taxonomy=case_set.taxonomy,
-            probabilities=probabilities, top_codes=[code for code, _ in top],
-        )
+        ModelOutputFactory(model_version=model, case=case, taxonomy=case_set.taxonomy,
+                           probabilities=probabilities, top_codes=[code for code, _ in top])
     return model
 
 
@@ -166,8 +167,8 @@ def build_study(*, design: str = m.Design.SEQUENTIAL, n_cases: int = 3, settings
             session = sessions[i] if sessions else 1
             plan.append((case, arms[order[i]], 1, session))
     items = [
-        m.ScheduleItem.objects.create(study=study, membership=membership, case=case, arm=arm, position=pos,
-                                      phase=phase, session=session)
+        ScheduleItemFactory(study=study, membership=membership, case=case, arm=arm, position=pos,
+                            phase=phase, session=session)
         for pos, (case, arm, phase, session) in enumerate(plan)
     ]
     if images:

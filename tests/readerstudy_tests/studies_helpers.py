@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
-
-from django.utils import timezone
 
 from catalog.models import Case, CaseSet
 from inference.models import ModelKind, ModelOutput, ModelVersion
 from readerstudy.models import Membership, Reading, ScheduleItem, Study
 from readerstudy.services import studies
-from tests.factories import CaseFactory, CaseSetFactory, UserFactory
+from tests.factories import CaseFactory, CaseSetFactory, ReadingFactory, UserFactory
 
 CODES = ["MEL", "NEV", "BCC", "SK", "PSO", "TIN"]
 
@@ -83,18 +79,13 @@ def submit(
     timed_out: bool = False,
 ) -> Reading:
     """A reading as the reader pages would store it (the reader service is not ours to call)."""
-    shown = timezone.now() - timedelta(seconds=seconds)
-    return Reading.objects.create(
+    return ReadingFactory(
         schedule_item=item,
-        idempotency_key=uuid.uuid4(),
         differential=list(differential),
         confidence=confidence,
         management=management,
         malignancy_score=malignancy,
-        shown_at=shown,
-        first_input_at=shown,
-        submitted_at=shown + timedelta(seconds=seconds),
-        active_ms=int(seconds * 900),
+        seconds=seconds,
         timed_out=timed_out,
         ai_snapshot=ai_snapshot,
     )
