@@ -25,7 +25,7 @@ from catalog.services.taxonomy import (
 )
 from catalog.taxonomy_format import TaxonomyError, taxonomy_from_csv
 from common.models import AuditEvent
-from tests.readerstudy_tests.test_taxonomy import small
+from tests.catalog_tests.test_taxonomy import small
 
 pytestmark = pytest.mark.django_db
 LANGUAGES = ("zh-hans", "es", "de", "fr")
