@@ -12,7 +12,7 @@ from django.db import connection
 from django.utils import timezone
 
 from readerstudy.core.study_settings import StudySettings, parse_study_settings
-from readerstudy.models import Membership, Reading, ReadingDraft, ScheduleItem, Study
+from readerstudy.models import Design, Membership, Reading, ReadingDraft, ScheduleItem, Study
 
 
 def study_settings_for(study: Study) -> StudySettings:
@@ -124,17 +124,14 @@ def reader_progress(membership: Membership) -> Progress:
 
 
 def session_opens_at(membership: Membership) -> dt.datetime | None:
-    """When the reader's session 2 opens (crossover washout); None when it is not restricted."""
-    try:
-        from readerstudy.services.studies import session_available_at
-    except ImportError:  # the study service is optional for this module
-        session_available_at = None
-    if session_available_at is not None:
-        return session_available_at(membership)
-    if membership.session1_completed_at is None:
+    """When session 2 of a crossover study opens: the washout after session 1 ended.
+
+    None while session 1 is unfinished, and for designs without a second session.
+    """
+    study = membership.study
+    if study.design != Design.CROSSOVER or membership.session1_completed_at is None:
         return None
-    days = study_settings_for(membership.study).washout_days
-    return membership.session1_completed_at + dt.timedelta(days=days)
+    return membership.session1_completed_at + dt.timedelta(days=study_settings_for(study).washout_days)
 
 
 def session2_open(membership: Membership, now: dt.datetime | None = None) -> bool:

@@ -13,7 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
@@ -48,18 +48,12 @@ def _may_create(user) -> bool:
 
 
 def _links(study: Study) -> dict[str, str]:
-    """Pages other apps provide for a study; a page that is not installed is not linked."""
-    links = {}
-    for key, name in (
+    """The study's analysis and AI pages."""
+    return {key: reverse(name, args=[study.slug]) for key, name in (
         ("analysis", "analysis:list"),
         ("precompute", "study_ai:precompute"),
         ("evaluation", "study_ai:evaluation"),
-    ):
-        try:
-            links[key] = reverse(name, args=[study.slug])
-        except NoReverseMatch:
-            continue
-    return links
+    )}
 
 
 def _context(request: HttpRequest, study: Study, **extra) -> dict:
@@ -248,10 +242,7 @@ def _invitations_page(request: HttpRequest, study: Study, form: InvitationForm, 
 
 
 def _join_path(invitation: Invitation) -> str:
-    try:
-        return reverse("reader:join", args=[invitation.token])
-    except NoReverseMatch:  # the reader pages are not installed
-        return f"/join/{invitation.token}/"
+    return reverse("reader:join", args=[invitation.token])
 
 
 @login_required

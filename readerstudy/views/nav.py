@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from readerstudy.models import Study
@@ -41,8 +41,5 @@ def study_tabs(study: Study, *, manager: bool) -> list[Tab]:
             continue
         if key == "evaluation" and study.model_version_id is None:
             continue
-        try:
-            tabs.append(Tab(key, label, reverse(name, args=[study.slug])))
-        except NoReverseMatch:
-            continue
+        tabs.append(Tab(key, label, reverse(name, args=[study.slug])))
     return tabs

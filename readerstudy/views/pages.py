@@ -1,7 +1,7 @@
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from readerstudy.models import Membership, Role
 from readerstudy.selectors.steps import reader_home_status
@@ -16,10 +16,7 @@ def _links(membership: Membership) -> list[dict[str, str]]:
     }[membership.role]
     links = []
     for name, label in names:
-        try:
-            links.append({"url": reverse(name, args=[membership.study.slug]), "label": label})
-        except NoReverseMatch:
-            continue
+        links.append({"url": reverse(name, args=[membership.study.slug]), "label": label})
     return links
 
 

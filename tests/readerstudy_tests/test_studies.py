@@ -10,6 +10,7 @@ from django.utils import timezone
 from common.models import AuditEvent
 from readerstudy.core.study_settings import parse_study_settings
 from readerstudy.models import Arm, Membership, Role, StudyStatus
+from readerstudy.selectors.position import session_opens_at
 from readerstudy.services import studies
 from readerstudy.services.studies import ArmSpec, StudyError
 from tests.factories import UserFactory
@@ -144,17 +145,17 @@ def test_status_transitions():
     assert actions[-5:] == ["study.launch", "study.pause", "study.resume", "study.pause", "study.close"]
 
 
-def test_session_available_at_follows_washout():
+def test_session_opens_at_follows_washout():
     study = make_study(design="crossover", settings={"washout_days": 10})
     (reader,) = enrol_readers(study, 1)
-    assert studies.session_available_at(reader) is None
+    assert session_opens_at(reader) is None
     reader.session1_completed_at = timezone.now()
     reader.save(update_fields=["session1_completed_at"])
-    assert studies.session_available_at(reader) == reader.session1_completed_at + timedelta(days=10)
+    assert session_opens_at(reader) == reader.session1_completed_at + timedelta(days=10)
     other = make_study(design="sequential")
     (seq_reader,) = enrol_readers(other, 1)
     seq_reader.session1_completed_at = timezone.now()
-    assert studies.session_available_at(seq_reader) is None
+    assert session_opens_at(seq_reader) is None
 
 
 def test_arm_problems_per_design():

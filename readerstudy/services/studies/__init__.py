@@ -44,7 +44,6 @@ from readerstudy.services.studies.schedules import (
     case_stratum,
     schedule_generate,
     schedule_plan,
-    session_available_at,
 )
 from readerstudy.services.studies.sites import site_create
 from readerstudy.services.studies.texts import (
@@ -86,7 +85,6 @@ __all__ = [
     "reader_language",
     "schedule_generate",
     "schedule_plan",
-    "session_available_at",
     "site_create",
     "study_close",
     "study_create",

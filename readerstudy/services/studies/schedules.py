@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -13,7 +12,7 @@ from catalog.models import Case
 from common.audit import audit_record
 from readerstudy.core.scheduling import DesignSpec, reader_schedule
 from readerstudy.core.study_settings import StudySettings, parse_study_settings
-from readerstudy.models import Arm, Design, Membership, Role, ScheduleItem, Study, StudyStatus
+from readerstudy.models import Arm, Membership, Role, ScheduleItem, Study, StudyStatus
 from readerstudy.services.studies.arms import ordered_arms
 from readerstudy.services.studies.common import Actor, StudyError
 
@@ -119,15 +118,3 @@ def store_schedule(membership: Membership, study: Study, plan: SchedulePlan) -> 
         for item in planned
     ]
     return ScheduleItem.objects.bulk_create(rows)
-
-
-def session_available_at(membership: Membership) -> datetime | None:
-    """When session 2 of a crossover study opens: the washout after session 1 ended.
-
-    None while session 1 is unfinished, and for designs without a second session.
-    """
-    study = membership.study
-    if study.design != Design.CROSSOVER or membership.session1_completed_at is None:
-        return None
-    washout = parse_study_settings(study.settings).washout_days
-    return membership.session1_completed_at + timedelta(days=washout)
