@@ -32,11 +32,11 @@ from readerstudy.services import studies
 from readerstudy.services.reader_flow import consent_record, demographics_save
 from readerstudy.services.readings import reading_submit
 from readerstudy.services.studies import StudyError, StudyInvalid
+from tests.catalog_tests.test_case_import import good_rows, image_dir, taxonomy, write_manifest  # noqa: F401 - fixtures
 from tests.factories import UserFactory
 
 from .reader_setup import answer, build_study
 from .studies_helpers import make_study
-from .test_case_import import good_rows, image_dir, taxonomy, write_manifest  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.django_db
 
