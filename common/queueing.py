@@ -129,7 +129,9 @@ def requeue_on_worker_start() -> None:
     from django.db import connections
 
     try:
-        requeue_pending(min_age=WORKER_START_MIN_AGE)
+        report = requeue_pending(min_age=WORKER_START_MIN_AGE)
+        if report.n_sent:
+            logger.info("worker start: re-enqueued pending work %s", report.sent)
     except Exception:  # noqa: BLE001 - never stop a worker from starting
         logger.exception("requeue_pending on worker start failed")
     finally:
