@@ -45,13 +45,17 @@ def _p(value: float | None) -> str:
     return "< 0.001" if value < 0.001 else f"{value:.3f}"
 
 
+def _readers(n: int | None) -> str:
+    return f"{n} reader" if n == 1 else f"{n} readers"
+
+
 def compare_arms_headline(results: dict) -> list[str]:
     """A few sentences with the main numbers of a compare_arms run (the rest is in the report)."""
     block = results.get("multi_arm") or {}
     control = block.get("control") or results.get("control")
     lines = [f"{results.get('n_readers')} readers, {results.get('n_cases')} cases, "
              f"{results.get('n_readings')} readings; control: {control}."]
-    means = "; ".join(f"{arm} {_num(entry.get('mean'))} ({entry.get('n_readers')} readers)"
+    means = "; ".join(f"{arm} {_num(entry.get('mean'))} ({_readers(entry.get('n_readers'))})"
                       for arm, entry in (block.get("per_arm") or {}).items())
     lines.append(f"Mean over readers: {means}.")
     glmm = block.get("glmm") or {}
@@ -62,7 +66,8 @@ def compare_arms_headline(results: dict) -> list[str]:
     effect = "odds ratio" if glmm.get("effect") == "odds_ratio" else "difference in means"
     for arm, c in (glmm.get("contrasts") or {}).items():
         if not c.get("estimable", True):
-            lines.append(f"{arm} vs {control}: not estimable ({c.get('reason')}).")
+            reason = str(c.get("reason") or "not estimable")
+            lines.append(f"{arm} vs {control}: {reason if reason.startswith('not estimable') else 'not estimable: ' + reason}.")
             continue
         lines.append(f"{arm} vs {control}: {effect} {_num(c.get('estimate'))} (95 % CI {_num(c.get('ci_low'))} – "
                      f"{_num(c.get('ci_high'))}), p {_p(c.get('p_value'))}, Holm-adjusted p "

@@ -29,6 +29,7 @@ from analysis.multi_arm import compare_arms
 from analysis.results import to_jsonable
 from readerstudy.models import AnalysisRun, Arm, Reading, Role, ScheduleItem, StudyStatus
 from readerstudy.services.analysis_runs import AnalysisRunError, analysis_run_start
+from readerstudy.services.arm_runs import compare_arms_headline
 from readerstudy.services.export import readings_table
 from tests.factories import CaseFactory, MembershipFactory, StudyFactory
 
@@ -153,3 +154,41 @@ def test_started_from_the_page_and_shown_with_its_headline(four_arm_study, clien
     assert "Mixed model: each AI arm against the control" in report
     listing = client.get(f"/studies/{study.slug}/analysis/").content.decode()
     assert "unaided vs top1, top5" in listing
+
+
+def test_an_arm_without_readings_fails_the_run_with_its_name(four_arm_study, django_capture_on_commit_callbacks):
+    study, coordinator = four_arm_study
+    Arm.objects.create(study=study, name="cbir", label="Similar cases", kind="ai", order=9)
+    with django_capture_on_commit_callbacks(execute=True):
+        run = analysis_run_start(study=study, actor=coordinator, kind="compare_arms", arms=["top1", "cbir"])
+    run.refresh_from_db()
+    assert run.status == "failed" and "cbir" in run.error, run.error
+
+
+def test_headline_says_what_is_not_estimable():
+    results = {"n_readers": 4, "n_cases": 6, "n_readings": 48, "control": "unaided", "multi_arm": {
+        "control": "unaided",
+        "per_arm": {"unaided": {"mean": 0.5, "n_readers": 4}, "top1": {"mean": None, "n_readers": 1}},
+        "glmm": {"effect": "odds_ratio", "lrt": None, "contrasts": {
+            "top1": {"estimable": False, "reason": "not estimable: (quasi-)separation"},
+            "top3": {"estimable": True, "estimate": 2.5, "ci_low": 1.25, "ci_high": 5.0, "p_value": 0.0004,
+                     "p_value_holm": 0.0123}}}}}
+    assert compare_arms_headline(results) == [
+        "4 readers, 6 cases, 48 readings; control: unaided.",
+        "Mean over readers: unaided 0.500 (4 readers); top1 not estimable (1 reader).",
+        "top1 vs unaided: not estimable: (quasi-)separation.",
+        "top3 vs unaided: odds ratio 2.500 (95 % CI 1.250 – 5.000), p < 0.001, Holm-adjusted p 0.012.",
+    ]
+    failed = {**results, "multi_arm": {**results["multi_arm"], "glmm": {"error": "singular fit"}}}
+    assert compare_arms_headline(failed)[-1] == "The mixed model is not estimable: singular fit"
+    assert compare_arms_headline({**results, "multi_arm": {**results["multi_arm"], "glmm": None}})[-1] == (
+        "The mixed model was not fitted.")
+
+
+def test_a_constant_outcome_is_stored_as_not_estimable(four_arm_study, django_capture_on_commit_callbacks):
+    study, coordinator = four_arm_study  # every reading has confidence 3
+    run = _run(study, coordinator, django_capture_on_commit_callbacks, outcome="confidence", arms=["top1"])
+    assert run.results["multi_arm"]["glmm"]["error"] == (
+        "'confidence' has the same value in every reading: nothing to compare")
+    assert compare_arms_headline(run.results)[-1] == (
+        "The mixed model is not estimable: 'confidence' has the same value in every reading: nothing to compare")
