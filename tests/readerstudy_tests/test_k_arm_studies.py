@@ -243,3 +243,15 @@ def test_study_form_refuses_three_arms_for_crossover(client):
     assert 'href="#arms"' in summary
     assert ("Crossover" in summary and "needs exactly one unaided arm and one AI arm "
             "(unaided arms: unaided; AI arms: top1, top3)") in summary
+
+
+def test_study_form_says_how_many_arms_each_design_takes(client):
+    client.force_login(UserFactory(is_staff=True))
+    page = client.get(reverse("studies:create")).content.decode()  # sequential by default
+    assert re.search(r'<span data-designs="sequential randomised_blocks">This design needs one unaided arm '
+                     r'and one or more AI-assisted arms\.</span>', page)
+    assert re.search(r'<span data-designs="crossover" hidden>This design needs one unaided and one '
+                     r'AI-assisted arm\.</span>', page)
+    page = client.post(reverse("studies:create"), {"design": "parallel"}).content.decode()
+    assert re.search(r'<span data-designs="parallel">Readers are randomised to one of two or more arms\.</span>', page)
+    assert re.search(r'<span data-designs="sequential randomised_blocks" hidden>', page)
