@@ -41,11 +41,13 @@ EVAL_CHUNK = 8192
 
 @dataclass(frozen=True)
 class SAEConfig:
+    # Defaults from bench/sae.py: on 50,000 x 512 planted embeddings they recover every planted
+    # direction within the CPU time target; small batches learn more per second than large ones here.
     expansion: int = 8  # latents = expansion x embedding dimensions
-    l1_coefficient: float = 0.2
-    steps: int = 3000
-    batch_size: int = 1024
-    learning_rate: float = 1e-3
+    l1_coefficient: float = 0.1  # in units of the data's variance (see the module docstring)
+    steps: int = 2000
+    batch_size: int = 256
+    learning_rate: float = 3e-3
     resample_every: int = 500  # 0 turns resampling off
     resample_window: int = 400  # a latent silent for this many steps counts as dead
     resample_until: float = 0.75  # share of the run after which no more resampling, so revived latents settle
