@@ -24,7 +24,7 @@ def compare_arms_analysis(run: AnalysisRun, set_progress: Callable[[int], None])
     """(results.json, report HTML) of a compare_arms run over the study's submitted readings."""
     from analysis.multi_arm import compare_arms
     from analysis.multi_arm_report import multi_arm_report
-    from readerstudy.services.export import readings_table
+    from readerstudy.exports.tables import readings_table
 
     table = readings_table(run.study)
     if table.empty:

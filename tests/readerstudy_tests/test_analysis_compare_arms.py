@@ -27,10 +27,10 @@ from numpy.testing import assert_allclose
 
 from analysis.multi_arm import compare_arms
 from analysis.results import to_jsonable
+from readerstudy.exports.tables import readings_table
 from readerstudy.models import AnalysisRun, Arm, Reading, Role, ScheduleItem, StudyStatus
 from readerstudy.services.analysis_runs import AnalysisRunError, analysis_run_start
 from readerstudy.services.arm_runs import compare_arms_headline
-from readerstudy.services.export import readings_table
 from tests.factories import CaseFactory, MembershipFactory, StudyFactory
 
 pytestmark = pytest.mark.django_db
