@@ -112,6 +112,8 @@ def fit_arms_model(
         return _error(empty, f"cannot read the formula: {exc}")
     if (ARM_TERM,) not in fixed:
         return _error(empty, f"the formula {formula} has no fixed 'arm' term: nothing to compare")
+    if frame[outcome].nunique() < 2:  # a zero-variance fit reports se 0 and p 0 for a zero effect
+        return _error(empty, f"'{outcome}' has the same value in every reading: nothing to compare")
     chosen, attempts, notes = fit_first_converging(frame, formula, family=family)
     if chosen is None:
         detail = " | ".join(f"{a['formula']}: {a['outcome']}" for a in attempts)

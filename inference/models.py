@@ -131,3 +131,57 @@ class ModelEvaluation(models.Model):
 
     def __str__(self) -> str:
         return f"evaluation {self.pk} of {self.model_version_id} on {self.case_set_id}"
+
+
+class DisplayKind(models.TextChoices):
+    """AI displays beyond the differential (which is the ModelOutput itself)."""
+
+    MALIGNANCY = "malignancy", "Malignancy gauge"
+    SIMILAR_CASES = "similar_cases", "Similar cases"
+    CONCEPTS = "concepts", "Concept findings"
+    LEARNED_CONCEPTS = "learned_concepts", "Learned concepts"
+
+
+class DisplayOutput(models.Model):
+    """One precomputed AI display of one case by one model version (computed on workers, never on
+    request); frozen once a launched study shows it. `params_sha256` hashes what the payload depends
+    on besides model and case (vocabulary version, N, threshold, library, concept model)."""
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="display_outputs")
+    case = models.ForeignKey("catalog.Case", on_delete=models.CASCADE, related_name="display_outputs")
+    kind = models.CharField(max_length=20, choices=DisplayKind.choices)
+    library = models.ForeignKey("catalog.CaseSet", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                help_text="Similar cases: the reference library searched.")
+    params_sha256 = models.CharField(max_length=64)
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=OutputStatus.choices, default=OutputStatus.DONE)
+    payload = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    frozen = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["model_version", "case", "kind", "params_sha256"],
+                                    name="display_output_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.model_version_id}/{self.case_id}: {self.status}"
+
+
+class ConceptModel(models.Model):
+    """A sparse autoencoder trained on a model's image embeddings (`manage.py train_concepts`), with its
+    named latents; a versioned artefact: a new training makes a new row."""
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="concept_models")
+    name = models.CharField(max_length=100, unique=True)
+    case_sets = models.JSONField(default=list, help_text="Names of the case sets it was trained on.")
+    config = models.JSONField(default=dict, help_text="Expansion, L1 penalty, steps, seed, vocabulary version.")
+    stats = models.JSONField(default=dict, help_text="Reconstruction error (FVU), L0, dead share, latents named.")
+    latent_names = models.JSONField(default=list)
+    weights = models.BinaryField(help_text="npz of encoder and decoder weights.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name

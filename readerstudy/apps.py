@@ -11,7 +11,9 @@ class ReaderstudyConfig(AppConfig):
         from common.queueing import register_pending_work
         from readerstudy import tasks  # noqa: F401
         from readerstudy.services.analysis_runs import ANALYSIS_TASK, pending_analysis_runs, register_run_kind
+        from readerstudy.services.arm_runs import COMPARE_ARMS, compare_arms_analysis
         from readerstudy.services.power_runs import power_analysis
 
         register_pending_work(ANALYSIS_TASK, pending_analysis_runs)
         register_run_kind("power", power_analysis)
+        register_run_kind(COMPARE_ARMS, compare_arms_analysis)

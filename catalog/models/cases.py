@@ -15,7 +15,10 @@ class CaseSet(models.Model):
     description = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
-
+    reference_library = models.BooleanField(
+        default=False,
+        help_text="A reference library of verified cases for similar-case displays; never a study's case set.",
+    )
 
     class Meta:
         db_table = "readerstudy_caseset"

@@ -106,6 +106,14 @@ def _case_keys(value: Any) -> str | None:
     return None
 
 
+
+def _choice(options: tuple[str, ...]) -> Checker:
+    def check(value: Any) -> str | None:
+        return None if value in options else f"must be one of {', '.join(options)} (got {value!r})"
+
+    return check
+
+
 STUDY_SCHEMA: dict[str, Checker] = {
     "top_k": _integer(1, 5),
     "ask_confidence": _boolean,
@@ -130,10 +138,19 @@ AI_DISPLAY_SCHEMA: dict[str, Checker] = {
     "show_probabilities": _boolean,
 }
 # Arm.assist of an AI arm (the reader pages read these keys); an unaided arm has none.
+DISPLAYS = ("differential", "malignancy", "similar_cases", "concepts", "learned_concepts")
 ARM_ASSIST_SCHEMA: dict[str, Checker] = {
+    "display": _choice(DISPLAYS),
     "top_k": _integer(1, 10),
     "show_probabilities": _boolean,
     "faulty_rate": _number(0, 1),
+    "on_request": _boolean,            # the AI stays hidden until the reader presses "Show AI"
+    "threshold": _number(0, 1),        # malignancy: the operating threshold of the gauge
+    "n_similar": _integer(8, 16),      # similar cases: gallery size
+    "group_by_diagnosis": _boolean,    # similar cases: gallery grouped by diagnosis
+    "knn_vote": _boolean,              # similar cases: show the neighbours' vote
+    "n_concepts": _integer(3, 15),     # concepts: chips shown
+    "artefact_robust": _boolean,       # learned concepts: re-score without hair/ink/ruler latents
 }
 assert set(STUDY_SCHEMA) | {"ai"} == {f.name for f in fields(StudySettings)}
 assert set(AI_DISPLAY_SCHEMA) == {f.name for f in fields(AiDisplay)}

@@ -29,6 +29,7 @@ class AnalysisForm(forms.Form):
     outcome = forms.ChoiceField(label=_("Outcome"), choices=list(OUTCOMES.items()))
     control = forms.ChoiceField(label=_("Control arm"))
     treatment = forms.ChoiceField(label=_("Treatment arm"))
+    arms = forms.MultipleChoiceField(label=_("Arms compared with the control (several arms)"), required=False)
     rating = forms.ChoiceField(label=_("Rating (agreement)"), choices=list(RATINGS.items()), required=False,
                                initial="top1")
     weights = forms.ChoiceField(label=_("Kappa weights (agreement, ordered ratings)"), required=False, initial="none",
@@ -50,9 +51,11 @@ class AnalysisForm(forms.Form):
         arms = [(a.name, a.label) for a in study.arms.order_by("order")]
         self.fields["control"].choices = arms
         self.fields["treatment"].choices = arms
+        self.fields["arms"].choices = arms
         control, treatment = default_arms(study)
         self.initial.setdefault("control", control)
         self.initial.setdefault("treatment", treatment)
+        self.initial.setdefault("arms", [name for name, _label in arms if name != control])
         if design is not None:  # offer only the MRMC methods valid for the design the readings follow
             self.fields["method"].choices = [("auto", gettext("Default for this %(design)s design") % {"design": design.describe()})] + [
                 (m, MRMC_METHODS[m]) for m in MRMC_METHODS if m in design.valid_methods]

@@ -178,6 +178,10 @@ class StudyForm(forms.Form):
             value = self.initial.get("design") or self.fields["design"].initial or ""
         return value if value in Design.values else Design.SEQUENTIAL
 
+    @property
+    def chosen_design(self) -> str:  # the page's design: in a template, ``form.design`` is the *field*
+        return self.design
+
     def hidden_fields_for_design(self) -> list[str]:
         """Fields the chosen design does not use: not shown, not required, their input ignored."""
         return [name for name, designs in DESIGN_FIELDS.items() if self.design not in designs]

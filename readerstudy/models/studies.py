@@ -53,6 +53,10 @@ class Study(models.Model):
     model_version = models.ForeignKey(
         "inference.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="studies"
     )
+    reference_library = models.ForeignKey(
+        CaseSet, null=True, blank=True, on_delete=models.PROTECT, related_name="library_of_studies",
+        help_text="Reference library for similar-case displays (a case set kept apart from the study's cases).",
+    )
     created_by = models.ForeignKey(django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     launched_at = models.DateTimeField(null=True, blank=True)
@@ -123,7 +127,13 @@ class Arm(models.Model):
     kind = models.CharField(max_length=10, choices=ArmKind.choices)
     order = models.PositiveSmallIntegerField(default=0)
     assist = models.JSONField(
-        default=dict, blank=True, help_text="AI display: top_k, show_probabilities, faulty_rate."
+        default=dict, blank=True,
+        help_text="AI display: display (differential, malignancy, similar_cases, concepts, learned_concepts), "
+                  "top_k, show_probabilities, faulty_rate, on_request and the display's own options.",
+    )
+    model_version = models.ForeignKey(
+        "inference.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="arms",
+        help_text="This arm's model, when it is not the study's.",
     )
 
     class Meta:

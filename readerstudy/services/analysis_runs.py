@@ -35,6 +35,7 @@ OUTCOMES = {
 # Analyses the page offers besides the arm comparison (DESIGN 5.2a); each stores its results.json block.
 ANALYSIS_KINDS = {
     "compare": "Compare arms",
+    "compare_arms": "Compare several arms with the control (one mixed model, Holm-adjusted p-values)",
     "reliance": "AI reliance and automation bias",
     "agreement": "Agreement (kappa, ICC)",
     "mrmc": "MRMC (ORH, split-plot ORH or U-statistics)",
@@ -92,17 +93,16 @@ def analysis_run_start(
     treatment: str | None = None, by: Sequence[str] = ("reader_group",), by_case: Sequence[str] = ("truth_group",),
     kind: str = "compare", rating: str = "top1", weights: str = "none", family: str = "", interaction: str = "",
     method: str = "auto", fom: str = "auc", threshold: float | None = None, margin: float | None = None,
+    arms: Sequence[str] = (),
 ) -> AnalysisRun:
-    """Queue an analysis (compare, reliance or agreement) of the study's readings; it runs on a worker
-    once this commits."""
+    """Queue an analysis (compare, compare_arms, reliance, agreement, mrmc) of the study's readings; it
+    runs on a worker once this commits. compare_arms: `control` against each of `arms` (default: every
+    other arm of the study), performed by services.arm_runs."""
     default_control, default_treatment = default_arms(study)
     control, treatment = control or default_control, treatment or default_treatment
-    arm_names = set(study.arms.values_list("name", flat=True))
-    problems = [f"unknown arm {name!r}" for name in (control, treatment) if name not in arm_names]
+    problems, arms = _arm_choice_problems(study, kind, control, treatment, arms)
     if outcome not in OUTCOMES:
         problems.append(f"unknown outcome {outcome!r}; choose one of {', '.join(OUTCOMES)}")
-    if control == treatment:
-        problems.append("control and treatment must be different arms")
     problems += _kind_problems(kind)
     if kind == "agreement" and rating not in RATINGS:
         problems.append(f"unknown rating {rating!r}; choose one of {', '.join(RATINGS)}")
@@ -117,6 +117,8 @@ def analysis_run_start(
     params = {"outcome": outcome, "control": control, "treatment": treatment, "by": list(by),
               "by_case": list(by_case)}
     params.update({k: v for k, v in (("family", family), ("interaction", interaction)) if v and kind == "compare"})
+    if kind == "compare_arms":  # control/treatment as the runs list and heading show them: "top1, top3 vs unaided"
+        params = {"outcome": outcome, "arms": list(arms), "control": arms[0], "treatment": ", ".join(arms[1:])}
     if kind == "agreement":
         params = {"outcome": rating, "rating": rating, "weights": weights, "control": control,
                   "treatment": treatment}
@@ -134,6 +136,31 @@ def analysis_run_start(
     audit_record(actor=actor, action="analysis.start", study=study, obj=run, data=run.params)
     _enqueue_on_commit(run.pk)
     return run
+
+
+def _arm_choice_problems(study: Study, kind: str, control: str, treatment: str,
+                         arms: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(problems, arms): compare_arms takes the control and several arms (not `treatment`), the
+    other kinds a control and a treatment."""
+    arm_names = set(study.arms.values_list("name", flat=True))
+    if kind == "compare_arms":
+        chosen = _arms_against(control, arms, study)
+        problems = [f"unknown arm {name!r}" for name in chosen if name not in arm_names]
+        if len(chosen) < 2:
+            problems.append("choose at least one arm to compare with the control")
+        return problems, chosen
+    problems = [f"unknown arm {name!r}" for name in (control, treatment) if name not in arm_names]
+    if control == treatment:
+        problems.append("control and treatment must be different arms")
+    return problems, list(arms)
+
+
+def _arms_against(control: str, arms: Sequence[str], study: Study) -> list[str]:
+    """The control first, then the chosen arms (each once, never the control); none chosen: all others."""
+    chosen = [name for name in dict.fromkeys(arms) if name != control]
+    if not arms:
+        chosen = [name for name in study.arms.order_by("order").values_list("name", flat=True) if name != control]
+    return [control, *chosen]
 
 
 def _kind_problems(kind: str) -> list[str]:

@@ -20,6 +20,7 @@ from readerstudy.services.analysis_runs import (
     analysis_run_start,
     default_arms,
 )
+from readerstudy.services.arm_runs import COMPARE_ARMS, compare_arms_headline
 from readerstudy.views.analysis_summary import glmm_row, model_rows, mrmc_summary, power_summary, study_design
 
 
@@ -102,6 +103,8 @@ def _summary(run: AnalysisRun) -> dict | None:
     r = run.results
     if run.kind in ("reliance", "agreement"):
         return {"headline": _headline(run.kind, r), "warnings": (r.get(run.kind) or {}).get("notes") or []}
+    if run.kind == COMPARE_ARMS:
+        return {"headline": compare_arms_headline(r), "warnings": r.get("warnings") or []}
     if run.kind == "mrmc":
         return {"mrmc": mrmc_summary(r.get("mrmc") or {})}
     if run.kind == "power":

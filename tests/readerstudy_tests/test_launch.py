@@ -57,7 +57,8 @@ def test_arms_must_match_design():
     study = make_study(design="sequential")
     Arm.objects.filter(study=study, kind="ai").delete()
     assert launch_messages(study) == [
-        "Sequential (unaided, then AI, revise) needs exactly one unaided arm and one AI arm (it has 1 unaided, 0 AI)."
+        "Sequential (unaided, then AI, revise) needs exactly one unaided arm and at least one AI arm "
+        "(unaided arms: unaided; AI arms: none)."
     ]
 
 

@@ -45,28 +45,49 @@ def arm_assist_problems(arms: Sequence[ArmSpec | Arm]) -> list[str]:
 
 
 def arm_problems(design: str, arms: Sequence[ArmSpec | Arm]) -> list[str]:
-    """What is wrong with these arms for the design (empty when they fit), typed checks first."""
-    kinds = [arm.kind for arm in arms]
-    names = [arm.name for arm in arms]
+    """What is wrong with these arms for the design (empty when they fit), typed checks first.
+
+    The scheduler (readerstudy.core.scheduling) takes ``arms[0]`` as the unaided/control arm and
+    the AI arms after it, so the arm counts follow what each design can randomise:
+
+    * sequential: one unaided arm, then one or more AI arms (each reader's phase-2 arm is drawn
+      from them in permuted blocks);
+    * randomised blocks: one unaided arm and one or more AI arms, blocks cycling through all;
+    * crossover: exactly one unaided and one AI arm (session 2 reads each case in *the other* arm);
+    * parallel: two or more arms, at least one AI and at most one unaided (the control when
+      present; without one, the first arm by order is the control of a head-to-head comparison);
+    * benchmark: the unaided arm alone.
+    """
     problems = arm_assist_problems(arms)
+    names = [arm.name for arm in arms]
     if len(set(names)) != len(names) or not all(names):
         problems.append("Arm names must be non-empty and distinct.")
-    n_unaided, n_ai = kinds.count(ArmKind.UNAIDED), kinds.count(ArmKind.AI)
+    problem = _design_arm_problem(design, arms)
+    return problems + ([problem] if problem else [])
+
+
+def _design_arm_problem(design: str, arms: Sequence[ArmSpec | Arm]) -> str:
+    unaided = [arm.name for arm in arms if arm.kind == ArmKind.UNAIDED]
+    aided = [arm.name for arm in arms if arm.kind == ArmKind.AI]
+    n_unaided, n_ai = len(unaided), len(aided)
     label = Design(design).label if design in Design.values else design
-    if design in (Design.SEQUENTIAL, Design.RANDOMISED_BLOCKS, Design.CROSSOVER) and (n_unaided, n_ai) != (
-        1,
-        1,
-    ):
-        problems.append(
-            f"{label} needs exactly one unaided arm and one AI arm (it has {n_unaided} unaided, {n_ai} AI)."
-        )
-    elif design == Design.PARALLEL and len(arms) < 2:
-        problems.append(f"{label} needs at least two arms (it has {len(arms)}).")
-    elif design == Design.BENCHMARK and (n_unaided, n_ai) != (1, 0):
-        problems.append(
-            f"{label} needs exactly one unaided arm and no AI arm (it has {n_unaided} unaided, {n_ai} AI)."
-        )
-    return problems
+    has = f"unaided arms: {_named(unaided)}; AI arms: {_named(aided)}"
+    if design in (Design.SEQUENTIAL, Design.RANDOMISED_BLOCKS) and (n_unaided != 1 or n_ai < 1):
+        return f"{label} needs exactly one unaided arm and at least one AI arm ({has})."
+    if design == Design.CROSSOVER and (n_unaided, n_ai) != (1, 1):
+        return (f"{label} needs exactly one unaided arm and one AI arm ({has}): session 2 reads each "
+                "case in the other arm, which only two arms define.")
+    if design == Design.PARALLEL and len(arms) < 2:
+        return f"{label} needs at least two arms (it has {len(arms)})."
+    if design == Design.PARALLEL and (n_unaided > 1 or n_ai < 1):
+        return f"{label} needs at least one AI arm and at most one unaided arm ({has})."
+    if design == Design.BENCHMARK and (n_unaided, n_ai) != (1, 0):
+        return f"{label} needs exactly one unaided arm and no AI arm (it has {n_unaided} unaided, {n_ai} AI)."
+    return ""
+
+
+def _named(names: Sequence[str]) -> str:
+    return ", ".join(names) if names else "none"
 
 
 def ordered_arms(arms: Sequence[Arm]) -> list[Arm]:

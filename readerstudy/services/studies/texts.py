@@ -205,7 +205,7 @@ def study_languages_set(*, study: Study, languages: Sequence[str], default_langu
 def case_texts(case, language: str | None = None) -> dict[str, str]:
     """The case's text fields in ``language`` (default: the active one) where the case has them,
     else its own; ``history_language`` is the language the history is shown in ("" for the
-    case's own text; the export names it, see ``services.export.shown_text_language``)."""
+    case's own text; the export names it, see ``exports.tables.shown_text_language``)."""
     code = normalize_language(language) if language else current_language()
     translations = case.translations if isinstance(case.translations, dict) else {}
     shown: dict[str, str] = {}
