@@ -30,7 +30,7 @@ from .concept_models import concept_model_artefact
 from .core import display_payloads as dp
 from .core.concepts import ConceptEmbeddings, ConceptVocabulary, concept_embeddings, load_vocabulary
 from .core.malignancy import OperatingThreshold, PlattCalibration, study_threshold
-from .core.neighbours import LibraryImage, ReferenceLibrary
+from .core.neighbours import NEAR_DUPLICATE_COSINE, LibraryImage, ReferenceLibrary
 from .core.predict import predict_from_embeddings
 from .core.registry import DEFAULT_FUSION_WEIGHTS
 from .core.sae_explain import LatentName, top_activating
@@ -100,6 +100,11 @@ def malignancy_threshold(model_version: ModelVersion) -> OperatingThreshold:
     return study_threshold(DEFAULT_THRESHOLD, scale=scale)
 
 
+def near_duplicate_cosine() -> float:
+    """INFERENCE_NEAR_DUPLICATE_COSINE: a library image this similar to a case image is a copy, never shown."""
+    return float(getattr(settings, "INFERENCE_NEAR_DUPLICATE_COSINE", NEAR_DUPLICATE_COSINE))
+
+
 def display_params(*, model_version: ModelVersion, kind: str, library_id: int | None = None,
                    concept_model: str | None = None) -> dict[str, Any]:
     """What a display's payload depends on besides model and case; its sha256 names the stored row."""
@@ -110,7 +115,7 @@ def display_params(*, model_version: ModelVersion, kind: str, library_id: int | 
         params["calibration"] = None if calibration is None else calibration.as_dict()
         params["threshold"] = malignancy_threshold(model_version).as_dict()
     elif kind == DisplayKind.SIMILAR_CASES:
-        params.update(n=dp.GALLERY_N, library=library_id, near_duplicate=0.98, merge="max")
+        params.update(n=dp.GALLERY_N, library=library_id, near_duplicate=near_duplicate_cosine(), merge="max")
     elif kind == DisplayKind.CONCEPTS:
         params.update(vocabulary=vocabulary().version, fingerprint=vocabulary().fingerprint)
     elif kind == DisplayKind.LEARNED_CONCEPTS:
@@ -254,18 +259,30 @@ def _inputs(version: ModelVersion, ctx: dp.DisplayContext, chunk: list, fusion) 
 
 
 def _payloads(kind: str, ctx: dp.DisplayContext, inputs: list[dp.CaseInput], simulated: bool) -> list[dict | Exception]:
-    one: Callable[[dp.DisplayContext, dp.CaseInput], dict] = {
+    results = _computed(kind, ctx, inputs, simulated)
+    if kind == DisplayKind.SIMILAR_CASES:  # an empty gallery is not a display
+        empty = ValueError("no library image is left after the exclusions")
+        results = [empty if isinstance(r, dict) and not r["normal"]["neighbours"] else r for r in results]
+    return results
+
+
+def _computed(kind: str, ctx: dp.DisplayContext, inputs: list[dp.CaseInput], simulated: bool) -> list[dict | Exception]:
+    one: Callable[[dp.DisplayContext, dp.CaseInput], dict] | None = {
         DisplayKind.MALIGNANCY: dp.malignancy_payload,
         DisplayKind.CONCEPTS: dp.simulated_concepts if simulated else dp.concepts_payload,
         DisplayKind.SIMILAR_CASES: dp.simulated_similar if simulated else None,
         DisplayKind.LEARNED_CONCEPTS: None if simulated else dp.learned_concepts_payload,
     }[kind]
     if kind == DisplayKind.SIMILAR_CASES and not simulated:
+        near = near_duplicate_cosine()
         try:
-            return list(dp.similar_payloads(ctx, inputs))
+            return list(dp.similar_payloads(ctx, inputs, near_duplicate=near))
         except Exception:  # noqa: BLE001 - one bad case must not fail the chunk: retry one by one
             pass
-        one = lambda c, case: dp.similar_payloads(c, [case])[0]  # noqa: E731
+
+        def one(c: dp.DisplayContext, case: dp.CaseInput) -> dict:
+            return dp.similar_payloads(c, [case], near_duplicate=near)[0]
+
     if one is None:
         return [ValueError("learned concepts need image embeddings (a simulated assistant has none)")] * len(inputs)
     results: list[dict | Exception] = []

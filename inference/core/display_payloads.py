@@ -39,7 +39,15 @@ from .concepts import (
 )
 from .malignancy import OperatingThreshold, PlattCalibration
 from .maths import softmax
-from .neighbours import LibraryImage, Neighbour, QueryCase, ReferenceLibrary, find_neighbours, gallery
+from .neighbours import (
+    NEAR_DUPLICATE_COSINE,
+    LibraryImage,
+    Neighbour,
+    QueryCase,
+    ReferenceLibrary,
+    find_neighbours,
+    gallery,
+)
 from .sae import SAEArtefact
 from .sae_explain import LatentName, artefact_latents, artefact_robust_logits, decompose_logit
 
@@ -108,15 +116,16 @@ def malignancy_payload(ctx: DisplayContext, case: CaseInput) -> dict[str, Any]:
             for variant in VARIANTS}
 
 
-def similar_payloads(ctx: DisplayContext, cases: Sequence[CaseInput], *, n: int = GALLERY_N) -> list[dict[str, Any]]:
+def similar_payloads(ctx: DisplayContext, cases: Sequence[CaseInput], *, n: int = GALLERY_N,
+                     near_duplicate: float = NEAR_DUPLICATE_COSINE) -> list[dict[str, Any]]:
     """Galleries for many cases: one exact search, plus a restricted one for the faulty items that need it."""
     if ctx.library is None:
         raise ValueError("similar cases need a reference library")
     queries = [QueryCase(c.case_key, c.embeddings, c.image_sha256, c.patient_id, c.lesion_id) for c in cases]
-    nearest = find_neighbours(queries, ctx.library, n=n)
+    nearest = find_neighbours(queries, ctx.library, n=n, near_duplicate=near_duplicate)
     top1 = [displayed_top1(ctx.codes, c.displayed("faulty", ctx.codes)) for c in cases]
     need = [i for i, (found, code) in enumerate(zip(nearest, top1, strict=True)) if found.vote.winner != code]
-    restricted = find_neighbours([queries[i] for i in need], ctx.library, n=n,
+    restricted = find_neighbours([queries[i] for i in need], ctx.library, n=n, near_duplicate=near_duplicate,
                                  only_diagnosis=[top1[i] for i in need]) if need else ()
     faulty = list(nearest)
     for i, of_top1 in zip(need, restricted, strict=True):
