@@ -8,7 +8,9 @@ The weights are stored as npz bytes (numpy's own format, loaded with ``allow_pic
 
 from __future__ import annotations
 
+import functools
 import io
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -19,10 +21,34 @@ from django.db import transaction
 from catalog.models import Case, CaseSet
 from common.audit import audit_record
 
+from .core.concepts import ConceptEmbeddings, ConceptVocabulary, concept_embeddings, load_vocabulary
 from .core.sae import WEIGHT_NAMES, SAEArtefact, SAEConfig, train_sae
 from .core.sae_explain import name_latents
 from .models import ConceptModel, ModelKind, ModelVersion
-from .precompute import iter_case_embeddings
+from .precompute import iter_case_embeddings, loaded_model
+
+_TEXT: dict[tuple[int, str, str], ConceptEmbeddings] = {}
+_TEXT_LOCK = threading.Lock()
+
+
+@functools.lru_cache(maxsize=1)
+def vocabulary() -> ConceptVocabulary:
+    return load_vocabulary()
+
+
+def concept_text_embeddings(model_version: ModelVersion, vocab: ConceptVocabulary) -> ConceptEmbeddings:
+    """The vocabulary's prompt-ensemble embeddings, computed once per worker process and model."""
+    key = (model_version.pk, model_version.weights_sha256, vocab.fingerprint)
+    with _TEXT_LOCK:
+        if key not in _TEXT:
+            _TEXT[key] = concept_embeddings(loaded_model(model_version).encode_texts, vocab)
+        return _TEXT[key]
+
+
+def concept_model_for(model_version: ModelVersion, name: str | None = None) -> ConceptModel | None:
+    """The named concept model of the version, else its newest."""
+    rows = ConceptModel.objects.filter(model_version=model_version)
+    return (rows.filter(name=name) if name else rows).order_by("-created_at", "-pk").first()
 
 
 def case_set_embeddings(model_version: ModelVersion, case_sets: Sequence[CaseSet], *,
@@ -66,8 +92,6 @@ def concept_model_artefact(row: ConceptModel) -> SAEArtefact:
 def concept_model_train(*, model_version: ModelVersion, case_sets: Sequence[CaseSet], config: SAEConfig | None = None,
                         name: str | None = None, device: str = "auto", actor=None) -> ConceptModel:
     """Train, name and store a concept model; a new training is a new row (a versioned artefact)."""
-    from .displays import concept_text_embeddings, vocabulary  # displays imports this module
-
 
     if model_version.kind == ModelKind.SIMULATED:
         raise ValidationError("a simulated assistant has no image embeddings to learn concepts from")

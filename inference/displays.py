@@ -11,10 +11,8 @@ embeddings. A job is idempotent: a case whose displays are stored is skipped, a 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import json
-import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -26,16 +24,14 @@ from django.utils import timezone
 
 from catalog.models import Case, CaseSet
 
-from .concept_models import concept_model_artefact
+from .concept_models import concept_model_artefact, concept_model_for, concept_text_embeddings, vocabulary
 from .core import display_payloads as dp
-from .core.concepts import ConceptEmbeddings, ConceptVocabulary, concept_embeddings, load_vocabulary
 from .core.malignancy import OperatingThreshold, PlattCalibration, study_threshold
 from .core.neighbours import NEAR_DUPLICATE_COSINE, LibraryImage, ReferenceLibrary
 from .core.predict import predict_from_embeddings
 from .core.registry import DEFAULT_FUSION_WEIGHTS
 from .core.sae_explain import LatentName, top_activating
 from .models import (
-    ConceptModel,
     DisplayJob,
     DisplayKind,
     DisplayOutput,
@@ -58,28 +54,6 @@ from .precompute import (
 PAYLOAD_FORMAT = 1
 TOP_IMAGES = 8
 DEFAULT_THRESHOLD = 0.5
-_TEXT: dict[tuple[int, str, str], ConceptEmbeddings] = {}
-_TEXT_LOCK = threading.Lock()
-
-
-@functools.lru_cache(maxsize=1)
-def vocabulary() -> ConceptVocabulary:
-    return load_vocabulary()
-
-
-def concept_text_embeddings(model_version: ModelVersion, vocab: ConceptVocabulary) -> ConceptEmbeddings:
-    """The vocabulary's prompt-ensemble embeddings, computed once per worker process and model."""
-    key = (model_version.pk, model_version.weights_sha256, vocab.fingerprint)
-    with _TEXT_LOCK:
-        if key not in _TEXT:
-            _TEXT[key] = concept_embeddings(loaded_model(model_version).encode_texts, vocab)
-        return _TEXT[key]
-
-
-def concept_model_for(model_version: ModelVersion, name: str | None = None) -> ConceptModel | None:
-    """The named concept model of the version, else its newest."""
-    rows = ConceptModel.objects.filter(model_version=model_version)
-    return (rows.filter(name=name) if name else rows).order_by("-created_at", "-pk").first()
 
 
 def malignancy_calibration(model_version: ModelVersion) -> PlattCalibration | None:

@@ -178,7 +178,7 @@ def display_precompute_start(
     `library` is the reference library of similar cases (and of the learned concepts' top images);
     learned concepts use `concept_model` (a name) or the version's newest ConceptModel.
     """
-    from .displays import concept_model_for
+    from .concept_models import concept_model_for
 
     kinds = sorted(set(kinds))
     unknown = [k for k in kinds if k not in DisplayKind.values]

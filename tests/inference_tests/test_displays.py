@@ -12,11 +12,10 @@ from django.core.management import call_command
 from catalog.models import CaseImage
 from common.models import AuditEvent
 from inference import precompute
-from inference.concept_models import concept_model_artefact, concept_model_train
+from inference.concept_models import concept_model_artefact, concept_model_train, vocabulary
 from inference.core.coherence import TOP1_SHORT
 from inference.core.concept_profiles import profile
 from inference.core.sae import SAEConfig
-from inference.displays import vocabulary
 from inference.models import (
     ConceptModel,
     DisplayJob,

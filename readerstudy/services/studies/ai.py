@@ -15,7 +15,8 @@ from django.db import transaction
 from django.db.models import Q
 
 from common.audit import audit_record
-from inference.displays import concept_model_for, display_params, params_digest
+from inference.concept_models import concept_model_for
+from inference.displays import display_params, params_digest
 from inference.models import (
     DisplayKind,
     DisplayOutput,
