@@ -10,6 +10,7 @@ embeddings. A job is idempotent: a case whose displays are stored is skipped, a 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -104,6 +105,21 @@ def params_digest(params: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+def current_digest(*, model_version: ModelVersion, kind: str, library_id: int | None) -> str | None:
+    """sha256 of the params a display of `kind` is stored under now (learned concepts: the newest concept
+    model); None when it cannot be computed (similar cases without a library, no concept model)."""
+    concept_model = None
+    if kind in (DisplayKind.SIMILAR_CASES,) and library_id is None:
+        return None
+    if kind == DisplayKind.LEARNED_CONCEPTS:
+        row = concept_model_for(model_version)
+        if row is None or model_version.kind == ModelKind.SIMULATED:
+            return None
+        concept_model = row.name
+    return params_digest(display_params(model_version=model_version, kind=kind, library_id=library_id,
+                                        concept_model=concept_model))
+
+
 def job_params(job: DisplayJob) -> dict[str, tuple[dict[str, Any], str]]:
     """kind -> (params, digest) of a job's outputs."""
     out = {}
@@ -194,6 +210,8 @@ def build_context(job: DisplayJob, *, batch_size: int) -> dp.DisplayContext:
             rows, _ = top_activating(artefact, library.embeddings, k=TOP_IMAGES)
             base["top_images"] = {j: tuple(library.images[r].image_id for r in rows[j] if r >= 0)
                                   for j in range(artefact.n_latents) if rows[j][0] >= 0}
+        ctx = dp.DisplayContext(**base)
+        return dataclasses.replace(ctx, algebra=dp.LatentAlgebra.build(ctx))
     return dp.DisplayContext(**base)
 
 

@@ -49,7 +49,7 @@ from .neighbours import (
     gallery,
 )
 from .sae import SAEArtefact
-from .sae_explain import LatentName, artefact_latents, artefact_robust_logits, decompose_logit
+from .sae_explain import LatentName, artefact_latents
 
 VARIANTS = ("normal", "faulty")
 GALLERY_N = 16  # stored; an arm shows its first n_similar (8-16)
@@ -97,6 +97,7 @@ class DisplayContext:
     concept_model: str = ""
     latent_names: tuple[LatentName, ...] = ()
     top_images: Mapping[int, tuple[str, ...]] = field(default_factory=dict)  # latent -> library image ids
+    algebra: LatentAlgebra | None = None  # LatentAlgebra.build(ctx): once per job
     seed: int = 0
 
 
@@ -167,46 +168,81 @@ def _top2(codes: Sequence[str], displayed: Sequence[float]) -> list[str]:
     return [codes[i] for i in order]
 
 
-def _classes(ctx: DisplayContext, x: np.ndarray, weights, codes: Sequence[str], *, drop: frozenset[int] = frozenset()):
-    names = {n.latent: n for n in ctx.latent_names}
-    classes = []
+@dataclass(frozen=True, eq=False)
+class LatentAlgebra:
+    """What the logit decomposition shares across cases, computed once per job.
+
+    ``along[j, c] = <d_j, t_c> / ||t_c||``, so a case's contributions to every class are one
+    product ``scale * mean_f[:, None] * along`` instead of one :func:`sae_explain.decompose_logit`
+    per class and variant; the residual (bias + reconstruction error) is the logit minus their sum,
+    the same split as decompose_logit's (tested against it).
+    """
+
+    class_units: np.ndarray  # [C, D] float64 unit rows
+    along: np.ndarray  # [L, C]
+    w_dec: np.ndarray  # [D, L] float64
+    dropped: tuple[int, ...]  # latents named by an artefact concept
+    labels: Mapping[int, LatentName]
+
+    @classmethod
+    def build(cls, ctx: DisplayContext) -> LatentAlgebra:
+        classes = np.asarray(ctx.class_embeddings, np.float64)
+        units = classes / np.linalg.norm(classes, axis=1, keepdims=True)
+        w_dec = ctx.sae.weights["W_dec"].astype(np.float64)
+        return cls(units, w_dec.T @ units.T, w_dec, artefact_latents(ctx.latent_names),
+                   {n.latent: n for n in ctx.latent_names})
+
+
+def _classes(ctx: DisplayContext, algebra: LatentAlgebra, contributions: np.ndarray, logits: np.ndarray,
+             codes: Sequence[str], *, drop: frozenset[int] = frozenset()) -> list[dict[str, Any]]:
+    out = []
     for code in codes:
-        parts = decompose_logit(ctx.sae, x, ctx.class_embeddings[ctx.codes.index(code)], logit_scale=ctx.logit_scale,
-                                class_code=code, image_weights=weights, names=ctx.latent_names)
-        shown = [c for c in parts.contributions if c.contribution > 0 and c.latent not in drop][:TOP_LATENTS]
-        classes.append({
-            "code": code, "name": ctx.names.get(code, code), "logit": round(parts.logit, 4),
-            "latents": [{"index": c.latent, "name": names[c.latent].name if c.latent in names else None,
-                         "code": names[c.latent].code if c.latent in names else None,
-                         "contribution": round(c.contribution, 4),
-                         "top_images": list(ctx.top_images.get(c.latent, ()))} for c in shown],
-            "residual": round(parts.residual, 4),
+        c = ctx.codes.index(code)
+        column = contributions[:, c]
+        positive = [j for j in np.flatnonzero(column > 0) if j not in drop]
+        top = sorted(positive, key=lambda j: (-column[j], j))[:TOP_LATENTS]
+        out.append({
+            "code": code, "name": ctx.names.get(code, code), "logit": round(float(logits[c]), 4),
+            "latents": [{"index": int(j), "name": algebra.labels[j].name if j in algebra.labels else None,
+                         "code": algebra.labels[j].code if j in algebra.labels else None,
+                         "contribution": round(float(column[j]), 4),
+                         "top_images": list(ctx.top_images.get(int(j), ()))} for j in top],
+            "residual": round(float(logits[c] - column.sum()), 4),
         })
-    return classes
+    return out
 
 
 def learned_concepts_payload(ctx: DisplayContext, case: CaseInput) -> dict[str, Any]:
+    """Top-1 and top-2 of each displayed vector, split into latents; and the artefact-robust re-score's."""
     if ctx.sae is None or ctx.class_embeddings is None:
         raise ValueError("learned concepts need a trained concept model and the class embeddings")
-    x = np.asarray(case.embeddings, np.float64)
-    weights = case.image_weights
-    drop = artefact_latents(ctx.latent_names)
-    robust = artefact_robust_logits(ctx.sae, x, ctx.class_embeddings, logit_scale=ctx.logit_scale, drop=drop)
-    w = np.ones(len(x)) / len(x) if weights is None else np.asarray(weights, np.float64)
-    robust_probs = softmax(w @ robust.logits, ctx.temperature)
+    algebra = ctx.algebra or LatentAlgebra.build(ctx)
+    x = np.atleast_2d(np.asarray(case.embeddings, np.float64))
+    w = np.full(len(x), 1 / len(x)) if case.image_weights is None else np.asarray(case.image_weights, np.float64)
+    w = w / w.sum()
+    f = ctx.sae.encode(x)  # [M, L], once for every class and variant
+    contributions = ctx.logit_scale * (w @ f)[:, None] * algebra.along  # [L, C]
+    logits = ctx.logit_scale * (w @ (x @ algebra.class_units.T))  # [C]
+    # Artefact-robust re-score (sae_explain.artefact_robust_logits with the activations already at hand).
+    drop = list(algebra.dropped)
+    removed = f[:, drop] @ algebra.w_dec[:, drop].T
+    clean = x - removed
+    norms, clean_norms = np.linalg.norm(x, axis=1), np.linalg.norm(clean, axis=1)
+    if (clean_norms <= 0).any():
+        raise ValueError("an embedding is entirely made of artefact latents: nothing left to classify")
+    clean *= (norms / clean_norms)[:, None]
+    robust_probs = softmax(ctx.logit_scale * (w @ (clean @ algebra.class_units.T)), ctx.temperature)
+    removed_share = float(w @ (np.linalg.norm(removed, axis=1) / norms))
     out = {}
     for variant in VARIANTS:
         hidden = case.reference if variant == "faulty" else None
-        shown = case.displayed(variant, ctx.codes)
         robust_shown = displayed_probabilities(ctx.codes, robust_probs, hidden=hidden)
+        ranking = _top2(ctx.codes, robust_shown)
         out[variant] = {
             "concept_model": ctx.concept_model,
-            "classes": _classes(ctx, x, weights, _top2(ctx.codes, shown)),
-            "artefact_robust": {
-                "dropped": list(robust.dropped), "removed_share": round(float(w @ robust.removed_share), 4),
-                "ranking": _top2(ctx.codes, robust_shown),
-                "classes": _classes(ctx, x, weights, _top2(ctx.codes, robust_shown), drop=frozenset(robust.dropped)),
-            },
+            "classes": _classes(ctx, algebra, contributions, logits, _top2(ctx.codes, case.displayed(variant, ctx.codes))),
+            "artefact_robust": {"dropped": drop, "removed_share": round(removed_share, 4), "ranking": ranking,
+                                "classes": _classes(ctx, algebra, contributions, logits, ranking, drop=frozenset(drop))},
         }
     return out
 

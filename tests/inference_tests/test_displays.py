@@ -16,11 +16,13 @@ from inference.concept_models import concept_model_artefact, concept_model_train
 from inference.core.coherence import TOP1_SHORT
 from inference.core.concept_profiles import profile
 from inference.core.sae import SAEConfig
+from inference.core.sae_explain import decompose_logit
 from inference.models import (
     ConceptModel,
     DisplayJob,
     DisplayKind,
     DisplayOutput,
+    ImageEmbedding,
     JobStatus,
     ModelOutput,
     OutputStatus,
@@ -185,6 +187,19 @@ def test_every_display_stored_with_both_variants_exclusions_and_coherent_faulty_
     shown_1 = {nb["image_id"] for v in ("normal", "faulty")
                for nb in rows.get(case=cases[1], kind=DisplayKind.SIMILAR_CASES).payload[v]["neighbours"]}
     assert not shown_0 & twin_ids and not shown_1 & patient_ids
+
+    # The vectorised split in the payload is sae_explain.decompose_logit's (one-image case 0, its top-1).
+    artefact = concept_model_artefact(concept_model)
+    codes, classes = precompute.class_embeddings_for(tiny_version, case_set.taxonomy)
+    sha = cases[0].images.get().sha256
+    x = np.frombuffer(bytes(ImageEmbedding.objects.get(model_version=tiny_version, image_sha256=sha).vector), np.float32)
+    shown = rows.get(case=cases[0], kind=DisplayKind.LEARNED_CONCEPTS).payload["normal"]["classes"][0]
+    reference = decompose_logit(artefact, x, classes[codes.index(shown["code"])],
+                                logit_scale=precompute.loaded_model(tiny_version).logit_scale)
+    assert shown["logit"] == pytest.approx(reference.logit, abs=1e-4)
+    assert shown["residual"] == pytest.approx(reference.residual, abs=1e-4)
+    assert [(lat["index"], lat["contribution"]) for lat in shown["latents"]] == [
+        (c.latent, pytest.approx(c.contribution, abs=1e-4)) for c in reference.top(5)]
 
 
 def test_rerun_is_a_no_op_and_runs_no_forward_pass(

@@ -16,7 +16,6 @@ from django.db.models import Q
 
 from common.audit import audit_record
 from inference.concept_models import concept_model_for
-from inference.displays import display_params, params_digest
 from inference.models import (
     DisplayKind,
     DisplayOutput,
@@ -26,7 +25,7 @@ from inference.models import (
     OutputStatus,
     PrecomputeJob,
 )
-from inference.selectors import finished_outputs
+from inference.selectors import finished_displays, finished_outputs
 from inference.services import display_precompute_start, precompute_start
 from readerstudy.models import ArmKind, Study, StudyStatus
 
@@ -91,28 +90,10 @@ def study_precompute_start(*, study: Study, model_version: ModelVersion | None =
     return job
 
 
-def current_display_digest(study: Study, version: ModelVersion, kind: str) -> str | None:
-    """sha256 of the params the study's displays of `kind` are stored under now; None when not computable."""
-    library_id = study.reference_library_id
-    concept_model = None
-    if kind == DisplayKind.SIMILAR_CASES and library_id is None:
-        return None
-    if kind == DisplayKind.LEARNED_CONCEPTS:
-        row = concept_model_for(version)
-        if row is None:
-            return None
-        concept_model = row.name
-    return params_digest(display_params(model_version=version, kind=kind, library_id=library_id,
-                                        concept_model=concept_model))
-
-
 def study_displays(study: Study, version: ModelVersion, kind: str):
     """The study's finished DisplayOutputs of one kind from one model (current params), for its cases."""
-    digest = current_display_digest(study, version, kind)
-    if digest is None:
-        return DisplayOutput.objects.none()
-    return DisplayOutput.objects.filter(model_version=version, case__case_set=study.case_set, kind=kind,
-                                        params_sha256=digest, status=OutputStatus.DONE)
+    return finished_displays(model_version=version, case_set_id=study.case_set_id, kind=kind,
+                             library_id=study.reference_library_id)
 
 
 def _display_problem(study: Study, version: ModelVersion, kind: str, total: int) -> str | None:
