@@ -177,7 +177,7 @@ def _ordered(item) -> list[np.ndarray]:
 
 def build_context(job: DisplayJob, *, batch_size: int) -> dp.DisplayContext:
     version, taxonomy = job.model_version, job.case_set.taxonomy
-    conditions = list(taxonomy.conditions.order_by("order", "code").only("code", "name", "group", "malignant"))
+    conditions = list(taxonomy.conditions.order_by("order", "code").only("code", "name", "group", "malignant", "taxonomy"))
     base: dict[str, Any] = dict(
         codes=tuple(c.code for c in conditions), names={c.code: c.name for c in conditions},
         groups={c.code: c.group for c in conditions}, malignant=frozenset(c.code for c in conditions if c.malignant),

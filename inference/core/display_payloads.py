@@ -72,8 +72,12 @@ class CaseInput:
     lesion_id: str | None = None
 
     def displayed(self, variant: str, codes: Sequence[str]) -> tuple[float, ...]:
-        return displayed_probabilities(codes, self.probabilities,
-                                       hidden=self.reference if variant == "faulty" else None)
+        """The vector a `variant` item shows; computed once per case (every display kind reads it)."""
+        cache = self.__dict__.setdefault("_displayed", {})  # a frozen dataclass may still memoise
+        if variant not in cache:
+            cache[variant] = displayed_probabilities(codes, self.probabilities,
+                                                     hidden=self.reference if variant == "faulty" else None)
+        return cache[variant]
 
 
 @dataclass(frozen=True, eq=False)
