@@ -10,7 +10,9 @@ class InferenceConfig(AppConfig):
         # Tasks are enqueued by name; importing the module registers them in every process.
         from common.queueing import register_pending_work
         from inference import tasks  # noqa: F401
+        from inference.displays import pending_display_jobs
         from inference.precompute import pending_precompute_jobs
-        from inference.services import PRECOMPUTE_TASK
+        from inference.services import DISPLAY_TASK, PRECOMPUTE_TASK
 
         register_pending_work(PRECOMPUTE_TASK, pending_precompute_jobs)
+        register_pending_work(DISPLAY_TASK, pending_display_jobs)

@@ -185,3 +185,30 @@ class ConceptModel(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class DisplayJob(models.Model):
+    """Precompute of AI displays (DisplayOutput rows) for a case set: progress like a PrecomputeJob's.
+
+    `total` counts cases; a case is done when every kind of the job is stored for it, failed when
+    one kind failed. `params` holds what the outputs depend on (concept model name)."""
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="display_jobs")
+    case_set = models.ForeignKey("catalog.CaseSet", on_delete=models.CASCADE, related_name="+")
+    library = models.ForeignKey("catalog.CaseSet", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    kinds = models.JSONField(default=list, help_text="DisplayKind values, sorted.")
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    images_per_s = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the process running the job.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"display job {self.pk} ({self.status})"

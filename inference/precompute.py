@@ -83,7 +83,7 @@ def decode_workers() -> int:
 
 
 def taxonomy_classes(taxonomy: Taxonomy) -> list[ClassNames]:
-    conditions = taxonomy.conditions.order_by("order", "code").only("code", "name", "synonyms")
+    conditions = taxonomy.conditions.order_by("order", "code").only("code", "name", "synonyms", "taxonomy")
     return [ClassNames(c.code, (c.name, *[str(s) for s in c.synonyms or []])) for c in conditions]
 
 

@@ -8,7 +8,16 @@ from django.db.models import QuerySet
 
 from catalog.models import CaseImage
 
-from .models import JobStatus, ModelEvaluation, ModelOutput, ModelVersion, OutputStatus, PrecomputeJob
+from .models import (
+    DisplayJob,
+    DisplayOutput,
+    JobStatus,
+    ModelEvaluation,
+    ModelOutput,
+    ModelVersion,
+    OutputStatus,
+    PrecomputeJob,
+)
 
 
 def model_version_get(*, name: str) -> ModelVersion:
@@ -29,6 +38,24 @@ def finished_outputs(*, model_version_id: int | None, case_set_id: int, taxonomy
         taxonomy_id=taxonomy_id,
         status=OutputStatus.DONE,
     ).select_related("case", "model_version")
+
+
+def finished_displays(*, model_version: ModelVersion, case_set_id: int, kind: str,
+                      library_id: int | None = None) -> QuerySet[DisplayOutput]:
+    """Finished displays of one kind for a case set's cases, stored under the params in force now
+    (DisplayOutput.payload = {"normal": ..., "faulty": ...}); none when the kind cannot be computed."""
+    from .displays import current_digest
+
+    digest = current_digest(model_version=model_version, kind=kind, library_id=library_id)
+    if digest is None:
+        return DisplayOutput.objects.none()
+    return DisplayOutput.objects.filter(model_version=model_version, case__case_set_id=case_set_id, kind=kind,
+                                        params_sha256=digest, status=OutputStatus.DONE)
+
+
+def display_job_latest(*, model_version_id: int, case_set_id: int) -> DisplayJob | None:
+    return (DisplayJob.objects.filter(model_version_id=model_version_id, case_set_id=case_set_id)
+            .order_by("-created_at", "-pk").first())
 
 
 def precompute_job_latest(*, model_version_id: int, case_set_id: int) -> PrecomputeJob | None:

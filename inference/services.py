@@ -22,6 +22,8 @@ from .core.evaluation import evaluate
 from .core.factory import load_model
 from .core.registry import DEFAULT_TEMPLATES, spec_from_folder
 from .models import (
+    DisplayJob,
+    DisplayKind,
     JobStatus,
     ModelEvaluation,
     ModelKind,
@@ -161,4 +163,49 @@ def precompute_start(*, model_version: ModelVersion, case_set: CaseSet, actor=No
         audit_record(actor=actor, action="inference.precompute_start", obj=job,
                      data={"model": model_version.name, "case_set": case_set.name})
         task_enqueue_on_commit(PRECOMPUTE_TASK, job.pk)  # a broker outage leaves the job queued
+    return job
+
+
+DISPLAY_TASK = "inference.tasks.display_job"
+
+
+def display_precompute_start(
+    *, model_version: ModelVersion, case_set: CaseSet, kinds: Sequence[str], library: CaseSet | None = None,
+    concept_model: str | None = None, actor=None,
+) -> DisplayJob:
+    """Queue the precompute of AI displays for a case set (or return the same job still active).
+
+    `library` is the reference library of similar cases (and of the learned concepts' top images);
+    learned concepts use `concept_model` (a name) or the version's newest ConceptModel.
+    """
+    from .concept_models import concept_model_for
+
+    kinds = sorted(set(kinds))
+    unknown = [k for k in kinds if k not in DisplayKind.values]
+    if not kinds or unknown:
+        raise ValidationError(f"display kinds must be among {', '.join(DisplayKind.values)} (got {unknown or 'none'})")
+    if DisplayKind.SIMILAR_CASES in kinds and library is None:
+        raise ValidationError("similar cases need a reference library")
+    if library is not None and library.pk == case_set.pk:
+        raise ValidationError("the reference library must be kept apart from the cases it is searched for")
+    params = {}
+    if DisplayKind.LEARNED_CONCEPTS in kinds:
+        if model_version.kind == ModelKind.SIMULATED:
+            raise ValidationError("a simulated assistant has no image embeddings, so no learned concepts")
+        row = concept_model_for(model_version, concept_model)
+        if row is None:
+            raise ValidationError(f"“{model_version.name}” has no concept model: run manage.py train_concepts")
+        params["concept_model"] = row.name
+    with transaction.atomic():
+        active = (DisplayJob.objects.filter(model_version=model_version, case_set=case_set, library=library,
+                                            kinds=kinds, params=params,
+                                            status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).order_by("-pk").first())
+        if active is not None and (active.status == JobStatus.QUEUED or job_owner_alive(active)):
+            return active
+        job = DisplayJob.objects.create(model_version=model_version, case_set=case_set, library=library,
+                                        kinds=kinds, params=params, total=case_set.cases.count())
+        audit_record(actor=actor, action="inference.display_precompute_start", obj=job,
+                     data={"model": model_version.name, "case_set": case_set.name, "kinds": kinds,
+                           "library": library.name if library else None, **params})
+        task_enqueue_on_commit(DISPLAY_TASK, job.pk)
     return job
