@@ -139,14 +139,19 @@ def _json_has_item(data, pk: int) -> bool:
     return False
 
 
+def _walk_images(built) -> list[cm.CaseImage]:
+    """Study cases' images and the reference library's (reader:library_image and the API's): none reachable."""
+    images = list(cm.CaseImage.objects.filter(case__in=built.cases))
+    if built.study.reference_library_id:
+        images += list(cm.CaseImage.objects.filter(case__case_set_id=built.study.reference_library_id))
+    return images
+
+
 def _requests(built, closed, open_ids):
     """(label, method, url, data, extra headers) for every URL pattern, with every item and error variant."""
     slug = built.study.slug
     items = [i for i in built.items]
-    # Study cases' images and the reference library's (reader:library_image and the API's): none reachable.
-    images = list(cm.CaseImage.objects.filter(case__in=built.cases))
-    if built.study.reference_library_id:
-        images += list(cm.CaseImage.objects.filter(case__case_set_id=built.study.reference_library_id))
+    images = _walk_images(built)
     invitation = m.Invitation.objects.create(study=built.study, token=f"walk-{slug}", single_use=False)
     htmx = {"HTTP_HX_REQUEST": "true"}
     for name, pattern, _route in url_patterns():
