@@ -1,10 +1,13 @@
 """factory_boy factories for every model the tests build (users, taxonomies, case sets, cases, images,
-studies, arms, memberships, invitations, schedule items, readings, model versions and outputs).
+studies, arms, memberships, invitations, schedule items, readings, model versions, outputs and
+precomputed AI displays).
 The builder modules (readerstudy_tests/reader_setup.py, studies_helpers.py, the api and inference
 conftests) compose these."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from datetime import timedelta
 
@@ -13,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from catalog import models as cm
-from inference.models import ModelKind, ModelOutput, ModelVersion
+from inference.models import DisplayKind, DisplayOutput, ModelKind, ModelOutput, ModelVersion
 from readerstudy import models as m
 
 SMALL_CONDITIONS = [
@@ -155,6 +158,24 @@ class ModelOutputFactory(factory.django.DjangoModelFactory):
     taxonomy = factory.LazyAttribute(lambda o: o.case.case_set.taxonomy)
     probabilities = factory.LazyFunction(lambda: {"MEL": 0.6, "NEV": 0.3, "SK": 0.1})
     top_codes = factory.LazyAttribute(lambda o: sorted(o.probabilities, key=lambda c: (-o.probabilities[c], c)))
+
+
+class DisplayOutputFactory(factory.django.DjangoModelFactory):
+    """A finished precomputed display; pass ``payload={"normal": P, "faulty": P}`` in the spec's format
+    (readerstudy_tests/display_setup.py builds them). ``params_sha256`` hashes ``params`` as the
+    precompute does."""
+
+    class Meta:
+        model = DisplayOutput
+
+    model_version = factory.SubFactory(ModelVersionFactory)
+    case = factory.SubFactory(CaseFactory)
+    kind = DisplayKind.MALIGNANCY
+    library = None
+    params = factory.LazyAttribute(lambda o: {"kind": o.kind, "library": o.library.pk if o.library else None})
+    params_sha256 = factory.LazyAttribute(
+        lambda o: hashlib.sha256(json.dumps(o.params, sort_keys=True).encode()).hexdigest())
+    payload = factory.LazyFunction(dict)
 
 
 class InvitationFactory(factory.django.DjangoModelFactory):

@@ -338,6 +338,11 @@ class ReadingSubmitSerializer(serializers.Serializer):
                                            help_text="ISO 8601 or epoch milliseconds (client clock).")
     active_ms = serializers.IntegerField(required=False, min_value=0, max_value=2**31 - 1, default=0)
     client_timeout = serializers.BooleanField(required=False, default=False)
+    ai_opened_at = serializers.CharField(required=False, allow_null=True, max_length=40,
+                                         help_text='On-request AI arms: when "Show AI" was pressed (as first_input_at).')
+    opened_neighbours = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+                                              required=False, max_length=64, default=list,
+                                              help_text="Library image ids the reader enlarged (others are dropped).")
 
 
 class ReadingReceiptSerializer(serializers.Serializer):

@@ -35,6 +35,7 @@ urlpatterns = [
     path(study + "schedule/", reader.ScheduleView.as_view(), name="reader-schedule"),
     path(study + "schedule/next/", reader.NextItemView.as_view(), name="reader-next"),
     path(study + "images/<int:image_id>/", reader.ReaderImageView.as_view(), name="reader-image"),
+    path(study + "library/<int:image_id>/", reader.ReaderLibraryImageView.as_view(), name="reader-library-image"),
     path(study + "readings/", readings.ReadingListView.as_view(), name="study-readings"),
     path(study + "model-outputs/", exports.ModelOutputListView.as_view(), name="study-model-outputs"),
     path(study + "exports/<str:name>/", exports.ExportView.as_view(), name="study-export"),

@@ -1,4 +1,9 @@
-"""TODO docstring."""
+"""The one blinding rule: which items are open to a reader now, whether an item shows AI, and what
+its AI display is (:func:`ai_display_for_item`), and which reference and images a reader may see.
+
+Every page, partial, API operation, image (case and library) and the reading's snapshot ask here.
+The shaping of the precomputed displays lives in :mod:`readerstudy.selectors.ai_display`.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,11 @@ from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 from django.utils.translation import gettext as _
 
+from catalog.models import CaseImage
 from inference.core.ranking import all_ranked, ranked_codes
 from inference.models import ModelOutput, OutputStatus
 from readerstudy.models import ArmKind, Design, Membership, Reading, ScheduleItem, StudyStatus
+from readerstudy.selectors import ai_display as displays
 from readerstudy.selectors.position import reader_ready, reading_for_item, session2_open, study_settings_for
 from readerstudy.selectors.taxonomy import condition_names, management_options
 
@@ -124,9 +131,16 @@ def ai_display_for_item(item: ScheduleItem) -> dict[str, Any] | None:
 
 
 def _ai_display(item: ScheduleItem) -> dict[str, Any] | None:
-    """The AI display of an AI item, whoever asks (callers: :func:`ai_display_for_item` and tests)."""
+    """The AI display of an AI item, whoever asks (callers: :func:`ai_display_for_item` and tests).
+
+    The arm's own model (``Arm.model_version``, else the study's). Besides the differential rows,
+    an arm whose display is not the differential gets ``payload``: the ``faulty`` variant of the
+    precomputed display when the item shows a faulty suggestion (coherent with the wrong top-1),
+    else ``normal``, shaped with the arm's options. None while an output is missing (never a
+    different display than the arm's)."""
     study = item.study
-    model = study.model_version
+    arm = item.arm
+    model = arm.model_version if arm.model_version_id else study.model_version
     if model is None:
         return None
     taxonomy_id = study.case_set.taxonomy_id
@@ -136,14 +150,21 @@ def _ai_display(item: ScheduleItem) -> dict[str, Any] | None:
     if output is None:
         return None
     options = study_settings_for(study).ai
-    assist = item.arm.assist or {}
+    assist = arm.assist or {}
+    kind = displays.display_kind(assist)
     top_k = int(assist.get("top_k") or options.top_k)
     show_probabilities = bool(assist.get("show_probabilities", options.show_probabilities)) and model.calibrated
     probabilities = {str(code): float(p) for code, p in (output.probabilities or {}).items()}
     codes = ranked_codes(probabilities, output.top_codes)
-    if _shows_faulty(item, float(assist.get("faulty_rate") or 0.0)):
+    faulty = _shows_faulty(item, float(assist.get("faulty_rate") or 0.0))
+    if faulty:
         codes = _without_reference(item, codes, probabilities)
     codes = codes[:top_k]
+    extra: dict[str, Any] = {}
+    if kind != displays.DIFFERENTIAL:
+        extra = _display_part(item, model, kind, assist, "faulty" if faulty else "normal")
+        if extra is None:
+            return None
     names = condition_names(study, codes)
     rows = []
     for rank, code in enumerate(codes, start=1):
@@ -163,7 +184,27 @@ def _ai_display(item: ScheduleItem) -> dict[str, Any] | None:
         "calibrated": bool(model.calibrated),
         "show_probabilities": show_probabilities,
         "items": rows,
+        "display": kind,
+        "show_differential": kind in displays.WITH_DIFFERENTIAL,
+        "on_request": bool(assist.get("on_request")),
+        **extra,
     }
+
+
+def _display_part(item: ScheduleItem, model: Any, kind: str, assist: dict[str, Any],
+                  variant: str) -> dict[str, Any] | None:
+    """``variant``, ``display_output_id`` and the shaped ``payload`` of the arm's display, or None."""
+    study = item.study
+    row = displays.display_output(model=model, case_id=item.case_id, kind=kind, library_id=study.reference_library_id)
+    raw = (row.payload or {}).get(variant) if row is not None else None
+    if not isinstance(raw, dict):
+        return None
+    names = condition_names(study, displays.payload_codes(kind, raw))
+    query_images: dict[str, int] = {}
+    if kind == "similar_cases":
+        query_images = dict(CaseImage.objects.filter(case_id=item.case_id).values_list("sha256", "pk"))
+    payload = displays.shape(kind, raw, assist, names, query_images)
+    return {"variant": variant, "display_output_id": row.pk, "payload": payload}
 
 
 def _shows_faulty(item: ScheduleItem, rate: float) -> bool:
@@ -218,3 +259,17 @@ def item_may_view_image(membership: Membership, image_case_id: int) -> bool:
     return ScheduleItem.objects.filter(
         membership=membership, case_id=image_case_id, shown_at__isnull=False
     ).exists()
+
+
+def library_image_shown(membership: Membership, image_id: int) -> bool:
+    """Whether library image `image_id` is in the display of an item shown with AI to the reader now
+    (open, on screen, an AI item): the only way a reader reaches a reference-library image."""
+    membership_items = open_items(membership).filter(shown_at__isnull=False).select_related("arm", "case")
+    for item in membership_items:
+        item.study = membership.study
+        if not item_shows_ai(item) or displays.display_kind(item.arm.assist or {}) not in (
+                "similar_cases", "learned_concepts"):
+            continue
+        if image_id in displays.library_image_ids(_ai_display(item)):
+            return True
+    return False

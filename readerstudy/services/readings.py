@@ -24,6 +24,7 @@ from catalog.taxonomy_format import OTHER_CODE, OTHER_TEXT_MAX
 from common.audit import audit_record
 from readerstudy.core.study_settings import StudySettings
 from readerstudy.models import Membership, Reading, ReadingDraft, ScheduleItem, Study, StudyStatus
+from readerstudy.selectors.ai_display import library_image_ids, valid_opened
 from readerstudy.selectors.blinding import ai_display_for_item, item_is_open, mark_open, not_open_reason
 from readerstudy.selectors.position import study_settings_for
 from readerstudy.selectors.taxonomy import taxonomy_lookups
@@ -54,7 +55,8 @@ def reading_submit(
 
     payload keys: differential (codes, most likely first; OTHER for "not listed"), other_text (the
     words for OTHER), confidence, management, malignancy, first_input_at (ISO 8601 or epoch ms,
-    client clock), active_ms, client_timeout.
+    client clock), active_ms, client_timeout; for AI items ai_opened_at (on-request arms: when "Show
+    AI" was pressed, same formats) and opened_neighbours (library image ids the reader enlarged).
 
     Order of the checks: a retry (same key) or a second tab (an answered item) gets the stored
     reading back; then the item must be open to the reader now (:func:`open_items`: their turn,
@@ -104,7 +106,7 @@ def _submit_locked(
         submitted_at=now,
         active_ms=_clean_active_ms(payload.get("active_ms"), shown_at, now),
         timed_out=timed_out,
-        ai_snapshot=ai_display_for_item(locked),
+        ai_snapshot=_snapshot(ai_display_for_item(locked), payload, shown_at, now),
         site_id=locked.member_site,
         language=current_language(),  # the reader's interface language when the answer was given
         **answer,
@@ -331,6 +333,23 @@ def _clean_first_input(raw: Any, shown_at: dt.datetime, now: dt.datetime) -> dt.
     if value < shown_at - dt.timedelta(seconds=CLOCK_SKEW_S) or value > now + dt.timedelta(seconds=CLOCK_SKEW_S):
         return None
     return min(max(value, shown_at), now)
+
+
+def _snapshot(ai: dict[str, Any] | None, payload: Mapping[str, Any], shown_at: dt.datetime,
+              now: dt.datetime) -> dict[str, Any] | None:
+    """What was shown, plus how the reader used it: ``opened_at`` (on-request arms, when "Show AI"
+    was pressed; absent when it never was) and ``opened_neighbours`` (only ids the display showed)."""
+    if ai is None:
+        return None
+    snapshot = dict(ai)
+    if ai.get("on_request"):
+        opened = _clean_first_input(payload.get("ai_opened_at"), shown_at, now)
+        if opened is not None:
+            snapshot["opened_at"] = opened.isoformat()
+    posted = payload.get("opened_neighbours") or []
+    if library_image_ids(ai):
+        snapshot["opened_neighbours"] = valid_opened(ai, posted if isinstance(posted, list | tuple) else [posted])
+    return snapshot
 
 
 def _clean_active_ms(raw: Any, shown_at: dt.datetime, now: dt.datetime) -> int:

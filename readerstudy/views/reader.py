@@ -41,11 +41,14 @@ from readerstudy.permissions import assignment_for_reader, reader_membership
 from readerstudy.reader_idle import mark_reader_session
 from readerstudy.security import signup_blocked, signup_failed
 from readerstudy.selectors.blinding import (
+    ai_display_for_item,
     item_is_open,
     item_may_view_image,
+    library_image_shown,
     reference_feedback,
     require_open,
 )
+from readerstudy.selectors.case_view import ordered_images
 from readerstudy.selectors.position import (
     Progress,
     consent_collected_elsewhere,
@@ -283,6 +286,8 @@ def _payload(request: HttpRequest) -> dict[str, Any]:
         "first_input_at": post.get("first_input_at"),
         "active_ms": post.get("active_ms"),
         "client_timeout": post.get("client_timeout") == "1",
+        "ai_opened_at": post.get("ai_opened_at"),
+        "opened_neighbours": post.getlist("opened_neighbour"),
     }
 
 
@@ -462,6 +467,43 @@ def image(request: HttpRequest, slug: str, image_id: int) -> HttpResponse:
     if picture is None or not item_may_view_image(membership, picture.case_id):
         raise Http404("No such image")
     return case_image_response(request, picture, full=request.GET.get("size") == "full")
+
+
+@login_required
+@require_GET
+def library_image(request: HttpRequest, slug: str, image_id: int) -> HttpResponse:
+    """A reference-library image, only while it is in the display of an item shown with AI to this
+    reader now (``reader:library_image``); thumbnail unless ?size=full. Anything else is a 404."""
+    membership = reader_membership(request.user, slug)
+    picture = CaseImage.objects.filter(pk=image_id).only("case_id", "file", "thumbnail", "sha256").first()
+    if picture is None or not library_image_shown(membership, picture.pk):
+        raise Http404("No such image")
+    return case_image_response(request, picture, full=request.GET.get("size") == "full")
+
+
+@login_required
+@require_GET
+def case_ai(request: HttpRequest, slug: str) -> HttpResponse:
+    """The AI panel of an on-request arm, fetched when the reader presses "Show AI" (``reader:case_ai``,
+    ``GET ?item_id=<schedule item>``: the button sends the answer form's item, so the cached media
+    part stays free of reader-specific ids).
+
+    The same blinding rule as the page: a 404 for an item not open to the reader, not yet shown, an
+    unaided item or a first look (nothing of any display is rendered)."""
+    membership = _reader(request, slug)
+    raw = request.GET.get("item_id", "")
+    if not raw.isdigit() or len(raw) > 18:  # a bigint at most
+        raise Http404("No such schedule item")
+    item = assignment_for_reader(membership, int(raw))
+    item.study = membership.study
+    require_open(membership, item)
+    if item.shown_at is None:  # the case page was not shown: its AI cannot be
+        raise Http404("No AI for this case")
+    ai = ai_display_for_item(item)
+    if ai is None:
+        raise Http404("No AI for this case")
+    return render(request, "reader/_ai_panel.html",
+                  {"study": membership.study, "item": item, "ai": ai, "images": ordered_images(item.case_id)})
 
 
 @login_required

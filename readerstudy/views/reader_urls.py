@@ -23,5 +23,7 @@ urlpatterns = [
     path("s/<slug:slug>/feedback/<int:item_id>/", never_cache(reader.feedback), name="feedback"),
     path("s/<slug:slug>/done/", never_cache(reader.end), name="end"),
     path("s/<slug:slug>/image/<int:image_id>/", reader.image, name="image"),
+    path("s/<slug:slug>/library/<int:image_id>/", reader.library_image, name="library_image"),
+    path("s/<slug:slug>/read/ai/", never_cache(reader.case_ai), name="case_ai"),
     path("s/<slug:slug>/conditions.json", reader.conditions, name="conditions"),
 ]

@@ -27,12 +27,17 @@ from readerstudy.selectors.blinding import open_items
 from readerstudy.services.reader_flow import item_mark_shown
 from readerstudy.services.readings import reading_submit
 from tests.factories import UserFactory
+from tests.readerstudy_tests.display_setup import DISPLAY_NEEDLES, add_displays, make_library
 from tests.readerstudy_tests.reader_setup import AI_NAMES, AI_NUMBERS, REFERENCE_NAME, answer, build_study
 from tests.security_tests.test_url_walk import ADMIN_PREFIX, UNNAMED, client_for, fetch, url_patterns
 
 pytestmark = pytest.mark.django_db
 
-AI_NEEDLES = AI_NAMES + AI_NUMBERS + ("data-ai-panel", "Simulated AI")
+# The display data (gauge values, concept and latent names, gallery hooks) too: the walk's AI arm
+# shows similar cases with the vote, and every case has every display precomputed.
+# ("/library/" itself is in the API schema and in a login redirect's next=: the 200 check below covers it.)
+AI_NEEDLES = AI_NAMES + AI_NUMBERS + ("data-ai-panel", "Simulated AI") + tuple(
+    needle for needle in DISPLAY_NEEDLES if needle != "/library/")
 # The taxonomy search index lists every condition (AI names and the reference among them) and no case.
 TAXONOMY_ONLY = {"reader:conditions", "api:taxonomy-detail", "api:taxonomy-list"}
 # A valid answer to the open item is a legitimate step forward: its response shows the next item.
@@ -72,6 +77,13 @@ def _build(scenario: Scenario):
                         settings_={"allow_back": scenario.allow_back, "washout_days": 14})
     for case in built.cases:
         cm.Case.objects.filter(pk=case.pk).update(history=f"History of case {case.key}.")
+    if built.ai is not None:  # the AI arm shows similar cases from a reference library
+        library, library_images = make_library(built.study.case_set.taxonomy)
+        m.Study.objects.filter(pk=built.study.pk).update(reference_library=library)
+        built.study.refresh_from_db()
+        m.Arm.objects.filter(pk=built.ai.pk).update(assist={"top_k": 3, "show_probabilities": True,
+                                                            "display": "similar_cases", "knn_vote": True})
+        add_displays(built, library_images)
     for item in built.items[:scenario.answered]:
         reading_submit(membership=built.membership, item=item, payload=answer(), idempotency_key=uuid.uuid4())
     built.membership.refresh_from_db()
@@ -92,6 +104,10 @@ def _leaks(response, closed, built, open_cases) -> list[str]:
     found = []
     is_image = response.get("Content-Type", "").startswith("image/")
     text = "" if is_image else body.decode("utf-8", "replace")
+    # A 404 page may echo the path asked for (a library image URL): that is the request, not a leak.
+    text = text.replace(response.request.get("PATH_INFO", "\0"), "")
+    if "/library/" in response.request.get("PATH_INFO", "") and response.status_code == 200:
+        found.append(f"a library image answered {response.status_code}")
     for needle in AI_NEEDLES:
         if needle in text or needle in headers:
             found.append(f"AI output {needle!r}")
@@ -123,11 +139,19 @@ def _json_has_item(data, pk: int) -> bool:
     return False
 
 
+def _walk_images(built) -> list[cm.CaseImage]:
+    """Study cases' images and the reference library's (reader:library_image and the API's): none reachable."""
+    images = list(cm.CaseImage.objects.filter(case__in=built.cases))
+    if built.study.reference_library_id:
+        images += list(cm.CaseImage.objects.filter(case__case_set_id=built.study.reference_library_id))
+    return images
+
+
 def _requests(built, closed, open_ids):
     """(label, method, url, data, extra headers) for every URL pattern, with every item and error variant."""
     slug = built.study.slug
     items = [i for i in built.items]
-    images = list(cm.CaseImage.objects.filter(case__in=built.cases))
+    images = _walk_images(built)
     invitation = m.Invitation.objects.create(study=built.study, token=f"walk-{slug}", single_use=False)
     htmx = {"HTTP_HX_REQUEST": "true"}
     for name, pattern, _route in url_patterns():
@@ -155,8 +179,10 @@ def _requests(built, closed, open_ids):
     case_url = reverse("reader:case", args=[slug])
     draft_url = reverse("reader:case_draft", args=[slug])
     api_readings = f"/api/v1/studies/{slug}/readings/"
+    ai_url = reverse("reader:case_ai", args=[slug])
     for item in items:
         yield "reader:case ?item", "GET", f"{case_url}?item={item.pk}", None, {}
+        yield "reader:case_ai ?item_id", "GET", f"{ai_url}?item_id={item.pk}", None, htmx
         for key in ("", "not-a-uuid", str(uuid.uuid4())):
             for payload in (answer(), {"differential": ["NOPE"]}):
                 legit = f" ({ANSWERS_OPEN_ITEM})" if item.pk in open_ids and len(key) == 36 and \

@@ -116,6 +116,9 @@ EXPECTED: dict[str, tuple[str, dict[str, object]]] = {
     "reader:feedback": READER_PAGE,
     "reader:end": READER_STEP_DONE,
     "reader:image": READER_PAGE,
+    # Library images and the on-request AI panel: 404 unless an item is shown with AI (none in this world).
+    "reader:library_image": page("GET", NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
+    "reader:case_ai": page("GET", NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
     "reader:conditions": READER_PAGE,
     # --- inference pages (precompute for coordinators, the model's evaluation for coordinators and statisticians)
     "study_ai:precompute": MANAGE_PAGE,
@@ -147,6 +150,7 @@ EXPECTED: dict[str, tuple[str, dict[str, object]]] = {
     "api:reader-schedule": API_READER,
     "api:reader-next": API_READER,
     "api:reader-image": API_READER,
+    "api:reader-library-image": api("GET", NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND),
     "api:study-readings": API_STAFF,
     "api:study-model-outputs": API_STAFF,
     "api:study-export": API_STAFF,

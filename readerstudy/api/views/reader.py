@@ -19,7 +19,8 @@ from readerstudy.api.permissions import READER
 from readerstudy.api.serializers import NextItemSerializer, ScheduleItemSerializer
 from readerstudy.api.views.base import StudyView, errors, paginate
 from readerstudy.models import Reading, ScheduleItem
-from readerstudy.selectors.blinding import item_is_open, item_may_view_image
+from readerstudy.selectors.ai_display import with_image_urls
+from readerstudy.selectors.blinding import item_is_open, item_may_view_image, library_image_shown
 from readerstudy.selectors.case_view import case_view
 from readerstudy.selectors.position import (
     phase1_reading,
@@ -100,12 +101,16 @@ class NextItemView(StudyView):
             "id": item.pk, "position": item.position, "phase": item.phase, "session": item.session,
             "arm": "ai" if view.ai is not None else "unaided", "shown_at": shown_at, "case": view.case,
             "images": [self._image(image) for image in view.images],
-            "ai": view.ai,
+            "ai": with_image_urls(view.ai, self._library_url),
             "phase1_answer": None if previous is None else {
                 "differential": list(previous.differential), "confidence": previous.confidence,
                 "management": previous.management, "malignancy_score": previous.malignancy_score,
             },
         }
+
+    def _library_url(self, image_id: int) -> str:
+        return self.request.build_absolute_uri(
+            reverse("api:reader-library-image", kwargs={"slug": self.study.slug, "image_id": image_id}))
 
     def _image(self, image: CaseImage) -> dict:
         url = self.request.build_absolute_uri(
@@ -128,5 +133,23 @@ class ReaderImageView(StudyView):
     def get(self, request, slug: str, image_id: int):
         picture = CaseImage.objects.filter(pk=image_id).only("case_id", "file", "thumbnail", "sha256").first()
         if picture is None or not item_may_view_image(self.membership, picture.case_id):
+            raise Http404("No such image")
+        return case_image_response(request, picture, full=request.query_params.get("size") == "full")
+
+
+class ReaderLibraryImageView(StudyView):
+    """A reference-library image, only while it is in the AI display of an item shown to the reader now."""
+
+    access = {"GET": READER}
+
+    @extend_schema(
+        operation_id="studies_library_images_retrieve",
+        parameters=[OpenApiParameter("size", str, enum=["thumb", "full"], required=False)],
+        responses={(200, "image/*"): OpenApiResponse(OpenApiTypes.BINARY, description="The image."), **errors()},
+        tags=TAG,
+    )
+    def get(self, request, slug: str, image_id: int):
+        picture = CaseImage.objects.filter(pk=image_id).only("case_id", "file", "thumbnail", "sha256").first()
+        if picture is None or not library_image_shown(self.membership, picture.pk):
             raise Http404("No such image")
         return case_image_response(request, picture, full=request.query_params.get("size") == "full")
