@@ -9,6 +9,9 @@ precomputed by the study service, as a coordinator's *Precompute* button does, b
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+
 from django.db import transaction
 
 from catalog.models import CaseSet, Taxonomy
@@ -79,14 +82,33 @@ def display_study_seed(*, case_set: CaseSet, taxonomy: Taxonomy, model, coordina
 
 
 def precompute(study: Study, actor) -> str:
-    """Outputs and displays through the study service; a job still queued when it returns (its
-    on-commit send waits for an outer transaction, as in a test) runs here, in this process."""
-    from inference.models import JobStatus
-    from inference.precompute import precompute_run
-    from readerstudy.services.studies.ai import study_precompute_start
+    """Outputs and displays of every arm through the study service, computed here and now.
 
-    job = study_precompute_start(study=study, actor=actor)
+    The service queues jobs (sent when the transaction commits); the seed runs them in this process,
+    as the zero-setup demo's eager Celery does, even with a broker set: resending whatever is still
+    queued in eager mode also runs the jobs whose send waits for an outer transaction (in a test).
+    The jobs are idempotent, so a worker that got the same message skips what is done.
+    """
+    from common.queueing import requeue_pending
+    from readerstudy.services.studies.ai import study_ai_ready, study_precompute_start
+
+    with _eager_tasks():
+        job = study_precompute_start(study=study, actor=actor)
+        requeue_pending(min_age=dt.timedelta(0))
+    problems = study_ai_ready(study)
     job.refresh_from_db()
-    if job.status == JobStatus.QUEUED:
-        job = precompute_run(job.pk)
-    return f"Precomputed {study.slug}: job {job.pk} {job.status}, {job.done} of {job.total} cases."
+    return f"Precomputed {study.slug}: outputs job {job.pk} {job.status}" + (
+        f"; not ready: {' '.join(problems)}" if problems else "; outputs and displays ready.")
+
+
+@contextlib.contextmanager
+def _eager_tasks():
+    """Celery tasks run in this process while the block runs (the project's app, restored after)."""
+    from common.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    try:
+        yield
+    finally:
+        app.conf.task_always_eager = before
