@@ -6,9 +6,9 @@ the same painter as the demo cases (:mod:`readerstudy.demo.images`): the label o
 the condition the painter was asked to draw, so the labels are right by construction, and a simulated
 assistant's gallery (library images whose diagnosis matches its displayed ranking) is coherent.
 
-Which conditions the library holds follows the study it serves: the conditions its cases are (twice
-the weight) and the ones its assistant ranks first or second, strongest first, so every gallery finds
-images of the diagnoses it shows. A few library cases are *earlier pictures of a study case's own
+Which conditions the library holds follows the study it serves: the conditions its cases are and the
+ones its assistant ranks first or second (:func:`condition_weights`), strongest first, so every gallery
+finds images of the diagnoses it shows. A few library cases are *earlier pictures of a study case's own
 lesion* (same ``patient_id`` and ``lesion_id`` in ``Case.extra``): the similar-cases precompute must
 leave them out, and its ``excluded`` counts show it did. :func:`library_plan` is the pure part.
 """
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from catalog.models import Case, CaseSet, Taxonomy
 
-MAX_LIBRARY_CASES = 56  # x 2 pictures (clinical, dermoscopic): about 110 library images
+MAX_LIBRARY_CASES = 64  # x 2 pictures (clinical, dermoscopic): at most 128 library images, plus follow-ups
 FOLLOW_UPS = 3          # library cases that are another picture of a study case's lesion
 LABEL_SOURCE = "generator"  # Case.extra["label_source"]: the drawn condition, right by construction
 
@@ -43,13 +43,17 @@ class LibraryEntry:
 
 
 def condition_weights(references: Iterable[str], rankings: Iterable[Sequence[str]]) -> Counter:
-    """Weight 2 per study case of a condition and 1 per time the assistant ranks it first or second."""
+    """Weight 2 per study case of a condition, 2 per time the assistant ranks it first, 1 per time second.
+
+    Every condition the assistant shows first thus weighs at least 2 and gets two library cases (four
+    images), as many as any other: its images lead the gallery and win the neighbours' vote.
+    """
     weights: Counter = Counter()
     for code in references:
         weights[code] += 2
     for ranking in rankings:
-        for code in ranking[:2]:
-            weights[code] += 1
+        for code, weight in zip(ranking[:2], (2, 1), strict=False):
+            weights[code] += weight
     return weights
 
 

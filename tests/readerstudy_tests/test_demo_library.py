@@ -5,10 +5,11 @@ from __future__ import annotations
 from readerstudy.demo.library import condition_weights, library_plan, study_case_ids
 
 
-def test_weights_count_references_twice_and_the_first_two_ranks_once():
+def test_weights_count_references_and_first_ranks_twice_second_ranks_once():
     weights = condition_weights(["MEL", "MEL", "BCC"], [["MEL", "NEV", "SK"], ["NEV", "MEL"], ["BCC", "SCC"]])
-    # MEL: 2 + 2 (references) + 1 + 1 (ranked 1st, 2nd); NEV: 1 + 1; BCC: 2 + 1; SCC: 1; SK is third.
-    assert weights == {"MEL": 6, "BCC": 3, "NEV": 2, "SCC": 1}
+    # MEL: 2 + 2 (references) + 2 (1st) + 1 (2nd); NEV: 1 (2nd) + 2 (1st); BCC: 2 (reference) + 2 (1st);
+    # SCC: 1 (2nd); SK is third, so it weighs nothing.
+    assert weights == {"MEL": 7, "BCC": 4, "NEV": 3, "SCC": 1}
 
 
 def test_plan_gives_two_cases_to_weighty_conditions_then_follow_ups():
