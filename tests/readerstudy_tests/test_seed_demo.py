@@ -138,7 +138,7 @@ def test_display_study_precomputes_coherent_displays():
                                              status="done")
         assert set(gallery.payload) == set(concepts.payload) == {"normal", "faulty"}
         neighbours = gallery.payload["normal"]["neighbours"]
-        assert 12 <= len(neighbours) <= 16
+        assert 8 <= len(neighbours) <= 16  # at most 4 diagnoses, each as many as the library holds
         for nb in neighbours:
             image = library_images[int(nb["image_id"])]
             assert nb["diagnosis"] == image.case.reference.code  # the generator's label
