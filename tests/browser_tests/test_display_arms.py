@@ -142,6 +142,12 @@ def four_arm_study(db):
 
 
 def _shoot(page, name: str, *, locator=None) -> None:
+    """Save a screenshot, after checking no template source leaked into the page (a Django ``{# #}``
+    comment spans one line only: a longer one is printed)."""
+    from playwright.sync_api import expect
+
+    for marker in ("{#", "#}", "{%", "{{"):
+        expect(page.locator("body")).not_to_contain_text(marker)
     folder = Path(os.environ.get("SCREENSHOTS") or ARTIFACTS)
     folder.mkdir(parents=True, exist_ok=True)
     (locator or page).screenshot(path=str(folder / name))
