@@ -1,7 +1,8 @@
 """python manage.py seed_demo [--cases N] [--readers M] [--seed S]
 
 Builds demo data: the shipped taxonomy, a case set with procedurally drawn lesion images, a simulated
-AI assistant with precomputed suggestions, demo users, and one launched study per design. Running it
+AI assistant with precomputed suggestions, demo users, one launched study per design, and a four-arm
+study of AI display types with its reference library (readerstudy.demo.display_study). Running it
 again reuses what exists.
 """
 
@@ -21,6 +22,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from catalog.models import CaseSet
+from readerstudy.demo.display_study import display_study_seed, display_study_slug
 from readerstudy.models import Design, Role, Study, StudyStatus
 
 DEMO_PASSWORD = "readerstudy-demo"
@@ -81,8 +83,9 @@ class Command(BaseCommand):
         for design, slug, title in STUDIES:
             self._study(design, slug, title, case_set, model, users, opts)
         self._two_site_study(case_set, model, users, opts)
+        self._display_study(taxonomy, case_set, model, users, opts)
         self.stdout.write(self.style.SUCCESS(f"Demo data ready in {time.perf_counter() - started:.1f} s."))
-        self._print_logins(opts["readers"])
+        self._print_logins(opts["readers"], display_study_slug(opts["cases"], opts["seed"]))
 
     # -------------------------------------------------------------- users
 
@@ -220,6 +223,19 @@ class Command(BaseCommand):
         self.stdout.write(f"Study {study.slug}: {study.get_design_display()}, {study.get_status_display()}.")
         return study
 
+    def _display_study(self, taxonomy, case_set, model, users, opts) -> Study:
+        """Unaided, top-3, similar cases and concepts in randomised blocks, with a drawn reference library."""
+        study, notes = display_study_seed(
+            case_set=case_set, taxonomy=taxonomy, model=model, coordinator=users["coordinator"][0],
+            statistician=users["statistician"][0], readers=users["readers"],
+            texts={"instructions": INSTRUCTIONS + AI_INSTRUCTIONS, "consent": CONSENT}, opts=opts)
+        for note in notes:
+            self.stdout.write(note)
+        arms = ", ".join(study.arms.order_by("order").values_list("name", flat=True))
+        self.stdout.write(f"Study {study.slug}: {study.get_design_display()} over {arms}, "
+                          f"{study.get_status_display()}.")
+        return study
+
     # -------------------------------------------------------------- a two-site study (English, Chinese)
 
     def _two_site_study(self, case_set, model, users, opts) -> Study:
@@ -307,7 +323,7 @@ class Command(BaseCommand):
                             "differential": [top, *rest], "confidence": rng.randint(2, 5),
                             "management": management})
 
-    def _print_logins(self, n_readers: int) -> None:
+    def _print_logins(self, n_readers: int, display_slug: str) -> None:
         readers = "reader1" if n_readers == 1 else f"reader1 ... reader{n_readers}"
         self.stdout.write(f"\nDemo logins (password for all: {DEMO_PASSWORD})")
         self.stdout.write("  coordinator   manages the demo studies, imports cases, watches progress")
@@ -315,6 +331,8 @@ class Command(BaseCommand):
         self.stdout.write("  admin         staff user: the Django admin at /admin/")
         self.stdout.write(f"  {readers}  clinicians reading cases (start with reader1)")
         self.stdout.write("  en_reader1-3, zh_reader1-3  simulated readers of the two-site study (London, Shanghai)")
+        self.stdout.write(f"\nAI display types: {readers} read the study {display_slug} in blocks that cycle "
+                          "through\n  unaided, top-3 differential, similar cases (reference library) and concepts.")
 
 
 # Conditions that make up most primary-care presentations: drawn 70 % of the time.
