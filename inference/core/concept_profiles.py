@@ -11,6 +11,7 @@ wherever it is shown.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -93,7 +94,17 @@ def profile_scores(codes: Sequence[str], displayed: Sequence[float], groups: Map
                    vocabulary_codes: Sequence[str], rng: np.random.Generator) -> np.ndarray:
     """Per concept: BASELINE + PROFILE_WEIGHT x the displayed probability of the diagnoses that have it, plus a
     little seeded noise (so two cases of one diagnosis do not show identical bars)."""
-    membership = np.array([[concept in profile(code, groups.get(code), vocabulary_codes) for concept in vocabulary_codes]
-                           for code in codes], dtype=np.float64)  # [C, K]
+    membership = _membership(tuple(codes), tuple(groups.get(code) for code in codes), tuple(vocabulary_codes))
     scores = BASELINE + PROFILE_WEIGHT * np.asarray(displayed, np.float64) @ membership
     return scores + rng.normal(0.0, NOISE_SD, len(vocabulary_codes))
+
+
+@functools.lru_cache(maxsize=32)
+def _membership(codes: tuple[str, ...], groups: tuple[str | None, ...],
+                vocabulary_codes: tuple[str, ...]) -> np.ndarray:
+    """[C, K] 0/1: which concepts each diagnosis's profile has (built once per taxonomy and vocabulary,
+    not per case: it was 0.15 s a case)."""
+    matrix = np.array([[concept in profile(code, group, vocabulary_codes) for concept in vocabulary_codes]
+                       for code, group in zip(codes, groups, strict=True)], dtype=np.float64)
+    matrix.setflags(write=False)
+    return matrix
