@@ -268,13 +268,16 @@ def reading_duration_s(shown_at: datetime | None, submitted_at: datetime | None)
 
 
 def ai_top_codes(snapshot: Any) -> list[str]:
-    """The condition codes the AI panel showed, best first; empty when nothing was shown.
+    """The condition codes the AI panel showed, best first; empty when nothing was shown, and for a
+    display that shows no differential (malignancy gauge, similar cases without the list).
 
     The reader pages store ``{"items": [{"rank": 1, "code": .., ...}], ...}``; also accepted: the same
     list under ``top`` or ``suggestions``, ``{"top_codes": [..]}`` or ``{"probabilities": {code: p}}``.
     """
     if not isinstance(snapshot, Mapping) or not snapshot or snapshot.get("shown") is False:
         return []
+    if snapshot.get("show_differential") is False:
+        return []  # a gauge or gallery arm: the reader saw no ranked list (the snapshot keeps it for audit)
     for key in ("items", "top", "suggestions", "top_codes"):
         entries = snapshot.get(key)
         if isinstance(entries, Sequence) and not isinstance(entries, str) and entries:

@@ -198,3 +198,11 @@ def test_schedules_table_lists_every_item():
 )
 def test_ai_snapshot_shapes(snapshot, codes):
     assert ai_top_codes(snapshot) == codes
+
+
+def test_a_display_without_the_differential_shows_no_ai_codes():
+    """A gauge or gallery arm keeps the ranked rows in its snapshot, but the reader never saw them:
+    ai_top1 / ai_correct columns must not score them."""
+    snapshot = {"items": [{"rank": 1, "code": "MEL"}], "display": "malignancy", "show_differential": False}
+    assert ai_top_codes(snapshot) == []
+    assert ai_top_codes({**snapshot, "show_differential": True}) == ["MEL"]
