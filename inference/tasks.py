@@ -22,23 +22,29 @@ TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 MAX_RETRIES = 5
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES)
-def precompute_job(self, job_id: int) -> dict[str, int | str]:
-    """Precompute a job's outputs. Reruns and duplicate deliveries only fill in what is missing."""
+def _run_job(task, job_id: int, run, fail, what: str) -> dict[str, int | str]:
+    """Run a job row with `run`; transient database or broker errors retry with backoff, anything
+    else fails the row at once (a refused checkpoint, a broken config: retrying fails the same way).
+    Reruns and duplicate deliveries only fill in what is missing."""
     try:
-        job = precompute_run(job_id)
+        job = run(job_id)
     except TRANSIENT as exc:
         close_old_connections()
-        if self.request.retries >= self.max_retries:
-            precompute_fail(job_id, f"gave up after {self.max_retries} retries: {exc}")
+        if task.request.retries >= task.max_retries:
+            fail(job_id, f"gave up after {task.max_retries} retries: {exc}")
             raise
-        raise self.retry(exc=exc, countdown=min(60, 2 ** self.request.retries)) from exc
+        raise task.retry(exc=exc, countdown=min(60, 2 ** task.request.retries)) from exc
     except Exception as exc:
-        # Permanent: a refused checkpoint, a broken config. Retrying would fail the same way.
-        logger.exception("precompute job %s failed", job_id)
-        precompute_fail(job_id, f"{exc.__class__.__name__}: {exc}")
+        logger.exception("%s job %s failed", what, job_id)
+        fail(job_id, f"{exc.__class__.__name__}: {exc}")
         return {"job": job_id, "status": JobStatus.FAILED}
     return {"job": job_id, "status": job.status, "done": job.done, "failed": job.failed, "total": job.total}
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES)
+def precompute_job(self, job_id: int) -> dict[str, int | str]:
+    """Precompute a job's model outputs."""
+    return _run_job(self, job_id, precompute_run, precompute_fail, "precompute")
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -52,20 +58,8 @@ def evaluate_model_task(model_version_id: int, case_set_id: int, actor_id: int |
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES)
 def display_job(self, job_id: int) -> dict[str, int | str]:
-    """Precompute a display job's outputs; reruns and duplicate deliveries only fill in what is missing."""
-    try:
-        job = display_run(job_id)
-    except TRANSIENT as exc:
-        close_old_connections()
-        if self.request.retries >= self.max_retries:
-            display_fail(job_id, f"gave up after {self.max_retries} retries: {exc}")
-            raise
-        raise self.retry(exc=exc, countdown=min(60, 2 ** self.request.retries)) from exc
-    except Exception as exc:
-        logger.exception("display job %s failed", job_id)
-        display_fail(job_id, f"{exc.__class__.__name__}: {exc}")
-        return {"job": job_id, "status": JobStatus.FAILED}
-    return {"job": job_id, "status": job.status, "done": job.done, "failed": job.failed, "total": job.total}
+    """Precompute a display job's outputs."""
+    return _run_job(self, job_id, display_run, display_fail, "display")
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
