@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from catalog.models import Case, CaseSet
 
+from .concept_calibration import concept_calibration
 from .concept_models import concept_model_artefact, concept_model_for, concept_text_embeddings, vocabulary
 from .core import display_payloads as dp
 from .core.malignancy import OperatingThreshold, PlattCalibration, study_threshold
@@ -92,7 +93,9 @@ def display_params(*, model_version: ModelVersion, kind: str, library_id: int | 
     elif kind == DisplayKind.SIMILAR_CASES:
         params.update(n=dp.GALLERY_N, library=library_id, near_duplicate=near_duplicate_cosine(), merge="max")
     elif kind == DisplayKind.CONCEPTS:
-        params.update(vocabulary=vocabulary().version, fingerprint=vocabulary().fingerprint)
+        calibration = concept_calibration(model_version)
+        params.update(vocabulary=vocabulary().version, fingerprint=vocabulary().fingerprint,
+                      calibration=None if calibration is None else calibration.as_dict())
     elif kind == DisplayKind.LEARNED_CONCEPTS:
         params.update(concept_model=concept_model, library=library_id, top_latents=dp.TOP_LATENTS,
                       top_images=TOP_IMAGES)
@@ -199,6 +202,7 @@ def build_context(job: DisplayJob, *, batch_size: int) -> dp.DisplayContext:
         base["library"] = library
     if DisplayKind.CONCEPTS in kinds:
         base["concept_embeddings"] = concept_text_embeddings(version, vocabulary())
+        base["concept_calibration"] = concept_calibration(version)
     if DisplayKind.LEARNED_CONCEPTS in kinds:
         row = concept_model_for(version, job.params.get("concept_model"))
         if row is None:

@@ -30,6 +30,7 @@ import numpy as np
 from .coherence import coherent_gallery, displayed_probabilities, displayed_top1, gauge_for_display
 from .concept_profiles import profile_scores
 from .concepts import (
+    ConceptCalibration,
     ConceptEmbeddings,
     ConceptFinding,
     ConceptFindings,
@@ -97,6 +98,7 @@ class DisplayContext:
     library_images: tuple[LibraryImage, ...] = ()  # simulated galleries draw from these
     vocabulary: ConceptVocabulary | None = None
     concept_embeddings: ConceptEmbeddings | None = None
+    concept_calibration: ConceptCalibration | None = None  # per-concept thresholds (calibrate_concepts)
     sae: SAEArtefact | None = None
     concept_model: str = ""
     latent_names: tuple[LatentName, ...] = ()
@@ -161,7 +163,8 @@ def concepts_payload(ctx: DisplayContext, case: CaseInput) -> dict[str, Any]:
     out = {}
     for variant, x in (("normal", case.embeddings), ("faulty", faulty_embeddings(ctx, case))):
         findings = case_findings(x, embeddings=ctx.concept_embeddings, vocabulary=ctx.vocabulary,
-                                 logit_scale=ctx.logit_scale, image_weights=case.image_weights)
+                                 logit_scale=ctx.logit_scale, calibration=ctx.concept_calibration,
+                                 image_weights=case.image_weights)
         out[variant] = findings.as_dict()
     out["faulty"]["faulty_rule"] = CONCEPT_FAULTY_RULE
     return out
