@@ -48,9 +48,9 @@ def part_keys(item: ScheduleItem) -> dict[str, str | None]:
 
     - media (images, AI panel or its placeholder): the case, the arm and the phase (so AI output
       only reaches the arms and phases that show it) and the study's locked configuration (design,
-      seed, settings, model and its display flags), the arm's display options (``assist``: display,
-      threshold, n_similar, grouping, vote, n_concepts, on_request, faulty_rate), the arm's own model
-      and the study's reference library, shared by every reader of that case in that arm;
+      seed, settings, model and its display flags) and the study's reference library; the arm's
+      display options and own model are locked at launch with it, so the arm id names them. Shared by
+      every reader of that case in that arm;
     - patient: the case;
     - answer fields: the study's configuration and the phase; a second look shows the reader's own
       locked first answer, so it is not kept (None): it would fill the cache with parts shown once.
@@ -60,12 +60,10 @@ def part_keys(item: ScheduleItem) -> dict[str, str | None]:
     """
     study = item.study
     model = study.model_version
-    arm = item.arm
-    arm_model = arm.model_version if arm.model_version_id else None
+    # The arm (its display, options and own model) is locked with the study at launch, so its id in
+    # the key below names it; loading it here would cost a query on every page.
     basis = [study.pk, study.slug, study.design, study.seed, study.case_set_id, study.settings,
              [model.pk, model.name, model.kind, model.calibrated] if model else None,
-             # the arm's display and its options, its own model and the library searched (AI displays)
-             arm.assist or {}, [arm_model.pk, arm_model.name, arm_model.kind, arm_model.calibrated] if arm_model else None,
              study.reference_library_id]
     study_key = hashlib.blake2b(json.dumps(basis, sort_keys=True, default=str).encode(), digest_size=12).hexdigest()
     lang = get_language() or ""  # every part's words are in the reader's language

@@ -21,7 +21,6 @@ from inference.models import DisplayKind
 from readerstudy import models as m
 from readerstudy.selectors.blinding import _ai_display, ai_display_for_item
 from readerstudy.views.case_fragments import part_keys
-from tests.factories import ModelVersionFactory
 from tests.readerstudy_tests.display_setup import (
     DISPLAY_NEEDLES,
     FAULTY_DX,
@@ -155,15 +154,22 @@ def test_a_missing_display_shows_nothing():
     assert _ai_display(_ai_item(built)) is None
 
 
-def test_media_key_follows_the_arm_display_options_and_model():
+def test_media_key_names_the_arm_whose_display_and_model_are_locked_at_launch():
+    """The arm's display options and model are part of the study's locked configuration (a launched
+    study refuses arm changes), so the arm id in the key names them without loading the arm."""
+    from readerstudy.services import studies
+    from readerstudy.services.studies.common import StudyError
+
     built = build_display_study(design=m.Design.PARALLEL, display="similar_cases")
     item = _ai_item(built)
-    before = part_keys(item)["media"]
-    item.arm.assist = {**item.arm.assist, "n_similar": 8}
-    after_n = part_keys(item)["media"]
-    item.arm.model_version = ModelVersionFactory()
-    after_model = part_keys(item)["media"]
-    assert len({before, after_n, after_model}) == 3
+    key = part_keys(item)["media"]
+    assert f":{item.arm_id}:{item.phase}" in key
+    other = [a for a in built.study.arms.all() if a.pk != item.arm_id][0]
+    assert part_keys(m.ScheduleItem(study=built.study, case_id=item.case_id, arm=other, phase=1))["media"] != key
+    arms = [studies.ArmSpec(name=a.name, label=a.label, kind=a.kind, assist={**a.assist, "n_similar": 8})
+            for a in built.study.arms.order_by("order")]
+    with pytest.raises(StudyError):
+        studies.study_update(study=built.study, actor=built.user, changes={}, arms=arms)
 
 
 # --- blinding in every design, every response -----------------------------------------------------
