@@ -30,7 +30,9 @@ def test_a_permanent_error_fails_the_row_without_retrying():
     assert failed == [(7, "ValueError: checkpoint refused")]
 
 
-def test_a_transient_error_retries_with_backoff_then_gives_up():
+def test_a_transient_error_retries_with_backoff_then_gives_up(monkeypatch):
+    closed = []
+    monkeypatch.setattr("inference.tasks.close_old_connections", lambda: closed.append(True))
     failed = []
     def flaky(job_id):
         raise OperationalError("server closed the connection")
@@ -40,6 +42,7 @@ def test_a_transient_error_retries_with_backoff_then_gives_up():
     with pytest.raises(OperationalError):
         _run_job(fake_task(5), 7, flaky, lambda job_id, why: failed.append(why), "precompute")
     assert failed == ["gave up after 5 retries: server closed the connection"]
+    assert len(closed) == 2  # the broken connection is dropped before each retry decision
 
 
 def test_a_finished_job_reports_its_counts():
